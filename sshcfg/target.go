@@ -1,0 +1,81 @@
+package sshcfg
+
+import "time"
+
+// Target is one SSH destination, resolved from a host alias, the ssh
+// configuration files and the command line, with OpenSSH's defaults filled
+// in. It is what the rest of m2m-ssh needs to reach the host; nothing
+// downstream reads configuration files again.
+//
+// Fields hold OpenSSH's defaults when the configuration says nothing. Set
+// reports whether a keyword was given explicitly, so that policies that
+// differ from OpenSSH (a keepalive when none is configured, say) can tell
+// "not set" apart from an explicit value.
+type Target struct {
+	// Alias is the name the user gave (OpenSSH's %n, "originalhost").
+	Alias string
+	// HostName is the host to connect to (OpenSSH's %h).
+	HostName string
+	Port     int
+	User     string
+
+	// IdentityFiles are key file paths, with ~ and tokens expanded, in
+	// the order they are to be offered. Explicit ones (-i, --client-key,
+	// IdentityFile) come first; OpenSSH's default list is used only when
+	// none is configured.
+	IdentityFiles    []string
+	CertificateFiles []string
+	IdentitiesOnly   bool
+	// IdentityAgent is the agent socket: "" means SSH_AUTH_SOCK, "none"
+	// disables the agent.
+	IdentityAgent string
+
+	UserKnownHostsFiles   []string
+	GlobalKnownHostsFiles []string
+	// StrictHostKeyChecking is one of "yes", "no", "accept-new", "ask".
+	StrictHostKeyChecking string
+	HashKnownHosts        bool
+	HostKeyAlias          string
+	HostKeyAlgorithms     string
+
+	// ConnectTimeout is zero when none is configured.
+	ConnectTimeout      time.Duration
+	ServerAliveInterval time.Duration
+	ServerAliveCountMax int
+
+	// ProxyJump is the raw jump list ("" or "none" for none).
+	ProxyJump    string
+	ProxyCommand string
+	ForwardAgent bool
+
+	RemoteCommand string
+	SetEnv        []string
+	SendEnv       []string
+	BatchMode     bool
+	LogLevel      string
+
+	// explicit holds the lowercase keywords that were given a value.
+	explicit map[string]bool
+}
+
+// Set reports whether keyword (any case) was given a value by the command
+// line or a configuration file, rather than left at OpenSSH's default.
+func (t *Target) Set(keyword string) bool {
+	return t.explicit[lower(keyword)]
+}
+
+// Addr is the host:port to dial.
+func (t *Target) Addr() string {
+	return joinHostPort(t.HostName, t.Port)
+}
+
+// KnownHostsName is the name under which the host key is looked up and
+// recorded in known_hosts: HostKeyAlias when set, else HostName, in
+// OpenSSH's "[host]:port" form when the port is not 22.
+func (t *Target) KnownHostsName() string {
+	name := t.HostName
+	if t.HostKeyAlias != "" {
+		name = t.HostKeyAlias
+	}
+	return joinHostPort(name, t.Port)
+}
