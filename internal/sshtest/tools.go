@@ -1,0 +1,91 @@
+package sshtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI, where nothing may be skipped
+// for lack of a program.
+func InCI() bool {
+	v := strings.ToLower(os.Getenv("CI"))
+	return v == "true" || v == "1"
+}
+
+// LookPath returns the path of an OpenSSH program (sshd, ssh, ssh-agent,
+// ssh-add, ssh-keygen). It skips the test when the program is missing, and
+// fails it under CI.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	dirs := []string{"", "/usr/sbin", "/usr/local/sbin", "/sbin"}
+	for _, d := range dirs {
+		if d == "" {
+			if p, err := exec.LookPath(name); err == nil {
+				return p
+			}
+			continue
+		}
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	if InCI() {
+		t.Fatalf("%s is not installed; CI must install openssh-server and openssh-client", name)
+	}
+	t.Skipf("%s is not installed", name)
+	return ""
+}
+
+// Run runs a command and fails the test with its output when it fails.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Build compiles the package pkg (a path relative to the module root, such
+// as "." or "./internal/testmcp") into dir and returns the binary's path.
+// The binary is built with -race when the test binary is.
+func Build(t testing.TB, dir, pkg, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	if runtime.GOOS == "windows" {
+		out += ".exe"
+	}
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = ModuleRoot(t)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// ModuleRoot is the directory holding go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("sshtest: cannot locate the module root")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Testdata returns the path of a file under the module's testdata folder.
+func Testdata(t testing.TB, elem ...string) string {
+	t.Helper()
+	return filepath.Join(append([]string{ModuleRoot(t), "testdata"}, elem...)...)
+}
