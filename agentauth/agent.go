@@ -1,0 +1,117 @@
+package agentauth
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+)
+
+// agentDialTimeout bounds the connect to an agent socket: a stale socket
+// file must not stall start-up.
+const agentDialTimeout = 2 * time.Second
+
+// launchdGlob is where macOS's launchd keeps the per-user agent socket.
+var launchdGlob = "/private/tmp/com.apple.launchd.*/Listeners"
+
+// agentSocket decides which agent socket to use for t: IdentityAgent,
+// else SSH_AUTH_SOCK, else one found where the platform keeps it (MCP
+// hosts often start servers with a stripped environment). "" means no
+// agent. discovered is true when the socket was found by looking.
+func agentSocket(t *sshcfg.Target, getenv func(string) string) (sock string, discovered bool) {
+	switch v := t.IdentityAgent; {
+	case strings.EqualFold(v, "none"):
+		return "", false
+	case v == "SSH_AUTH_SOCK":
+		return getenv("SSH_AUTH_SOCK"), false
+	case v != "":
+		return expandPath(v, getenv), false
+	}
+	if s := getenv("SSH_AUTH_SOCK"); s != "" {
+		return s, false
+	}
+	for _, c := range agentCandidates(getenv) {
+		if isSocket(c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// agentCandidates are the well-known agent sockets, most specific first.
+func agentCandidates(getenv func(string) string) []string {
+	var c []string
+	rt := getenv("XDG_RUNTIME_DIR")
+	if rt == "" && runtime.GOOS == "linux" {
+		rt = "/run/user/" + strconv.Itoa(os.Getuid())
+	}
+	if rt != "" {
+		c = append(c,
+			filepath.Join(rt, "ssh-agent.socket"),         // systemd user unit of ssh-agent
+			filepath.Join(rt, "openssh_agent"),            // Fedora's ssh-agent unit
+			filepath.Join(rt, "gcr", "ssh"),               // GNOME 46+ gcr-ssh-agent
+			filepath.Join(rt, "keyring", "ssh"),           // GNOME keyring
+			filepath.Join(rt, "gnupg", "S.gpg-agent.ssh"), // gpg-agent with enable-ssh-support
+		)
+	}
+	if home := homeDir(getenv); home != "" {
+		c = append(c,
+			filepath.Join(home, ".gnupg", "S.gpg-agent.ssh"),
+			filepath.Join(home, ".1password", "agent.sock"),
+		)
+	}
+	if runtime.GOOS == "darwin" {
+		if m, _ := filepath.Glob(launchdGlob); len(m) > 0 {
+			c = append(c, m...)
+		}
+	}
+	return c
+}
+
+func isSocket(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode()&os.ModeSocket != 0
+}
+
+func dialAgent(sock string) (net.Conn, error) {
+	conn, err := net.DialTimeout("unix", sock, agentDialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("agentauth: connect to ssh-agent at %s: %w", sock, err)
+	}
+	return conn, nil
+}
+
+func homeDir(getenv func(string) string) string {
+	if h := getenv("HOME"); h != "" {
+		return h
+	}
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+// expandPath expands a leading ~ and ${VAR} or $VAR references, as ssh
+// does for IdentityAgent.
+func expandPath(p string, getenv func(string) string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		p = homeDir(getenv) + p[1:]
+	}
+	if strings.Contains(p, "$") {
+		p = os.Expand(p, getenv)
+	}
+	return p
+}
+
+func logAgent(log *slog.Logger, sock string, discovered bool) {
+	if discovered {
+		log.Info("agentauth: SSH_AUTH_SOCK is not set; using the ssh-agent found at "+sock, "socket", sock)
+	} else {
+		log.Debug("agentauth: using ssh-agent", "socket", sock)
+	}
+}

@@ -1,0 +1,271 @@
+package agentauth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// AuthError reports that the server refused every identity offered. Its
+// message contains "Authentication failed", the text users search for.
+type AuthError struct {
+	User string
+	Host string // the name the user gave (the alias)
+	// Offered are the identities offered, in order.
+	Offered []Offered
+	// Skipped are the key files that could not be used (bad permissions,
+	// no passphrase, ...), for the hint.
+	Skipped []error
+	Err     error
+}
+
+// Offered describes one identity offered to the server.
+type Offered struct {
+	Type        string // ssh-ed25519, ssh-ed25519-cert-v01@openssh.com, ...
+	Fingerprint string // SHA256:...
+	Source      string // "agent /run/user/1000/ssh-agent.socket", a file path, "M2M_SSH_KEY"
+}
+
+func (o Offered) String() string {
+	return fmt.Sprintf("%s %s (%s)", o.Type, o.Fingerprint, o.Source)
+}
+
+func (e *AuthError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "agentauth: Authentication failed for %s@%s: ", e.User, e.Host)
+	if len(e.Offered) == 0 {
+		b.WriteString("no identity to offer")
+	} else {
+		b.WriteString("the server refused every identity offered: ")
+		for i, o := range e.Offered {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(o.String())
+		}
+	}
+	for _, s := range e.Skipped {
+		fmt.Fprintf(&b, "; not offered: %v", s)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Hint says what to try.
+func (e *AuthError) Hint() string {
+	for _, s := range e.Skipped {
+		var h interface{ Hint() string }
+		if errors.As(s, &h) {
+			return h.Hint()
+		}
+	}
+	if len(e.Offered) == 0 {
+		return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+	}
+	return fmt.Sprintf("add one of these public keys to ~%s/.ssh/authorized_keys on %s, or point IdentityFile at the key the server accepts (check with 'ssh -v %s')", e.User, e.Host, e.Host)
+}
+
+// NoIdentitiesError is returned by LoadIdentities when nothing at all can
+// be offered. Problems are the reasons each candidate was dropped.
+type NoIdentitiesError struct {
+	Problems []error
+}
+
+func (e *NoIdentitiesError) Error() string {
+	if len(e.Problems) == 0 {
+		return "agentauth: Authentication failed: no identity to offer (no agent, no key file)"
+	}
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return "agentauth: Authentication failed: no identity to offer: " + strings.Join(msgs, "; ")
+}
+
+func (e *NoIdentitiesError) Unwrap() []error { return e.Problems }
+
+// Hint says what to try.
+func (e *NoIdentitiesError) Hint() string {
+	for _, p := range e.Problems {
+		var h interface{ Hint() string }
+		if errors.As(p, &h) {
+			return h.Hint()
+		}
+	}
+	return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+}
+
+// KeyFileError is a key file that cannot be used.
+type KeyFileError struct {
+	Path string
+	// Reason is a short OpenSSH-like reason: "UNPROTECTED PRIVATE KEY
+	// FILE", "passphrase protected", "not found", ...
+	Reason string
+	Err    error
+	hint   string
+}
+
+func (e *KeyFileError) Error() string {
+	msg := "agentauth: key file " + e.Path + ": " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *KeyFileError) Unwrap() error { return e.Err }
+
+// Hint says how to make the key usable.
+func (e *KeyFileError) Hint() string { return e.hint }
+
+// HostKeyProblem says why a host key was refused.
+type HostKeyProblem int
+
+const (
+	// HostUnknown: no key is known for the host.
+	HostUnknown HostKeyProblem = iota + 1
+	// HostKeyChanged: a different key of the same type is known.
+	HostKeyChanged
+	// HostKeyOtherType: keys of other types are known, not this one.
+	HostKeyOtherType
+	// HostKeyRevoked: the key is marked @revoked.
+	HostKeyRevoked
+	// HostCertInvalid: a certificate signed by a trusted CA that does
+	// not hold for this host (principal, validity, type).
+	HostCertInvalid
+)
+
+// KnownKey is a key line of a known_hosts file.
+type KnownKey struct {
+	File string
+	Line int
+	Type string
+	// Fingerprint is the SHA256 fingerprint of the key.
+	Fingerprint string
+}
+
+func (k KnownKey) String() string {
+	return fmt.Sprintf("%s:%d (%s %s)", k.File, k.Line, k.Type, k.Fingerprint)
+}
+
+// HostKeyError is a refused host key. Its message contains "Host key
+// verification failed", the text users search for.
+type HostKeyError struct {
+	Problem HostKeyProblem
+	// Alias is the name the user gave; Name is the known_hosts name
+	// ("host" or "[host]:port", HostKeyAlias honoured).
+	Alias string
+	Name  string
+	// Type and Fingerprint describe the key the server presented.
+	Type        string
+	Fingerprint string
+	// Known are the lines holding the old keys (changed, other type) or
+	// the revocation.
+	Known []KnownKey
+	// KnownHostsFile is where a trusted key would be written.
+	KnownHostsFile string
+	// ScanHost and ScanPort are what ssh-keyscan must be given to fetch
+	// the key; empty when HostKeyAlias makes ssh-keyscan's line useless.
+	ScanHost string
+	ScanPort int
+	Err      error
+}
+
+func (e *HostKeyError) Error() string {
+	var b strings.Builder
+	b.WriteString("agentauth: Host key verification failed: ")
+	host := e.Name
+	if e.Alias != "" && e.Alias != trimPort22(e.Name) {
+		host = fmt.Sprintf("%s (%s)", e.Alias, e.Name)
+	}
+	switch e.Problem {
+	case HostUnknown:
+		fmt.Fprintf(&b, "host key for %s is not in known_hosts: the server presented %s %s", host, e.Type, e.Fingerprint)
+	case HostKeyChanged:
+		fmt.Fprintf(&b, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@ "+
+			"the %s host key for %s is now %s, but %s holds a different one. "+
+			"Someone could be eavesdropping on you right now (man-in-the-middle attack), or the host key has just been changed",
+			e.Type, host, e.Fingerprint, knownList(e.Known))
+	case HostKeyOtherType:
+		fmt.Fprintf(&b, "%s presented a %s key %s, but known_hosts knows it only by other keys: %s",
+			host, e.Type, e.Fingerprint, knownList(e.Known))
+	case HostKeyRevoked:
+		fmt.Fprintf(&b, "@@@ WARNING: REVOKED HOST KEY DETECTED! @@@ the %s host key %s presented by %s is marked as revoked in %s",
+			e.Type, e.Fingerprint, host, knownList(e.Known))
+	case HostCertInvalid:
+		fmt.Fprintf(&b, "host certificate of %s (%s %s) is signed by a trusted authority but not valid for it", host, e.Type, e.Fingerprint)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// Hint gives the command that would trust the key, or how to recover from
+// a change.
+func (e *HostKeyError) Hint() string {
+	alias := e.Alias
+	if alias == "" {
+		alias = trimPort22(e.Name)
+	}
+	switch e.Problem {
+	case HostUnknown, HostKeyOtherType:
+		h := fmt.Sprintf("make sure %s is the key of %s (ask its administrator, or run 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on it), then ", e.Fingerprint, alias)
+		if e.ScanHost != "" {
+			scan := "ssh-keyscan"
+			if e.ScanPort != 0 && e.ScanPort != 22 {
+				scan += fmt.Sprintf(" -p %d", e.ScanPort)
+			}
+			h += fmt.Sprintf("run '%s %s >> %s', or ", scan, e.ScanHost, e.KnownHostsFile)
+		}
+		h += fmt.Sprintf("run 'ssh %s' once and answer yes, or set StrictHostKeyChecking accept-new for this host", alias)
+		return h
+	case HostKeyChanged:
+		var files []string
+		for _, k := range e.Known {
+			if !containsString(files, k.File) {
+				files = append(files, k.File)
+			}
+		}
+		cmds := make([]string, len(files))
+		for i, f := range files {
+			cmds[i] = fmt.Sprintf("'ssh-keygen -R %s -f %s'", quoteIfNeeded(e.Name), f)
+		}
+		return fmt.Sprintf("if you know the host key was replaced, verify the new fingerprint %s with its administrator, remove the old key with %s and connect again", e.Fingerprint, strings.Join(cmds, " and "))
+	case HostKeyRevoked:
+		return "do not connect: the host presents a key its administrator revoked; contact them"
+	case HostCertInvalid:
+		return "the host's certificate must name " + trimPort22(e.Name) + " as a principal and be within its validity period; ask its administrator to reissue it"
+	}
+	return ""
+}
+
+func knownList(ks []KnownKey) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = k.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteIfNeeded(s string) string {
+	if strings.ContainsAny(s, "[]*? ") {
+		return `"` + s + `"`
+	}
+	return s
+}

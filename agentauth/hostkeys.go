@@ -1,0 +1,351 @@
+package agentauth
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"golang.org/x/crypto/ssh"
+)
+
+// HostKeyOptions are the inputs to NewHostKeyChecker besides the target.
+type HostKeyOptions struct {
+	Logger *slog.Logger
+	// Now is the clock for certificate validity; nil means time.Now.
+	Now func() time.Time
+}
+
+// HostKeyChecker verifies a server's host key for one target under its
+// known_hosts name, whatever address the connection was dialed at (a jump
+// host or proxy command does not change whose key is expected).
+type HostKeyChecker struct {
+	t      *sshcfg.Target
+	log    *slog.Logger
+	now    func() time.Time
+	name   string // the known_hosts name: HostKeyAlias, or host / [host]:port
+	policy string // yes, no, accept-new, ask
+
+	mu sync.Mutex
+	db *knownHosts
+}
+
+// NewHostKeyChecker reads the target's known_hosts files: every
+// UserKnownHostsFile, then every GlobalKnownHostsFile. Missing files and
+// malformed lines are skipped with a warning.
+func NewHostKeyChecker(t *sshcfg.Target, o HostKeyOptions) (*HostKeyChecker, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	files := slices.Concat(t.UserKnownHostsFiles, t.GlobalKnownHostsFiles)
+	quiet := func(file string) bool {
+		base := filepath.Base(file)
+		isDefault := base == "known_hosts" || base == "known_hosts2" || base == "ssh_known_hosts" || base == "ssh_known_hosts2"
+		return isDefault && !t.Set("UserKnownHostsFile") && !t.Set("GlobalKnownHostsFile")
+	}
+	return &HostKeyChecker{
+		t:      t,
+		log:    log,
+		now:    now,
+		name:   knownHostsName(t),
+		policy: strictPolicy(t.StrictHostKeyChecking),
+		db:     loadKnownHosts(files, quiet, log),
+	}, nil
+}
+
+// knownHostsName is the name OpenSSH looks a host up under: HostKeyAlias
+// verbatim when set (OpenSSH adds no port to it), else the host name,
+// as "[host]:port" when the port is not 22.
+func knownHostsName(t *sshcfg.Target) string {
+	if t.HostKeyAlias != "" {
+		return t.HostKeyAlias
+	}
+	return putHostPort(strings.ToLower(t.HostName), t.Port)
+}
+
+func putHostPort(host string, port int) string {
+	if port == 0 || port == 22 {
+		return host
+	}
+	return "[" + host + "]:" + strconv.Itoa(port)
+}
+
+func trimPort22(name string) string {
+	if h, p, err := net.SplitHostPort(name); err == nil && p == "22" {
+		return h
+	}
+	return name
+}
+
+// strictPolicy normalises StrictHostKeyChecking; OpenSSH's default is ask.
+func strictPolicy(v string) string {
+	switch strings.ToLower(v) {
+	case "yes", "true":
+		return "yes"
+	case "no", "off", "false":
+		return "no"
+	case "accept-new":
+		return "accept-new"
+	default:
+		return "ask"
+	}
+}
+
+// certHostname is the principal a host certificate must name.
+func (c *HostKeyChecker) certHostname() string {
+	if c.t.HostKeyAlias != "" {
+		return c.t.HostKeyAlias
+	}
+	return strings.ToLower(c.t.HostName)
+}
+
+// Callback is the ssh.HostKeyCallback to put in ssh.ClientConfig. It
+// ignores the hostname x/crypto passes and checks c's target.
+func (c *HostKeyChecker) Callback() ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		return c.Check(key)
+	}
+}
+
+// Check verifies key for the target, applying StrictHostKeyChecking.
+func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
+	err := c.verify(key)
+	if err == nil {
+		return nil
+	}
+	switch err.Problem {
+	case HostUnknown:
+		switch c.policy {
+		case "no":
+			c.warnUnchecked(err)
+			return nil
+		case "accept-new":
+			plain := key
+			if cert, ok := key.(*ssh.Certificate); ok {
+				plain = cert.Key
+			}
+			if werr := c.learn(plain); werr != nil {
+				c.log.Warn("agentauth: could not record the new host key", "host", c.name, "err", werr)
+			} else {
+				c.log.Info("agentauth: permanently added the host key to known_hosts",
+					"host", c.name, "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
+			}
+			return nil
+		}
+	case HostKeyOtherType:
+		// OpenSSH's accept-new would record this key; it is not a new
+		// host though, so only "no" lets it through.
+		if c.policy == "no" {
+			c.warnUnchecked(err)
+			return nil
+		}
+	}
+	return err
+}
+
+func (c *HostKeyChecker) warnUnchecked(err *HostKeyError) {
+	c.log.Warn("agentauth: HOST KEY NOT VERIFIED (StrictHostKeyChecking no): anyone on the path could be impersonating this host",
+		"host", c.name, "type", err.Type, "fingerprint", err.Fingerprint)
+}
+
+// verify looks key up; nil means trusted by known_hosts.
+func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
+	c.mu.Lock()
+	lines := c.db.lines
+	c.mu.Unlock()
+
+	herr := &HostKeyError{
+		Alias:          c.t.Alias,
+		Name:           c.name,
+		Type:           key.Type(),
+		Fingerprint:    ssh.FingerprintSHA256(key),
+		KnownHostsFile: c.userFile(),
+	}
+	if c.t.HostKeyAlias == "" {
+		herr.ScanHost, herr.ScanPort = c.t.HostName, c.t.Port
+	}
+
+	plain := key
+	cert, isCert := key.(*ssh.Certificate)
+	if isCert {
+		plain = cert.Key
+		herr.Fingerprint = ssh.FingerprintSHA256(cert.Key)
+	}
+	// @revoked is honoured whatever its host pattern: a revoked key is
+	// never acceptable.
+	for _, l := range lines {
+		if l.marker == markerRevoked && (keysEqual(l.key, plain) || isCert && keysEqual(l.key, cert.SignatureKey)) {
+			herr.Problem = HostKeyRevoked
+			herr.Known = []KnownKey{l.known()}
+			return herr
+		}
+	}
+
+	if isCert {
+		var ca *knownLine
+		for _, l := range lines {
+			if l.marker == markerCA && keysEqual(l.key, cert.SignatureKey) && l.matches(c.name) {
+				ca = l
+				break
+			}
+		}
+		if ca != nil {
+			checker := &ssh.CertChecker{Clock: c.now}
+			if cert.CertType != ssh.HostCert {
+				herr.Problem = HostCertInvalid
+				herr.Err = fmt.Errorf("certificate is not a host certificate")
+				return herr
+			}
+			if err := checker.CheckCert(c.certHostname(), cert); err != nil {
+				herr.Problem = HostCertInvalid
+				herr.Err = err
+				return herr
+			}
+			c.log.Debug("agentauth: host certificate accepted", "host", c.name, "ca", ca.known().String())
+			return nil
+		}
+		// No authority known for it: like OpenSSH, judge the plain key.
+		c.log.Debug("agentauth: no certificate authority for the host certificate; checking its plain key", "host", c.name)
+		herr.Type = plain.Type()
+	}
+
+	var same, other []KnownKey
+	for _, l := range lines {
+		if l.marker != "" || !l.matches(c.name) {
+			continue
+		}
+		if keysEqual(l.key, plain) {
+			return nil
+		}
+		if l.key.Type() == plain.Type() {
+			same = append(same, l.known())
+		} else {
+			other = append(other, l.known())
+		}
+	}
+	switch {
+	case len(same) > 0:
+		herr.Problem, herr.Known = HostKeyChanged, same
+	case len(other) > 0:
+		herr.Problem, herr.Known = HostKeyOtherType, other
+	default:
+		herr.Problem = HostUnknown
+	}
+	return herr
+}
+
+// userFile is where new keys go: the first UserKnownHostsFile.
+func (c *HostKeyChecker) userFile() string {
+	if len(c.t.UserKnownHostsFiles) > 0 {
+		return c.t.UserKnownHostsFiles[0]
+	}
+	return "~/.ssh/known_hosts"
+}
+
+// Algorithms are the host key algorithms to offer, those of keys known for
+// the host first, for ssh.ClientConfig.HostKeyAlgorithms: certificate
+// algorithms first when a @cert-authority line covers the host, then the
+// types of its known keys, then the rest. A server picks the first of
+// ours it has, so it shows the key we know rather than one we would take
+// for a changed key.
+func (c *HostKeyChecker) Algorithms() []string {
+	base := hostKeyAlgorithms(c.t.HostKeyAlgorithms)
+	c.mu.Lock()
+	lines := c.db.lines
+	c.mu.Unlock()
+
+	haveCA := false
+	knownTypes := map[string]bool{}
+	for _, l := range lines {
+		if l.marker == markerRevoked || !l.matches(c.name) {
+			continue
+		}
+		if l.marker == markerCA {
+			haveCA = true
+		} else {
+			knownTypes[l.key.Type()] = true
+		}
+	}
+	var first, second, rest []string
+	for _, a := range base {
+		typ, isCert := algoKeyType(a)
+		switch {
+		case isCert && haveCA:
+			first = append(first, a)
+		case !isCert && knownTypes[typ]:
+			second = append(second, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return slices.Concat(first, second, rest)
+}
+
+// hostKeyAlgorithms applies a HostKeyAlgorithms value ("", a list, or a
+// list prefixed with +, - or ^) to x/crypto's supported list, dropping
+// names x/crypto cannot use.
+func hostKeyAlgorithms(v string) []string {
+	supported := ssh.SupportedAlgorithms().HostKeys
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return supported
+	}
+	split := func(s string) []string { return strings.Split(s, ",") }
+	var list []string
+	switch v[0] {
+	case '+':
+		list = slices.Concat(supported, split(v[1:]))
+	case '^':
+		list = slices.Concat(split(v[1:]), supported)
+	case '-':
+		for _, a := range supported {
+			drop := false
+			for _, p := range split(v[1:]) {
+				if matchPattern(a, p) {
+					drop = true
+				}
+			}
+			if !drop {
+				list = append(list, a)
+			}
+		}
+	default:
+		list = split(v)
+	}
+	all := slices.Concat(supported, ssh.InsecureAlgorithms().HostKeys)
+	var out []string
+	for _, a := range list {
+		a = strings.TrimSpace(a)
+		if slices.Contains(all, a) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return supported
+	}
+	return out
+}
+
+// algoKeyType maps a host key algorithm to the key type it uses and
+// whether it is a certificate algorithm.
+func algoKeyType(algo string) (keyType string, cert bool) {
+	if s, ok := strings.CutSuffix(algo, "-cert-v01@openssh.com"); ok {
+		algo, cert = s, true
+	}
+	switch algo {
+	case ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512:
+		algo = ssh.KeyAlgoRSA
+	}
+	return algo, cert
+}

@@ -1,0 +1,194 @@
+package agentauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// askpassTimeout bounds an SSH_ASKPASS program: nobody may be there to
+// answer it.
+var askpassTimeout = 60 * time.Second
+
+// keyFile is a key read from a file or from M2M_SSH_KEY.
+type keyFile struct {
+	source string
+	signer ssh.Signer    // nil when the private key could not be used
+	pub    ssh.PublicKey // known even without the private key when possible
+	err    error         // why signer is nil
+}
+
+// passphraser supplies passphrases in order: --passphrase,
+// M2M_SSH_PASSPHRASE, then SSH_ASKPASS.
+type passphraser struct {
+	given  []byte
+	getenv func(string) string
+}
+
+// each calls try with each available passphrase until it returns true.
+// It reports whether any source was available.
+func (p passphraser) each(prompt string, try func([]byte) bool) (available bool, err error) {
+	if len(p.given) > 0 {
+		available = true
+		if try(p.given) {
+			return true, nil
+		}
+	}
+	if env := p.getenv("M2M_SSH_PASSPHRASE"); env != "" {
+		available = true
+		if try([]byte(env)) {
+			return true, nil
+		}
+	}
+	if prog := p.getenv("SSH_ASKPASS"); prog != "" {
+		available = true
+		pass, err := askpass(prog, prompt)
+		if err != nil {
+			return true, err
+		}
+		defer clear(pass)
+		try(pass)
+	}
+	return available, nil
+}
+
+// askpass runs prog with the prompt as its argument, as ssh does, and
+// returns its first output line.
+func askpass(prog, prompt string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), askpassTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, prompt)
+	cmd.Stdin = nil
+	cmd.Stderr = nil
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s did not answer within %v", prog, askpassTimeout)
+	}
+	if err != nil {
+		// The output may hold part of a secret: never include it.
+		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s: %v", prog, err)
+	}
+	if i := bytes.IndexAny(out, "\r\n"); i >= 0 {
+		clear(out[i:])
+		out = out[:i]
+	}
+	return out, nil
+}
+
+// loadKeyFile reads a private key file, refusing it when others may read
+// it, as OpenSSH does.
+// inAgent, when it reports that the agent holds the key, spares a
+// passphrase prompt: the agent's copy will sign.
+func loadKeyFile(path string, pp passphraser, inAgent func(ssh.PublicKey) bool) *keyFile {
+	kf := &keyFile{source: path}
+	if pub, err := readPublicKeyFile(path + ".pub"); err == nil {
+		kf.pub = pub
+	}
+	if err := checkKeyPermissions(path); err != nil {
+		kf.err = err
+		return kf
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		kf.err = &KeyFileError{Path: path, Reason: "cannot read it", Err: err,
+			hint: "check that " + path + " exists and is readable by you"}
+		return kf
+	}
+	defer clear(data)
+	parseKey(kf, data, "Enter passphrase for key '"+path+"': ", pp, inAgent)
+	return kf
+}
+
+// loadKeyText reads a private key given as text (M2M_SSH_KEY).
+func loadKeyText(source string, text []byte, pp passphraser, inAgent func(ssh.PublicKey) bool) *keyFile {
+	kf := &keyFile{source: source}
+	parseKey(kf, text, "Enter passphrase for the key in "+source+": ", pp, inAgent)
+	return kf
+}
+
+func parseKey(kf *keyFile, data []byte, prompt string, pp passphraser, inAgent func(ssh.PublicKey) bool) {
+	signer, err := ssh.ParsePrivateKey(data)
+	if err == nil {
+		kf.signer, kf.pub = signer, signer.PublicKey()
+		return
+	}
+	var missing *ssh.PassphraseMissingError
+	if !errors.As(err, &missing) {
+		kf.err = &KeyFileError{Path: kf.source, Reason: "not a private key this program can use", Err: err,
+			hint: "give an OpenSSH or PEM private key (ed25519, ecdsa or rsa); convert others with 'ssh-keygen -p -f FILE'"}
+		return
+	}
+	if missing.PublicKey != nil && kf.pub == nil {
+		kf.pub = missing.PublicKey
+	}
+	if kf.pub != nil && inAgent(kf.pub) {
+		return
+	}
+	kf.err = &KeyFileError{Path: kf.source, Reason: "passphrase protected, and no passphrase given",
+		hint: "give the passphrase with --passphrase or M2M_SSH_PASSPHRASE, set SSH_ASKPASS, or load the key into ssh-agent with ssh-add"}
+	kf.decrypt(data, prompt, pp)
+}
+
+// decrypt tries the passphrase sources on an encrypted key.
+func (kf *keyFile) decrypt(data []byte, prompt string, pp passphraser) {
+	var lastErr error
+	available, err := pp.each(prompt, func(pass []byte) bool {
+		s, err := ssh.ParsePrivateKeyWithPassphrase(data, pass)
+		if err != nil {
+			lastErr = err
+			return false
+		}
+		kf.signer, kf.pub, kf.err = s, s.PublicKey(), nil
+		return true
+	})
+	if kf.signer != nil || !available {
+		return
+	}
+	if err == nil {
+		err = lastErr
+	}
+	kf.err = &KeyFileError{Path: kf.source, Reason: "cannot decrypt it", Err: err,
+		hint: "check the passphrase given with --passphrase, M2M_SSH_PASSPHRASE or SSH_ASKPASS"}
+}
+
+func readPublicKeyFile(path string) (ssh.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	return pub, err
+}
+
+// readCertificate reads a KEY-cert.pub or CertificateFile.
+func readCertificate(path string) (*ssh.Certificate, error) {
+	pub, err := readPublicKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		return nil, fmt.Errorf("agentauth: %s holds a %s key, not a certificate", path, pub.Type())
+	}
+	return cert, nil
+}
+
+// defaultIdentityNames are the files OpenSSH tries when no IdentityFile
+// is configured.
+var defaultIdentityNames = []string{"id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa"}
+
+func isDefaultIdentityName(path string) bool {
+	for _, n := range defaultIdentityNames {
+		if strings.HasSuffix(path, "/.ssh/"+n) {
+			return true
+		}
+	}
+	return false
+}

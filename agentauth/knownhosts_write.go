@@ -1,0 +1,86 @@
+package agentauth
+
+import (
+	"crypto/rand"
+	"crypto/sha1"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// learn appends key for the target to the first UserKnownHostsFile
+// (accept-new) and to the checker's own view of the files.
+func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
+	if len(c.t.UserKnownHostsFiles) == 0 {
+		return fmt.Errorf("agentauth: no UserKnownHostsFile to record the host key in")
+	}
+	file := c.t.UserKnownHostsFiles[0]
+	name := c.name
+	var salt []byte
+	if c.t.HashKnownHosts {
+		salt = make([]byte, sha1.Size)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		name = hashHost(c.name, salt)
+	}
+	text := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	n, err := appendKnownHost(file, text)
+	if err != nil {
+		return err
+	}
+	l, err := parseKnownLine(text)
+	if err != nil {
+		return err
+	}
+	l.file, l.line = file, n
+	c.mu.Lock()
+	c.db.lines = append(cloneLines(c.db.lines), l)
+	c.mu.Unlock()
+	return nil
+}
+
+// cloneLines copies so that readers holding the old slice never see
+// the append.
+func cloneLines(l []*knownLine) []*knownLine { return append([]*knownLine(nil), l...) }
+
+// appendKnownHost appends one line to file, creating the file (0600) and
+// its directory (0700) as needed. An exclusive lock on the file, held
+// across the check for a final newline and the write, keeps lines from
+// concurrent writers (another m2m-ssh, or ssh itself, which appends with
+// O_APPEND) whole. It returns the line number written.
+func appendKnownHost(file, text string) (int, error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return 0, fmt.Errorf("agentauth: create known_hosts directory: %w", err)
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("agentauth: open known_hosts: %w", err)
+	}
+	defer f.Close()
+	unlock, err := lockFile(f)
+	if err != nil {
+		return 0, fmt.Errorf("agentauth: lock %s: %w", file, err)
+	}
+	defer unlock()
+
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, fmt.Errorf("agentauth: read %s: %w", file, err)
+	}
+	line := text + "\n"
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		line = "\n" + line
+	}
+	if _, err := f.WriteString(line); err != nil {
+		return 0, fmt.Errorf("agentauth: write %s: %w", file, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("agentauth: sync %s: %w", file, err)
+	}
+	return strings.Count(string(data)+line, "\n"), nil
+}
