@@ -1,0 +1,371 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"golang.org/x/crypto/ssh"
+)
+
+// bound is how long a test waits for something that must happen; reaching
+// it is a failure (a hang), never a way to wait.
+const bound = 20 * time.Second
+
+// responder is a small JSON-RPC server run inside the in-process SSH
+// server. It reads lines with its own code, not the bridge's.
+//
+//	echo     -> result {"params": params}
+//	big      -> result {"text": sshtest.Blob(params.size)}
+//	digest   -> result {"len": n, "sha256": hex} of params.text
+//	hang     -> no answer
+//	exit     -> ends the program with params.code
+func responder(banner string) sshtest.Program {
+	return func(kind, arg string, ch ssh.Channel) int {
+		if banner != "" {
+			io.WriteString(ch, banner)
+		}
+		r := bufio.NewReader(ch)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return 0
+			}
+			var req struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Params json.RawMessage `json:"params"`
+			}
+			if err := json.Unmarshal(line, &req); err != nil || req.ID == nil {
+				continue
+			}
+			var p struct {
+				Size int    `json:"size"`
+				Code int    `json:"code"`
+				Text string `json:"text"`
+			}
+			json.Unmarshal(req.Params, &p)
+			var result any
+			switch req.Method {
+			case "echo":
+				result = map[string]any{"params": req.Params}
+			case "whoami":
+				result = map[string]string{"kind": kind, "arg": arg}
+			case "big":
+				result = map[string]string{"text": sshtest.Blob(p.Size)}
+			case "digest":
+				result = map[string]any{"len": len(p.Text), "sha256": fmt.Sprintf("%x", sha256.Sum256([]byte(p.Text)))}
+			case "hang":
+				continue
+			case "exit":
+				return p.Code
+			}
+			b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
+			ch.Write(append(b, '\n'))
+		}
+	}
+}
+
+// host plays the MCP host: it writes frames to the bridge's stdin and
+// reads its stdout.
+type host struct {
+	t      *testing.T
+	in     *io.PipeWriter
+	lines  chan []byte
+	result chan runResult
+}
+
+type runResult struct {
+	code int
+	err  error
+}
+
+func startBridge(t *testing.T, b *Bridge) *host {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	h := &host{t: t, in: inW, lines: make(chan []byte, 1024), result: make(chan runResult, 1)}
+	go func() {
+		code, err := b.Run(context.Background(), inR, outW)
+		outW.Close()
+		h.result <- runResult{code, err}
+	}()
+	go func() {
+		r := bufio.NewReaderSize(outR, 1<<20)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > 0 {
+				h.lines <- line
+			}
+			if err != nil {
+				close(h.lines)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { inW.Close() })
+	return h
+}
+
+func (h *host) send(frame string) {
+	h.t.Helper()
+	if _, err := io.WriteString(h.in, frame+"\n"); err != nil {
+		h.t.Fatalf("write to the bridge: %v", err)
+	}
+}
+
+// recv returns the next frame the bridge wrote to stdout, decoded.
+func (h *host) recv() map[string]any {
+	h.t.Helper()
+	select {
+	case line, ok := <-h.lines:
+		if !ok {
+			h.t.Fatal("the bridge closed stdout")
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			h.t.Fatalf("the bridge wrote a frame that is not JSON: %.100q", line)
+		}
+		return m
+	case <-time.After(bound):
+		h.t.Fatal("no frame from the bridge")
+	}
+	return nil
+}
+
+func (h *host) wait() runResult {
+	h.t.Helper()
+	select {
+	case r := <-h.result:
+		return r
+	case <-time.After(bound):
+		h.t.Fatal("the bridge did not end")
+	}
+	return runResult{}
+}
+
+func inProcess(t *testing.T, cfg sshtest.ServerConfig, p Program) (*sshtest.Server, Connect) {
+	srv := sshtest.StartServer(t, cfg)
+	return srv, func(ctx context.Context) (Remote, error) {
+		c, err := srv.Dial()
+		if err != nil {
+			return nil, err
+		}
+		return Start(c, p)
+	}
+}
+
+func TestBridgeRoundTrip(t *testing.T) {
+	for _, p := range []Program{{}, {Command: "mcp-server --stdio"}, {Subsystem: "mcp"}} {
+		t.Run(p.String(), func(t *testing.T) {
+			_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, p)
+			h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+			h.send(`{"jsonrpc":"2.0","id":1,"method":"whoami"}`)
+			h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			h.send(`{"jsonrpc":"2.0","id":"two","method":"echo","params":{"s":"é\u2028✓"}}`)
+			r1 := h.recv()
+			want := map[string]any{"kind": "shell", "arg": ""}
+			if p.Command != "" {
+				want = map[string]any{"kind": "exec", "arg": p.Command}
+			} else if p.Subsystem != "" {
+				want = map[string]any{"kind": "subsystem", "arg": p.Subsystem}
+			}
+			if fmt.Sprint(r1["result"]) != fmt.Sprint(want) || r1["id"] != 1.0 {
+				t.Fatalf("whoami = %v, want result %v", r1, want)
+			}
+			r2 := h.recv()
+			if r2["id"] != "two" || fmt.Sprint(r2["result"]) != fmt.Sprint(map[string]any{"params": map[string]any{"s": "é\u2028✓"}}) {
+				t.Fatalf("echo = %v", r2)
+			}
+			h.in.Close()
+			if r := h.wait(); r.code != 0 || r.err != nil {
+				t.Fatalf("Run = %d, %v; want 0, nil", r.code, r.err)
+			}
+		})
+	}
+}
+
+// TestBridgeLargeFrames sends 32 MiB each way and checks every byte.
+func TestBridgeLargeFrames(t *testing.T) {
+	const size = 32 << 20
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+
+	blob := sshtest.Blob(size)
+	arg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "digest", "params": map[string]string{"text": blob}})
+	h.send(string(arg))
+	h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"big","params":{"size":%d}}`, size))
+
+	r := h.recv()
+	res := r["result"].(map[string]any)
+	if res["len"] != float64(size) || res["sha256"] != fmt.Sprintf("%x", sha256.Sum256([]byte(blob))) {
+		t.Fatalf("the remote received a different frame: %v", res)
+	}
+	r = h.recv()
+	if text := r["result"].(map[string]any)["text"].(string); text != blob {
+		t.Fatalf("the host received a different result (%d bytes, want %d)", len(text), size)
+	}
+}
+
+func TestBridgeConnectFailure(t *testing.T) {
+	failure := &DialError{Alias: "buildbox", Addr: "127.0.0.1:1", Stage: "connect", Err: errors.New("connect: connection refused")}
+	h := startBridge(t, &Bridge{Name: "buildbox", Connect: func(context.Context) (Remote, error) { return nil, failure }})
+	h.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`)
+	r := h.recv()
+	e, _ := r["error"].(map[string]any)
+	if r["id"] != 0.0 || e == nil || e["code"] != float64(CodeUnavailable) {
+		t.Fatalf("response = %v, want error %d for id 0", r, CodeUnavailable)
+	}
+	if msg := e["message"].(string); !strings.Contains(msg, "buildbox") || !strings.Contains(msg, "cannot connect") {
+		t.Fatalf("message %q does not say what failed", msg)
+	}
+	if res := h.wait(); res.code != ExitStatus || !errors.Is(res.err, failure) {
+		t.Fatalf("Run = %d, %v", res.code, res.err)
+	}
+}
+
+// A failure with no request from the host ends the bridge after the grace.
+func TestBridgeConnectFailureWithoutRequest(t *testing.T) {
+	failure := errors.New("nope")
+	h := startBridge(t, &Bridge{Name: "x", FailGrace: time.Millisecond, Connect: func(context.Context) (Remote, error) { return nil, failure }})
+	if res := h.wait(); res.code != ExitStatus || res.err != failure {
+		t.Fatalf("Run = %d, %v", res.code, res.err)
+	}
+}
+
+func TestBridgeRemoteExit(t *testing.T) {
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
+	h.recv()
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"exit","params":{"code":3}}`)
+	got := map[float64]bool{}
+	for range 2 {
+		r := h.recv()
+		e, _ := r["error"].(map[string]any)
+		if e == nil || e["code"] != float64(CodeUnavailable) || !strings.Contains(e["message"].(string), "exited with status 3") {
+			t.Fatalf("response = %v, want an error saying the server exited with status 3", r)
+		}
+		got[r["id"].(float64)] = true
+	}
+	if !got[2] || !got[3] {
+		t.Fatalf("answered ids %v, want 2 and 3", got)
+	}
+	if res := h.wait(); res.code != 3 {
+		t.Fatalf("Run = %d, %v; want the remote's status 3", res.code, res.err)
+	}
+}
+
+func TestBridgeConnectionDrop(t *testing.T) {
+	srv, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, ExitWait: time.Second})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
+	h.recv()
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
+	// The hang request must have reached the server before the cut, or
+	// it would be answered as "not sent"; an echo behind it proves it.
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"echo"}`)
+	h.recv()
+	srv.Drop()
+	r := h.recv()
+	e, _ := r["error"].(map[string]any)
+	if r["id"] != 2.0 || e == nil || !strings.Contains(e["message"].(string), "connection was lost") {
+		t.Fatalf("response = %v, want a lost-connection error for id 2", r)
+	}
+	if res := h.wait(); res.code != ExitStatus {
+		t.Fatalf("Run = %d, %v", res.code, res.err)
+	}
+}
+
+func TestBridgeHostEOFWaitsForAnswers(t *testing.T) {
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+	for i := range 50 {
+		h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo"}`, i))
+	}
+	h.in.Close()
+	for i := range 50 {
+		if r := h.recv(); r["id"] != float64(i) {
+			t.Fatalf("response %d has id %v: frames reordered or lost", i, r["id"])
+		}
+	}
+	if res := h.wait(); res.code != 0 || res.err != nil {
+		t.Fatalf("Run = %d, %v", res.code, res.err)
+	}
+}
+
+func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("Welcome to buildbox!\nLast login: never\n")}, Program{})
+	var log safeBuffer
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: newTestLogger(&log)})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
+	if r := h.recv(); r["id"] != 1.0 {
+		t.Fatalf("first frame = %v, want the echo response", r)
+	}
+	if !strings.Contains(log.String(), "Welcome to buildbox") || !strings.Contains(log.String(), "start-up files") {
+		t.Fatalf("log does not name the stray output and its likely cause:\n%s", log.String())
+	}
+}
+
+func TestBridgeParseErrorFromHost(t *testing.T) {
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":`)
+	r := h.recv()
+	e, _ := r["error"].(map[string]any)
+	if r["id"] != nil || e == nil || e["code"] != float64(CodeParseError) {
+		t.Fatalf("response = %v, want a parse error with id null", r)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"echo"}`)
+	if r := h.recv(); r["id"] != 2.0 || r["result"] == nil {
+		t.Fatalf("response = %v, want the echo for id 2", r)
+	}
+}
+
+func TestBridgeRemoteStderr(t *testing.T) {
+	prog := func(kind, arg string, ch ssh.Channel) int {
+		io.WriteString(ch.Stderr(), "starting up\nready")
+		return responder("")(kind, arg, ch)
+	}
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: prog}, Program{})
+	var stderr safeBuffer
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Stderr: &stderr})
+	h.in.Close()
+	h.wait()
+	want := "m2m-ssh: remote: starting up\nm2m-ssh: remote: ready\n"
+	if stderr.String() != want {
+		t.Fatalf("stderr = %q, want %q", stderr.String(), want)
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

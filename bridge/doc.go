@@ -1,0 +1,9 @@
+// Package bridge carries an MCP host's JSON-RPC session to a server on the
+// other side of SSH: it dials the target, opens one session channel (a
+// shell, an exec of a command, or a subsystem) and copies newline-delimited
+// frames both ways, unchanged and whole.
+//
+// The bridge reads just enough of each frame to know its kind and id, so
+// that every request the host sends gets exactly one answer: the server's,
+// or a JSON-RPC error from m2m-ssh when the server cannot be reached.
+package bridge

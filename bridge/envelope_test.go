@@ -1,0 +1,61 @@
+package bridge
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseEnvelope(t *testing.T) {
+	tests := []struct {
+		in     string
+		kind   Kind
+		id     string
+		method string
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, KindRequest, `1`, "initialize"},
+		{`{"method":"tools/call","params":{"a":[1,{"b":"}"}]},"id":"x-1"}`, KindRequest, `"x-1"`, "tools/call"},
+		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, KindNotification, ``, "notifications/initialized"},
+		{`{"jsonrpc":"2.0","id":7,"result":{"big":"` + strings.Repeat("z", 1000) + `"}}`, KindResponse, `7`, ""},
+		{`{"jsonrpc":"2.0","result":{"s":"a\"}b"},"id":8}`, KindResponse, `8`, ""},
+		{`{"jsonrpc":"2.0","error":{"code":-1,"message":"no"},"id":null}`, KindResponse, `null`, ""},
+		{` { "id" : 9 , "method" : "ping" } `, KindRequest, `9`, "ping"},
+		{`{"id":-1.5e3,"method":"m"}`, KindRequest, `-1.5e3`, "m"},
+		{`{"params":"\\","method":"n"}`, KindNotification, ``, "n"},
+		{`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, KindBatch, ``, ""},
+	}
+	for _, tt := range tests {
+		env, err := ParseEnvelope([]byte(tt.in))
+		if err != nil {
+			t.Errorf("ParseEnvelope(%.50q): %v", tt.in, err)
+			continue
+		}
+		if env.Kind != tt.kind || string(env.ID) != tt.id || string(env.Method) != tt.method {
+			t.Errorf("ParseEnvelope(%.50q) = %v %q %q, want %v %q %q", tt.in, env.Kind, env.ID, env.Method, tt.kind, tt.id, tt.method)
+		}
+	}
+}
+
+func TestParseEnvelopeRejects(t *testing.T) {
+	for _, in := range []string{
+		``, `Welcome to Ubuntu 24.04`, `{}`, `{"jsonrpc":"2.0"}`, `{"id":1`, `{id:1}`,
+		`{"method":"x"`, `{"method":1,"id":2}`, `"just a string"`, `{"a":"unterminated}`,
+	} {
+		if env, err := ParseEnvelope([]byte(in)); err == nil {
+			t.Errorf("ParseEnvelope(%q) = %v, want an error", in, env.Kind)
+		}
+	}
+}
+
+func FuzzParseEnvelope(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
+	f.Add([]byte(`{"result":{"a":["}"]},"id":"q"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		env, err := ParseEnvelope(in)
+		if err != nil {
+			return
+		}
+		if env.Kind == KindRequest && (env.ID == nil || env.Method == nil) {
+			t.Fatalf("request without id or method: %q", in)
+		}
+	})
+}

@@ -1,0 +1,143 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+)
+
+func readAll(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	fr := NewFrameReader(r)
+	var frames []string
+	for {
+		f, err := fr.Next()
+		if errors.Is(err, io.EOF) {
+			return frames
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, string(f))
+	}
+}
+
+func TestFrameReader(t *testing.T) {
+	big := strings.Repeat("x", 3*frameBufferSize+17)
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"one", "{}\n", []string{"{}\n"}},
+		{"two", "{\"a\":1}\n{\"b\":2}\n", []string{"{\"a\":1}\n", "{\"b\":2}\n"}},
+		{"crlf", "{}\r\n[]\r\n", []string{"{}\n", "[]\n"}},
+		{"blank lines skipped", "\n  \n{}\n\r\n\t\n[]\n", []string{"{}\n", "[]\n"}},
+		{"last line without newline", "{}\n{\"x\":1}", []string{"{}\n", "{\"x\":1}\n"}},
+		{"empty", "", nil},
+		{"inner carriage return kept", "{\"a\":\r1}\n", []string{"{\"a\":\r1}\n"}},
+		{"larger than the buffer", "\"" + big + "\"\n{}\n", []string{"\"" + big + "\"\n", "{}\n"}},
+		{"larger than the buffer, unterminated", "\"" + big + "\"", []string{"\"" + big + "\"\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(tt.in), iotest.OneByteReader(strings.NewReader(tt.in))} {
+				got := readAll(t, r)
+				if len(got) != len(tt.want) {
+					t.Fatalf("got %d frames, want %d", len(got), len(tt.want))
+				}
+				for i := range got {
+					if got[i] != tt.want[i] {
+						t.Errorf("frame %d = %.60q, want %.60q", i, got[i], tt.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestFrameReaderError(t *testing.T) {
+	boom := errors.New("boom")
+	r := io.MultiReader(strings.NewReader("{}\n{\"cut\":"), iotest.ErrReader(boom))
+	fr := NewFrameReader(r)
+	if f, err := fr.Next(); err != nil || string(f) != "{}\n" {
+		t.Fatalf("first frame = %q, %v", f, err)
+	}
+	// A frame cut off by an error is never returned.
+	if f, err := fr.Next(); !errors.Is(err, boom) {
+		t.Fatalf("Next = %q, %v; want the read error", f, err)
+	}
+}
+
+func TestAppendSafe(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"a":"plain"}`, `{"a":"plain"}`},
+		{"{\"a\":\"x\u2028y\"}", `{"a":"x\u2028y"}`},
+		{"{\"a\":\"\u2029\u0085\u2028\"}", `{"a":"\u2029\u0085\u2028"}`},
+		{"{\"a\":\"é✓\u00c2\u20ac\"}", "{\"a\":\"é✓\u00c2\u20ac\"}"},
+		{"\u2028\u2028\u0085", `\u2028\u2028\u0085`},
+	}
+	for _, tt := range tests {
+		got := string(appendSafe(nil, []byte(tt.in)))
+		if got != tt.want {
+			t.Errorf("appendSafe(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// The escaped frame must mean the same JSON as the raw one.
+func TestAppendSafeSameJSON(t *testing.T) {
+	raw, err := json.Marshal(map[string]string{"text": sshtest.Blob(10000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// encoding/json escapes U+2028/9 itself; undo that to get raw ones.
+	raw = bytes.ReplaceAll(raw, []byte(`\u2028`), []byte("\u2028"))
+	raw = bytes.ReplaceAll(raw, []byte(`\u2029`), []byte("\u2029"))
+	safe := appendSafe(nil, raw)
+	for _, sep := range []string{"\u2028", "\u2029", "\u0085"} {
+		if bytes.Contains(safe, []byte(sep)) {
+			t.Fatalf("escaped frame still holds %q", sep)
+		}
+	}
+	var a, b map[string]string
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(safe, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a["text"] != b["text"] {
+		t.Fatal("escaping changed the text")
+	}
+}
+
+func FuzzFrameReader(f *testing.F) {
+	f.Add([]byte("{}\n[]\r\n\n{\"a\":\"\u2028\"}"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		frames := readAll(t, bytes.NewReader(in))
+		// Frames are the input's non-blank lines, in order, each
+		// ending in exactly one newline.
+		var want []string
+		for _, line := range strings.Split(string(in), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if strings.TrimSpace(line) != "" {
+				want = append(want, line+"\n")
+			}
+		}
+		if len(frames) != len(want) {
+			t.Fatalf("got %d frames, want %d", len(frames), len(want))
+		}
+		for i := range frames {
+			if frames[i] != want[i] {
+				t.Fatalf("frame %d = %q, want %q", i, frames[i], want[i])
+			}
+		}
+	})
+}

@@ -1,0 +1,221 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Program says what the session channel starts on the server: a subsystem,
+// an exec of a command, or, when both are empty, a shell request (what
+// m2m-mcp-server-ssh-server and authorized_keys command= keys answer).
+type Program struct {
+	Subsystem string
+	Command   string
+}
+
+func (p Program) String() string {
+	switch {
+	case p.Subsystem != "":
+		return "subsystem " + p.Subsystem
+	case p.Command != "":
+		return "exec " + p.Command
+	}
+	return "shell"
+}
+
+// Remote is one session with a remote MCP server: its stdout to read
+// frames from and its stdin to write them to.
+type Remote interface {
+	io.Reader
+	io.Writer
+	// CloseWrite sends EOF to the server's stdin.
+	CloseWrite() error
+	// Stderr is the server's stderr.
+	Stderr() io.Reader
+	// Wait waits for the remote program to end and returns its exit
+	// status as *ssh.ExitError, or *ssh.ExitMissingError when the
+	// connection ended without one.
+	Wait() error
+	// Close ends the session and its connection.
+	Close() error
+}
+
+// Connect opens one session on a fresh connection. The bridge calls it to
+// connect, and again to reconnect.
+type Connect func(ctx context.Context) (Remote, error)
+
+// SSH returns the Connect that dials with d and starts p.
+func SSH(d *Dialer, p Program) Connect {
+	return func(ctx context.Context) (Remote, error) {
+		c, err := d.Dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r, err := Start(c, p)
+		if err != nil {
+			c.Close()
+			return nil, &ChannelError{Alias: d.Target.Alias, Program: p, Err: err}
+		}
+		return r, nil
+	}
+}
+
+// Start opens a session channel on c and starts p in it. Closing the
+// returned Remote closes c.
+func Start(c *ssh.Client, p Program) (Remote, error) {
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &sshRemote{client: c, ch: ch, exit: make(chan error, 1)}
+	go r.watch(reqs)
+	kind, payload := "shell", []byte(nil)
+	switch {
+	case p.Subsystem != "":
+		kind, payload = "subsystem", ssh.Marshal(struct{ Name string }{p.Subsystem})
+	case p.Command != "":
+		kind, payload = "exec", ssh.Marshal(struct{ Command string }{p.Command})
+	}
+	ok, err := ch.SendRequest(kind, true, payload)
+	if err == nil && !ok {
+		err = fmt.Errorf("the server refused the %s request", kind)
+	}
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// sshRemote is a session channel used directly rather than through
+// ssh.Session, whose Wait does not work for subsystems.
+type sshRemote struct {
+	client *ssh.Client
+	ch     ssh.Channel
+	exit   chan error
+}
+
+func (r *sshRemote) Read(p []byte) (int, error)  { return r.ch.Read(p) }
+func (r *sshRemote) Write(p []byte) (int, error) { return r.ch.Write(p) }
+func (r *sshRemote) CloseWrite() error           { return r.ch.CloseWrite() }
+func (r *sshRemote) Stderr() io.Reader           { return r.ch.Stderr() }
+
+func (r *sshRemote) Close() error {
+	r.ch.Close()
+	return r.client.Close()
+}
+
+// Wait returns the exit status once the channel's requests end; it may be
+// called more than once.
+func (r *sshRemote) Wait() error {
+	err := <-r.exit
+	r.exit <- err
+	return err
+}
+
+// watch reads the channel's requests for the program's exit status.
+func (r *sshRemote) watch(reqs <-chan *ssh.Request) {
+	var exit *ExitError
+	for req := range reqs {
+		switch req.Type {
+		case "exit-status":
+			var m struct{ Status uint32 }
+			if ssh.Unmarshal(req.Payload, &m) == nil {
+				exit = &ExitError{Status: int(m.Status)}
+			}
+		case "exit-signal":
+			var m struct {
+				Signal     string
+				CoreDumped bool
+				Error      string
+				Lang       string
+			}
+			if ssh.Unmarshal(req.Payload, &m) == nil {
+				exit = &ExitError{Status: 128 + signalNumber(m.Signal), Signal: m.Signal}
+			}
+		}
+		if req.WantReply {
+			req.Reply(false, nil)
+		}
+	}
+	switch {
+	case exit == nil:
+		r.exit <- errNoExitStatus
+	case exit.Status == 0:
+		r.exit <- nil
+	default:
+		r.exit <- exit
+	}
+}
+
+// ExitError is a remote program's exit with a non-zero status, or by a
+// signal.
+type ExitError struct {
+	Status int
+	Signal string // without the SIG prefix; empty when it exited
+}
+
+func (e *ExitError) Error() string {
+	return "bridge: the remote program " + e.describe()
+}
+
+func (e *ExitError) describe() string {
+	if e.Signal != "" {
+		return "was killed by signal " + e.Signal
+	}
+	return fmt.Sprintf("exited with status %d", e.Status)
+}
+
+// errNoExitStatus is a channel that closed without saying how the
+// program ended: a lost connection, or a server that does not tell.
+var errNoExitStatus = errors.New("bridge: the channel closed without an exit status")
+
+func signalNumber(name string) int {
+	switch name {
+	case "HUP":
+		return 1
+	case "INT":
+		return 2
+	case "QUIT":
+		return 3
+	case "KILL":
+		return 9
+	case "SEGV":
+		return 11
+	case "PIPE":
+		return 13
+	case "TERM":
+		return 15
+	}
+	return 0
+}
+
+// ChannelError is a session channel the server would not open or start.
+type ChannelError struct {
+	Alias   string
+	Program Program
+	Err     error
+}
+
+func (e *ChannelError) Error() string {
+	return fmt.Sprintf("bridge: %s refused the %s request: %v", e.Alias, e.Program, e.Err)
+}
+
+func (e *ChannelError) Unwrap() error { return e.Err }
+
+func (e *ChannelError) Hint() string {
+	var oc *ssh.OpenChannelError
+	switch {
+	case errors.As(e.Err, &oc):
+		return "the server does not allow session channels for this user; check sshd's logs"
+	case e.Program.Subsystem != "":
+		return fmt.Sprintf("add 'Subsystem %s /path/to/mcp-server' to the server's sshd_config, or give the command after -- instead", e.Program.Subsystem)
+	case e.Program.Command != "":
+		return "the server refuses exec requests (m2m-mcp-server-ssh-server accepts only a shell): drop the remote command and RemoteCommand"
+	}
+	return "the server refuses shell requests: give the MCP server's command after --, or use --subsystem"
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/urfave/cli/v2"
+)
+
+// session is what the command line asks for: whom to reach and what to run.
+type session struct {
+	alias      string
+	seed       bool // no alias: the Python client's flags and defaults
+	opts       sshcfg.Options
+	program    bridge.Program
+	passphrase []byte
+	clientKey  string // seed mode: generated when missing
+}
+
+func connectAction(c *cli.Context) error {
+	logger, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	if err != nil {
+		return usageError(err)
+	}
+	s, err := parseSession(c)
+	if err != nil {
+		return usageError(err)
+	}
+	s.opts.Logger = logger
+	if c.Bool("use-key-server") {
+		return &exitError{code: 2, err: errKeyServer}
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bridge.Bridge{
+		Name:    s.alias,
+		Connect: s.connector(logger),
+		Logger:  logger,
+		Stderr:  c.App.ErrWriter,
+	}
+	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
+	return &exitError{code: code, err: err}
+}
+
+var errKeyServer = hinted{errors.New("--use-key-server is not supported yet"),
+	"trust the server with --known-hosts FILE (a line from 'ssh-keyscan -p PORT HOST') and authorize --client-key's .pub on the server"}
+
+// parseSession reads the mode, target options and program from the
+// command line. Explicit flags come first in sshcfg.Options because, as in
+// OpenSSH, the first value obtained for a keyword wins.
+func parseSession(c *cli.Context) (*session, error) {
+	s := &session{passphrase: []byte(c.String("passphrase"))}
+	exclusive := 0
+	for _, f := range []string{"known-hosts", "disable-host-key-checking", "use-key-server"} {
+		if c.IsSet(f) {
+			exclusive++
+		}
+	}
+	if exclusive > 1 {
+		return nil, errors.New("--known-hosts, --disable-host-key-checking and --use-key-server exclude each other")
+	}
+
+	args := c.Args().Slice()
+	var rest []string
+	if len(args) > 0 {
+		if c.IsSet("host") {
+			return nil, fmt.Errorf("give either an ALIAS (%q) or --host, not both", args[0])
+		}
+		s.alias, rest = args[0], args[1:]
+		if len(rest) > 0 && rest[0] == "--" {
+			rest = rest[1:]
+		}
+	} else {
+		s.seed = true
+		s.alias = c.String("host")
+	}
+
+	var o []string
+	set := func(key, value string) { o = append(o, key+"="+value) }
+	for _, f := range c.StringSlice("i") {
+		set("IdentityFile", f)
+	}
+	if c.IsSet("port") {
+		set("Port", strconv.Itoa(c.Int("port")))
+	}
+	if c.IsSet("username") {
+		set("User", c.String("username"))
+	}
+	if c.IsSet("client-key") {
+		set("IdentityFile", c.String("client-key"))
+	}
+	if c.IsSet("known-hosts") {
+		set("UserKnownHostsFile", c.String("known-hosts"))
+	}
+	if c.Bool("disable-host-key-checking") {
+		set("StrictHostKeyChecking", "no")
+	}
+	o = append(o, c.StringSlice("o")...)
+	s.opts.ConfigFile = c.String("F")
+	if s.seed {
+		// The Python client's defaults, where nothing above set them.
+		set("Port", strconv.Itoa(defaultSeedPort))
+		set("User", defaultSeedUser)
+		s.clientKey = expandHome(c.String("client-key"))
+		set("IdentityFile", s.clientKey)
+		set("UserKnownHostsFile", c.String("known-hosts"))
+		set("IdentitiesOnly", "yes")
+		set("StrictHostKeyChecking", "yes")
+		if s.opts.ConfigFile == "" {
+			s.opts.ConfigFile = "none"
+		}
+	}
+	s.opts.Options = o
+
+	s.program.Subsystem = c.String("subsystem")
+	if len(rest) > 0 {
+		if s.program.Subsystem != "" {
+			return nil, errors.New("give either --subsystem or a remote command, not both")
+		}
+		s.program.Command = strings.Join(rest, " ")
+	}
+	return s, nil
+}
+
+// connector resolves the target and loads identities and host keys on the
+// first connect, so that a failure there reaches the host as a JSON-RPC
+// error like any other failure to connect.
+func (s *session) connector(logger *slog.Logger) bridge.Connect {
+	var dial bridge.Connect
+	return func(ctx context.Context) (bridge.Remote, error) {
+		if dial == nil {
+			d, err := s.dialer(logger)
+			if err != nil {
+				return nil, err
+			}
+			p := s.program
+			if p.Subsystem == "" && p.Command == "" {
+				p.Command = d.Target.RemoteCommand
+			}
+			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User, "program", p.String())
+			dial = bridge.SSH(d, p)
+		}
+		return dial(ctx)
+	}
+}
+
+func (s *session) dialer(logger *slog.Logger) (*bridge.Dialer, error) {
+	t, err := sshcfg.Resolve(s.alias, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.seed {
+		created, err := agentauth.EnsureKey(s.clientKey, s.passphrase)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Info("generated a client key; authorize its .pub on the server", "key", s.clientKey)
+		}
+	}
+	ids, err := agentauth.LoadIdentities(t, agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	hk, err := agentauth.NewHostKeyChecker(t, agentauth.HostKeyOptions{Logger: logger})
+	if err != nil {
+		ids.Close()
+		return nil, err
+	}
+	return &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk}, nil
+}
+
+// expandHome expands a leading ~ from $HOME, as the Python client does.
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	return p
+}

@@ -1,0 +1,36 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// The flags of m2m-mcp-server-ssh-client keep its names and defaults; in
+// alias mode only the ones given explicitly apply.
+const (
+	defaultSeedHost       = "localhost"
+	defaultSeedPort       = 8022
+	defaultSeedUser       = "mcp"
+	defaultSeedClientKey  = "~/.ssh/m2m_mcp_server_ssh_client"
+	defaultSeedKnownHosts = "~/.ssh/known_hosts"
+	defaultKeyServerPort  = 8000
+)
+
+func flags() []cli.Flag {
+	return []cli.Flag{
+		// OpenSSH's.
+		&cli.StringFlag{Name: "F", Usage: "read this ssh config file instead of ~/.ssh/config (and skip the system one)", TakesFile: true},
+		&cli.StringSliceFlag{Name: "o", Usage: "an ssh_config option, as `Key=Value` (repeatable)"},
+		&cli.StringSliceFlag{Name: "i", Usage: "an identity (private key) `FILE`, offered first (repeatable)", TakesFile: true},
+		&cli.StringFlag{Name: "subsystem", Usage: "start this SSH subsystem instead of a shell or command", Value: ""},
+
+		// m2m-mcp-server-ssh-client's.
+		&cli.StringFlag{Name: "host", Usage: "SSH server host (seed mode, when no ALIAS is given)", Value: defaultSeedHost},
+		&cli.IntFlag{Name: "port", Usage: "SSH server port", Value: defaultSeedPort, DefaultText: "8022 without ALIAS, else the config's"},
+		&cli.StringFlag{Name: "username", Usage: "SSH user", Value: defaultSeedUser, DefaultText: "mcp without ALIAS, else the config's"},
+		&cli.StringFlag{Name: "client-key", Usage: "private key file; generated when missing (seed mode)", Value: defaultSeedClientKey, TakesFile: true},
+		&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts file", Value: defaultSeedKnownHosts, TakesFile: true},
+		&cli.StringFlag{Name: "passphrase", Usage: "passphrase of the private key (M2M_SSH_PASSPHRASE keeps it out of process listings)"},
+		&cli.BoolFlag{Name: "disable-host-key-checking", Usage: "accept any host key (unsafe: anyone on the path can impersonate the server)"},
+		&cli.BoolFlag{Name: "use-key-server", Usage: "fetch the server's key and register ours with its key server"},
+		&cli.IntFlag{Name: "key-server-port", Usage: "port of the key server's plain-HTTP endpoint", Value: defaultKeyServerPort},
+		&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING, ERROR or CRITICAL", Value: "INFO"},
+	}
+}

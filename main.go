@@ -1,0 +1,79 @@
+// Command m2m-ssh makes an MCP server on another machine feel installed
+// locally: an MCP host starts it as a stdio server, and it carries the
+// host's JSON-RPC session over SSH to the server on the other side.
+//
+//	m2m-ssh [flags] [user@]ALIAS [-- REMOTE COMMAND...]
+//	m2m-ssh --host HOST [--port 8022] [--username mcp] ...
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at release time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version from go install is used.
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main with its inputs and outputs passed in, for tests.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.Run(args)
+	return report(stderr, err)
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "m2m-ssh",
+		Usage:     "bridge an MCP host's stdio session to an MCP server over SSH",
+		UsageText: "m2m-ssh [flags] [user@]ALIAS [-- REMOTE COMMAND...]\nm2m-ssh --host HOST [--port 8022] [--username mcp] [flags]",
+		Description: "ALIAS is resolved through the OpenSSH configuration (~/.ssh/config, or -F) like 'ssh ALIAS'.\n" +
+			"Without ALIAS, --host and the other flags of m2m-mcp-server-ssh-client apply, with its defaults.\n" +
+			"Flags given explicitly override the configuration.",
+		Version:                   buildVersion(),
+		Reader:                    stdin,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		Flags:                     flags(),
+		Action:                    connectAction,
+		Commands:                  commands(),
+		DisableSliceFlagSeparator: true, // -o ProxyJump=a,b is one value
+		HideHelpCommand:           true,
+		Suggest:                   true,
+		// Errors are printed once, with their hints, by report.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// exitError carries an exit status through cli.App.Run.
+type exitError struct {
+	code int
+	err  error // nil when there is nothing to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
