@@ -1,6 +1,7 @@
 package sshtest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,9 +55,9 @@ func Run(t testing.TB, name string, args ...string) string {
 
 // Build compiles the package pkg (a path relative to the module root, such
 // as "." or "./internal/testmcp") into dir and returns the binary's path.
-// The binary is built with -race when the test binary is.
-func Build(t testing.TB, dir, pkg, name string) string {
-	t.Helper()
+// The binary is built with -race when the test binary is. It returns an
+// error rather than taking a testing.TB so that TestMain can use it.
+func Build(dir, pkg, name string) (string, error) {
 	out := filepath.Join(dir, name)
 	if runtime.GOOS == "windows" {
 		out += ".exe"
@@ -67,25 +68,20 @@ func Build(t testing.TB, dir, pkg, name string) string {
 	}
 	args = append(args, pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = ModuleRoot(t)
+	cmd.Dir = ModuleRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
-	return out
+	return out, nil
 }
 
 // ModuleRoot is the directory holding go.mod.
-func ModuleRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("sshtest: cannot locate the module root")
-	}
+func ModuleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // Testdata returns the path of a file under the module's testdata folder.
-func Testdata(t testing.TB, elem ...string) string {
-	t.Helper()
-	return filepath.Join(append([]string{ModuleRoot(t), "testdata"}, elem...)...)
+func Testdata(elem ...string) string {
+	return filepath.Join(append([]string{ModuleRoot(), "testdata"}, elem...)...)
 }

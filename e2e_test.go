@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// bins are the binaries under test, built once by TestMain.
+var bins struct {
+	m2m, testmcp string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "m2m-ssh-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		if err := buildBins(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func buildBins(dir string) (err error) {
+	if bins.m2m, err = sshtest.Build(dir, ".", "m2m-ssh"); err != nil {
+		return err
+	}
+	bins.testmcp, err = sshtest.Build(dir, "./internal/testmcp", "testmcp")
+	return err
+}
+
+// world is a real sshd on 127.0.0.1 with the test MCP server behind it in
+// every way m2m-ssh can start it, a real ssh-agent holding the user's key,
+// and an ssh config naming it all.
+type world struct {
+	dir    string
+	sshd   *sshtest.SSHD
+	agent  *sshtest.Agent
+	key    sshtest.Key // in the agent; authorized for exec and subsystem
+	shell  sshtest.Key // authorized with command="testmcp"
+	stray  sshtest.Key // authorized nowhere
+	config string      // ssh config file, for -F
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{dir: t.TempDir()}
+	w.key = sshtest.Keygen(t, w.dir, "id_ed25519", sshtest.KeyOptions{})
+	w.shell = sshtest.Keygen(t, w.dir, "id_shell", sshtest.KeyOptions{})
+	w.stray = sshtest.Keygen(t, w.dir, "id_stray", sshtest.KeyOptions{})
+	w.sshd = sshtest.StartSSHD(t, sshtest.SSHDConfig{
+		AuthorizedKeys: []string{
+			w.key.Public,
+			fmt.Sprintf("command=%q,restrict %s", bins.testmcp, w.shell.Public),
+		},
+		Subsystems: map[string]string{"mcp": bins.testmcp},
+	})
+	w.agent = sshtest.StartAgent(t)
+	w.agent.Add(t, w.key.Path)
+	kh := sshtest.WriteFile(t, w.dir, "known_hosts", w.sshd.KnownHosts()...)
+	w.config = sshtest.WriteFile(t, w.dir, "ssh_config",
+		"Host buildbox buildbox-*",
+		"  HostName "+w.sshd.Host,
+		fmt.Sprintf("  Port %d", w.sshd.Port),
+		"  User "+w.sshd.User,
+		"  UserKnownHostsFile "+kh,
+		"  StrictHostKeyChecking yes",
+		"Host buildbox-shell",
+		"  IdentityFile "+w.shell.Path,
+		"  IdentitiesOnly yes",
+		"Host buildbox-exec",
+		"  RemoteCommand "+bins.testmcp,
+	)
+	return w
+}
+
+// command is m2m-ssh as an MCP host starts it: a stripped environment
+// with the agent's socket.
+func (w *world) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(bins.m2m, append([]string{"-F", w.config}, args...)...)
+	cmd.Env = []string{"HOME=" + w.dir, "PATH=/usr/bin:/bin", "SSH_AUTH_SOCK=" + w.agent.Sock}
+	return cmd
+}
+
+func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSession, error) {
+	t.Helper()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("m2m-ssh stderr:\n%s", stderr.String())
+		}
+	})
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	return client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+}
+
+func TestEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	ways := []struct {
+		name string
+		args []string
+	}{
+		{"exec", []string{"buildbox", "--", bins.testmcp}},
+		{"exec via RemoteCommand", []string{"buildbox-exec"}},
+		{"subsystem", []string{"--subsystem", "mcp", "buildbox"}},
+		{"shell with command= key", []string{"buildbox-shell"}},
+	}
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := connect(t, ctx, w.command(way.args...))
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer s.Close()
+			if got := s.InitializeResult().ServerInfo.Name; got != "testmcp" {
+				t.Fatalf("server name = %q", got)
+			}
+			tools, err := s.ListTools(ctx, nil)
+			if err != nil {
+				t.Fatalf("tools/list: %v", err)
+			}
+			if len(tools.Tools) < 5 {
+				t.Fatalf("tools/list returned %d tools", len(tools.Tools))
+			}
+			const size = 3<<20 + 12345 // more than 1 MiB
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "blob", Arguments: map[string]any{"size": size}})
+			if err != nil {
+				t.Fatalf("tools/call blob: %v", err)
+			}
+			if got := res.Content[0].(*mcp.TextContent).Text; got != sshtest.Blob(size) {
+				t.Fatalf("blob result differs: %d bytes, want %d", len(got), size)
+			}
+			text := "a \u2028 b \u2029 c \u0085 d ✓"
+			res, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+			if err != nil {
+				t.Fatalf("tools/call echo: %v", err)
+			}
+			if got := res.Content[0].(*mcp.TextContent).Text; got != text {
+				t.Fatalf("echo = %q, want %q", got, text)
+			}
+		})
+	}
+}
+
+// Each failure before the channel is up must reach the host as an error
+// naming the cause, quickly, and end m2m-ssh with a non-zero status.
+func TestEndToEndFailures(t *testing.T) {
+	w := newWorld(t)
+	other := sshtest.Keygen(t, w.dir, "other_host_key", sshtest.KeyOptions{})
+	changed := sshtest.WriteFile(t, w.dir, "known_hosts_changed", fmt.Sprintf("[%s]:%d %s", w.sshd.Host, w.sshd.Port, other.Public))
+	empty := sshtest.WriteFile(t, w.dir, "known_hosts_empty")
+	refused := sshtest.FreePort(t)
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown host key", []string{"-o", "UserKnownHostsFile=" + empty, "buildbox"}, "Host key verification failed"},
+		{"changed host key", []string{"-o", "UserKnownHostsFile=" + changed, "buildbox"}, "Host key verification failed"},
+		{"wrong key", []string{"-o", "IdentityAgent=none", "-i", w.stray.Path, "-o", "IdentitiesOnly=yes", "buildbox"}, "Authentication failed"},
+		{"connection refused", []string{"--port", fmt.Sprint(refused), "buildbox"}, "Connection refused"},
+		{"channel refused", []string{"--subsystem", "nope", "buildbox"}, "refused the subsystem"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := w.command(c.args...)
+			_, err := connect(t, ctx, cmd)
+			if err == nil {
+				t.Fatal("connected; want an error")
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("m2m-ssh hung: %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("the host saw %q; want it to contain %q", err, c.want)
+			}
+			werr := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(werr, &ee) || ee.ExitCode() == 0 {
+				t.Fatalf("m2m-ssh exited with %v; want a non-zero status", werr)
+			}
+			if !strings.Contains(fmt.Sprint(cmd.Stderr), "m2m-ssh: error: ") || !strings.Contains(fmt.Sprint(cmd.Stderr), "m2m-ssh: hint: ") {
+				t.Fatalf("stderr lacks the error and hint lines:\n%s", cmd.Stderr)
+			}
+		})
+	}
+}
