@@ -16,7 +16,11 @@ type AuthError struct {
 	// Skipped are the key files that could not be used (bad permissions,
 	// no passphrase, ...), for the hint.
 	Skipped []error
-	Err     error
+	// TooManyTries: the server hung up after its MaxAuthTries, before
+	// every identity could be tried.
+	TooManyTries   bool
+	IdentitiesOnly bool
+	Err            error
 }
 
 // Offered describes one identity offered to the server.
@@ -35,6 +39,14 @@ func (e *AuthError) Error() string {
 	fmt.Fprintf(&b, "agentauth: Authentication failed for %s@%s: ", e.User, e.Host)
 	if len(e.Offered) == 0 {
 		b.WriteString("no identity to offer")
+	} else if e.TooManyTries {
+		b.WriteString("the server gave up (too many authentication failures) before trying all of: ")
+		for i, o := range e.Offered {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(o.String())
+		}
 	} else {
 		b.WriteString("the server refused every identity offered: ")
 		for i, o := range e.Offered {
@@ -65,6 +77,9 @@ func (e *AuthError) Hint() string {
 	}
 	if len(e.Offered) == 0 {
 		return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+	}
+	if e.TooManyTries && !e.IdentitiesOnly {
+		return fmt.Sprintf("the server allows few attempts (MaxAuthTries) and the agent offers many keys: set 'IdentityFile' to the right key and 'IdentitiesOnly yes' for %s in ~/.ssh/config", e.Host)
 	}
 	return fmt.Sprintf("add one of these public keys to ~%s/.ssh/authorized_keys on %s, or point IdentityFile at the key the server accepts (check with 'ssh -v %s')", e.User, e.Host, e.Host)
 }

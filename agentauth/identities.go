@@ -89,12 +89,29 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	// Explicit and default key files, in the configured order.
 	var explicit, defaults []*keyFile
 	if text := getenv("M2M_SSH_KEY"); text != "" {
+		// CI secrets are sometimes stored with the newlines escaped.
+		if !strings.Contains(text, "\n") && strings.Contains(text, `\n`) {
+			text = strings.ReplaceAll(text, `\n`, "\n")
+		}
 		explicit = append(explicit, loadKeyText("M2M_SSH_KEY", []byte(text), pp, inAgent))
 	}
 	var certPaths []string
 	for _, path := range t.IdentityFiles {
 		isDefault := !t.Set("IdentityFile") && isDefaultIdentityName(path)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			// Only the public half on disk: the agent may hold the
+			// private one, as with OpenSSH.
+			if pub, perr := readPublicKeyFile(path + ".pub"); perr == nil {
+				kf := &keyFile{source: path, pub: pub, err: &KeyFileError{Path: path, Reason: "not found, and ssh-agent does not hold its key", Err: err,
+					hint: "load the key into ssh-agent with 'ssh-add', or check IdentityFile for " + t.Alias}}
+				if isDefault {
+					defaults = append(defaults, kf)
+				} else {
+					explicit = append(explicit, kf)
+				}
+				certPaths = append(certPaths, path+"-cert.pub")
+				continue
+			}
 			if isDefault {
 				log.Debug("agentauth: default key file not found", "file", path)
 			} else {
@@ -290,14 +307,21 @@ func (ids *Identities) AgentSocket() string { return ids.agentSock }
 // AuthError explains a failed authentication: which identities were offered
 // and that the server refused them. Other errors are returned unchanged.
 func (ids *Identities) AuthError(err error) error {
-	if err == nil || !strings.Contains(err.Error(), "ssh: unable to authenticate") {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	// sshd ends the connection itself once MaxAuthTries keys failed.
+	tooMany := strings.Contains(msg, "Too many authentication failures")
+	if !tooMany && !strings.Contains(msg, "ssh: unable to authenticate") {
 		return err
 	}
 	host := ids.t.Alias
 	if host == "" {
 		host = ids.t.HostName
 	}
-	return &AuthError{User: ids.t.User, Host: host, Offered: ids.Offered(), Skipped: ids.skipped, Err: err}
+	return &AuthError{User: ids.t.User, Host: host, Offered: ids.Offered(), Skipped: ids.skipped,
+		TooManyTries: tooMany, IdentitiesOnly: ids.t.IdentitiesOnly, Err: err}
 }
 
 // Close releases the agent connection.
