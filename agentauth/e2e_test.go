@@ -2,6 +2,7 @@ package agentauth
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,42 +33,54 @@ func e2eTarget(t *testing.T, srv *sshtest.SSHD, dir string) *sshcfg.Target {
 // it (AuthError applied).
 func login(t *testing.T, tgt *sshcfg.Target, o IdentityOptions) error {
 	t.Helper()
+	_, err := loginKey(t, tgt, o)
+	return err
+}
+
+// loginKey is login that also returns the type of the host key the
+// server presented.
+func loginKey(t *testing.T, tgt *sshcfg.Target, o IdentityOptions) (hostKeyType string, err error) {
+	t.Helper()
 	if o.Getenv == nil {
 		o.Getenv = func(string) string { return "" }
 	}
 	ids, err := LoadIdentities(tgt, o)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer ids.Close()
 	hk, err := NewHostKeyChecker(tgt, HostKeyOptions{Logger: o.Logger})
 	if err != nil {
-		return err
+		return "", err
 	}
+	check := hk.Callback()
 	cfg := &ssh.ClientConfig{
-		User:              tgt.User,
-		Auth:              []ssh.AuthMethod{ids.AuthMethod()},
-		HostKeyCallback:   hk.Callback(),
+		User: tgt.User,
+		Auth: []ssh.AuthMethod{ids.AuthMethod()},
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			hostKeyType = key.Type()
+			return check(host, remote, key)
+		},
 		HostKeyAlgorithms: hk.Algorithms(),
 	}
 	client, err := ssh.Dial("tcp", tgt.Addr(), cfg)
 	if err != nil {
-		return ids.AuthError(err)
+		return hostKeyType, ids.AuthError(err)
 	}
 	defer client.Close()
 	sess, err := client.NewSession()
 	if err != nil {
-		return err
+		return hostKeyType, err
 	}
 	defer sess.Close()
 	out, err := sess.Output("echo agentauth-ok")
 	if err != nil {
-		return err
+		return hostKeyType, err
 	}
 	if strings.TrimSpace(string(out)) != "agentauth-ok" {
 		t.Fatalf("remote said %q", out)
 	}
-	return nil
+	return hostKeyType, nil
 }
 
 // copyKey copies a fixture key pair into dir with mode 0600, as keys are
