@@ -1,10 +1,19 @@
 package sshcfg
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Options says where configuration comes from besides the alias.
@@ -18,7 +27,9 @@ type Options struct {
 	Options []string
 
 	// Home, LocalUser and SystemConfig default to the running user's
-	// home directory, login name and /etc/ssh/ssh_config. Tests set them.
+	// home directory (from the password database, as ssh takes it),
+	// login name and /etc/ssh/ssh_config. Relative Include paths in the
+	// system file are taken from SystemConfig's directory. Tests set them.
 	Home         string
 	LocalUser    string
 	SystemConfig string
@@ -26,16 +37,416 @@ type Options struct {
 	// Logger receives warnings about lines that cannot be honoured.
 	// Nil discards them.
 	Logger *slog.Logger
+
+	// Exec runs the command of a Match exec criterion and reports
+	// whether it exited with status 0. Nil runs it as ssh does, with
+	// $SHELL -c (or /bin/sh), but for at most five seconds. Fuzzers and
+	// tests set it so that configuration text cannot run commands.
+	Exec func(command string) (bool, error)
+	// Getenv looks up ${NAME} in paths and SHELL for Match exec. Nil
+	// uses the process environment.
+	Getenv func(name string) (string, bool)
+}
+
+// defaultPort is what ssh uses when no Port is configured.
+const defaultPort = 22
+
+// resolver holds one resolution: the local facts tokens draw on and the
+// settings gathered so far, first value wins.
+type resolver struct {
+	opts      Options
+	log       *slog.Logger
+	home      string
+	localUser string
+	localHost string
+	uid       string
+	sysDir    string
+
+	// alias is the host as given (originalhost, %n); host is what Host
+	// lines match: the alias, then the resolved HostName in the final
+	// pass that Match final asks for.
+	alias     string
+	host      string
+	final     bool
+	wantFinal bool
+	reads     int
+
+	cfg settings
 }
 
 // Resolve returns the target that ssh would connect to for alias.
-// An alias of the form user@host sets User as ssh does.
+// An alias of the form user@host or ssh://[user@]host[:port] sets User
+// (and Port) as ssh does.
 func Resolve(alias string, o Options) (*Target, error) {
-	panic("not implemented")
+	r, err := newResolver(o)
+	if err != nil {
+		return nil, err
+	}
+	host, destUser, destPort, err := parseDestination(alias)
+	if err != nil {
+		return nil, err
+	}
+	r.alias, r.host = host, host
+	for i, opt := range o.Options {
+		ln, ok, err := r.lex(opt, "command line", i+1)
+		if !ok && err == nil {
+			err = errors.New("empty option")
+		}
+		if err == nil {
+			err = r.apply(ln, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: -o %q: %w", opt, err)
+		}
+	}
+	// ssh takes user@ and a URI's port only when -o did not set them.
+	if _, ok := r.cfg.str["user"]; !ok && destUser != "" {
+		r.cfg.setStr("user", destUser)
+	}
+	if _, ok := r.cfg.str["port"]; !ok && destPort != "" {
+		r.cfg.setStr("port", destPort)
+	}
+	if err := r.readConfigs(); err != nil {
+		return nil, err
+	}
+	hostname := host
+	if h, ok := r.cfg.str["hostname"]; ok {
+		if hostname, err = (tokens{'h': host}).expand(h, false, nil); err != nil {
+			return nil, fmt.Errorf("sshcfg: HostName: %w", err)
+		}
+	}
+	// ssh lowercases names but leaves numeric addresses as written.
+	if _, err := netip.ParseAddr(hostname); err != nil {
+		hostname = lower(hostname)
+	}
+	if r.wantFinal {
+		r.cfg.str["hostname"] = hostname
+		r.host, r.final = hostname, true
+		if err := r.readConfigs(); err != nil {
+			return nil, err
+		}
+	}
+	return r.target(hostname)
+}
+
+func newResolver(o Options) (*resolver, error) {
+	r := &resolver{opts: o, log: o.Logger, home: o.Home, localUser: o.LocalUser}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.home == "" || r.localUser == "" {
+		u, err := user.Current()
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: local user: %w", err)
+		}
+		if r.home == "" {
+			r.home = u.HomeDir
+		}
+		if r.localUser == "" {
+			r.localUser = u.Username
+		}
+	}
+	sys := o.SystemConfig
+	if sys == "" {
+		sys = "/etc/ssh/ssh_config"
+	}
+	r.opts.SystemConfig = sys
+	r.sysDir = filepath.Dir(sys)
+	r.uid = strconv.Itoa(os.Getuid())
+	h, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("sshcfg: local host name: %w", err)
+	}
+	r.localHost = h
+	r.cfg.str = map[string]string{}
+	r.cfg.explicit = map[string]bool{}
+	return r, nil
+}
+
+func (r *resolver) getenv(name string) (string, bool) {
+	if r.opts.Getenv != nil {
+		return r.opts.Getenv(name)
+	}
+	return os.LookupEnv(name)
+}
+
+// parseDestination splits what ssh accepts as its destination argument.
+func parseDestination(dest string) (host, user, port string, err error) {
+	if strings.HasPrefix(dest, "ssh://") {
+		u, h, p, err := parseSSHURI(dest)
+		if err != nil {
+			return "", "", "", fmt.Errorf("sshcfg: destination %q: %w", dest, err)
+		}
+		if p > 0 {
+			port = strconv.Itoa(p)
+		}
+		return h, u, port, nil
+	}
+	if i := strings.LastIndexByte(dest, '@'); i >= 0 {
+		if i == 0 {
+			return "", "", "", fmt.Errorf("sshcfg: destination %q has no user before @", dest)
+		}
+		user, dest = dest[:i], dest[i+1:]
+	}
+	if dest == "" {
+		return "", "", "", errors.New("sshcfg: no host name")
+	}
+	return dest, user, "", nil
+}
+
+// A source is one file being read and how ssh reads it.
+type source struct {
+	path string
+	// user is set for ~/.ssh/config, -F and what they include: relative
+	// Include paths are taken from ~/.ssh and "~" is allowed.
+	user bool
+	// neverMatch is set for files included from an inactive block: their
+	// Host and Match lines never activate anything.
+	neverMatch bool
+	depth      int
+	active     *bool
+}
+
+func (r *resolver) readConfigs() error {
+	active := true
+	if f := r.opts.ConfigFile; f != "" {
+		if lower(f) == "none" {
+			return nil
+		}
+		found, err := r.readFile(source{path: f, user: true, active: &active})
+		if err == nil && !found {
+			err = fs.ErrNotExist
+		}
+		if err != nil {
+			return fmt.Errorf("sshcfg: config file: %w", err)
+		}
+		return nil
+	}
+	userFile := filepath.Join(r.home, ".ssh", "config")
+	r.checkPerm(userFile)
+	if _, err := r.readFile(source{path: userFile, user: true, active: &active}); err != nil {
+		r.log.Warn("sshcfg: cannot read config file", "file", userFile, "err", err)
+	}
+	active = true
+	if _, err := r.readFile(source{path: r.opts.SystemConfig, active: &active}); err != nil {
+		r.log.Warn("sshcfg: cannot read config file", "file", r.opts.SystemConfig, "err", err)
+	}
+	return nil
+}
+
+// checkPerm warns where ssh would refuse a file: it must not be writable
+// by group or others. (The owner check needs the uid; ssh's "not root and
+// not you" rarely differs from this in practice.)
+func (r *resolver) checkPerm(path string) {
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 != 0 {
+		r.log.Warn("sshcfg: ssh refuses this file: bad permissions (writable by group or others)", "file", path)
+	}
+}
+
+// readFile processes one file. found is false when it does not exist.
+func (r *resolver) readFile(src source) (found bool, err error) {
+	fi, err := os.Stat(src.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err == nil && fi.IsDir() {
+		return true, nil // ssh reads nothing from a directory and carries on
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		// A device or pipe could block forever; ssh would read it.
+		return true, fmt.Errorf("%s is not a regular file", src.path)
+	}
+	data, err := os.ReadFile(src.path)
+	if err != nil {
+		return true, err
+	}
+	for i, text := range strings.Split(string(data), "\n") {
+		ln, ok, err := r.lex(text, src.path, i+1)
+		if err != nil {
+			r.warn(&line{file: src.path, num: i + 1}, err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if err := r.apply(ln, &src); err != nil {
+			r.warn(ln, err)
+		}
+	}
+	return true, nil
+}
+
+func (r *resolver) lex(text, file string, num int) (*line, bool, error) {
+	kw, rest, ok, err := lexLine(text)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &line{file: file, num: num, keyword: kw, rest: rest}, true, nil
+}
+
+func (r *resolver) warn(ln *line, err error) {
+	r.log.Warn("sshcfg: ignoring configuration line: "+err.Error(), "file", ln.file, "line", ln.num)
 }
 
 func lower(s string) string { return strings.ToLower(s) }
 
 func joinHostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// target fills in OpenSSH's defaults and expands what ssh expands.
+func (r *resolver) target(hostname string) (*Target, error) {
+	c := &r.cfg
+	t := &Target{
+		Alias:                 r.alias,
+		HostName:              hostname,
+		Port:                  defaultPort,
+		User:                  r.localUser,
+		StrictHostKeyChecking: defaultStrictHostKeyChecking,
+		ServerAliveCountMax:   defaultServerAliveCountMax,
+		LogLevel:              defaultLogLevel,
+		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
+		SetEnv:                c.setEnv,
+		SendEnv:               c.sendEnv,
+		ProxyJump:             c.jump.String(),
+		explicit:              c.explicit,
+	}
+	str := c.str
+	if v, ok := str["user"]; ok {
+		t.User = v
+	}
+	if v, ok := str["port"]; ok {
+		t.Port, _ = strconv.Atoi(v)
+	}
+	t.IdentitiesOnly = str["identitiesonly"] == "yes"
+	t.BatchMode = str["batchmode"] == "yes"
+	t.HashKnownHosts = str["hashknownhosts"] == "yes"
+	t.ForwardAgent = str["forwardagent"] == "yes"
+	if v, ok := str["stricthostkeychecking"]; ok {
+		t.StrictHostKeyChecking = v
+	}
+	if v, ok := str["loglevel"]; ok {
+		t.LogLevel = v
+	}
+	if v, ok := str["serveralivecountmax"]; ok {
+		t.ServerAliveCountMax, _ = strconv.Atoi(v)
+	}
+	if v, ok := str["serveraliveinterval"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ServerAliveInterval = time.Duration(n) * time.Second
+	}
+	if v, ok := str["connecttimeout"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ConnectTimeout = time.Duration(n) * time.Second
+	}
+	t.HostKeyAlias = lower(str["hostkeyalias"])
+	if v, ok := str["hostkeyalgorithms"]; ok {
+		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
+		if !ok {
+			return nil, fmt.Errorf("sshcfg: HostKeyAlgorithms %q selects nothing", v)
+		}
+		t.HostKeyAlgorithms = list
+	}
+	if v := str["proxycommand"]; lower(v) != "none" {
+		t.ProxyCommand = v
+	}
+
+	keyAlias := hostname
+	if t.HostKeyAlias != "" {
+		keyAlias = t.HostKeyAlias
+	}
+	jumpHost := ""
+	if c.jump != nil && !c.jump.none {
+		jumpHost = c.jump.host
+	}
+	tok := r.connTokens(hostname, strconv.Itoa(t.Port), t.User, keyAlias, jumpHost)
+
+	var err error
+	if v := str["remotecommand"]; v != "" && lower(v) != "none" {
+		if t.RemoteCommand, err = tok.expand(v, false, nil); err != nil {
+			return nil, fmt.Errorf("sshcfg: RemoteCommand: %w", err)
+		}
+	}
+	if v, ok := str["identityagent"]; ok {
+		if t.shown.identityAgent, err = r.expandPath(v, tok); err != nil {
+			return nil, fmt.Errorf("sshcfg: IdentityAgent: %w", err)
+		}
+		t.IdentityAgent = r.agentSocket(t.shown.identityAgent)
+	}
+	if v, ok := str["forwardagent-socket"]; ok {
+		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
+			return nil, fmt.Errorf("sshcfg: ForwardAgent: %w", err)
+		}
+	}
+
+	ids := c.identityFiles
+	if len(ids) == 0 {
+		for _, p := range defaultIdentityFiles {
+			ids = append(ids, pathArg{path: p})
+		}
+	}
+	for _, id := range ids {
+		t.shown.identityFiles = append(t.shown.identityFiles, id.path)
+		p, err := r.expandPath(id.path, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: IdentityFile: %w", err)
+		}
+		t.IdentityFiles = append(t.IdentityFiles, p)
+	}
+	for _, cf := range c.certificateFiles {
+		t.shown.certificateFiles = append(t.shown.certificateFiles, cf.path)
+		p, err := r.expandPath(cf.path, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: CertificateFile: %w", err)
+		}
+		t.CertificateFiles = append(t.CertificateFiles, p)
+	}
+
+	userKH := c.userKnownHosts
+	if userKH == nil {
+		userKH = defaultUserKnownHosts
+	}
+	for _, f := range userKH {
+		p, err := r.expandPath(f, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: UserKnownHostsFile: %w", err)
+		}
+		t.shown.userKnownHosts = append(t.shown.userKnownHosts, p)
+		if lower(f) != "none" {
+			t.UserKnownHostsFiles = append(t.UserKnownHostsFiles, p)
+		}
+	}
+	t.shown.globalKnownHosts = c.globalKnownHosts
+	if t.shown.globalKnownHosts == nil {
+		t.shown.globalKnownHosts = defaultGlobalKnownHosts
+	}
+	for _, f := range t.shown.globalKnownHosts {
+		// ssh -G shows these as written; ~ is expanded for use.
+		if lower(f) == "none" {
+			continue
+		}
+		p, err := tildeExpand(f, r.home)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: GlobalKnownHostsFile: %w", err)
+		}
+		t.GlobalKnownHostsFiles = append(t.GlobalKnownHostsFiles, p)
+	}
+	return t, nil
+}
+
+// agentSocket turns IdentityAgent as ssh shows it into the Target's form:
+// "" for SSH_AUTH_SOCK, an environment variable read now, or a path.
+func (r *resolver) agentSocket(v string) string {
+	name, isVar := strings.CutPrefix(v, "$")
+	switch {
+	case v == "SSH_AUTH_SOCK" || (isVar && name == "SSH_AUTH_SOCK"):
+		return ""
+	case isVar:
+		if s, ok := r.getenv(name); ok && s != "" {
+			return s
+		}
+		return "none" // ssh finds no agent when the variable is unset
+	}
+	return v
 }

@@ -1,6 +1,9 @@
 package sshcfg
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Target is one SSH destination, resolved from a host alias, the ssh
 // configuration files and the command line, with OpenSSH's defaults filled
@@ -43,10 +46,14 @@ type Target struct {
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int
 
-	// ProxyJump is the raw jump list ("" or "none" for none).
+	// ProxyJump is the jump list as ssh -G prints it, "" for none.
+	// ProxyCommand is as written, its tokens unexpanded, "" for none.
 	ProxyJump    string
 	ProxyCommand string
 	ForwardAgent bool
+	// ForwardAgentSocket is the socket to forward instead of the agent's,
+	// when ForwardAgent names one.
+	ForwardAgentSocket string
 
 	RemoteCommand string
 	SetEnv        []string
@@ -56,6 +63,18 @@ type Target struct {
 
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
+	// shown is what ssh -G prints where it differs from the fields.
+	shown shown
+}
+
+// shown keeps values in the form ssh -G prints them: paths it leaves
+// unexpanded, and lists that "none" empties for use.
+type shown struct {
+	identityFiles    []string
+	certificateFiles []string
+	identityAgent    string
+	userKnownHosts   []string
+	globalKnownHosts []string
 }
 
 // Set reports whether keyword (any case) was given a value by the command
@@ -77,5 +96,8 @@ func (t *Target) KnownHostsName() string {
 	if t.HostKeyAlias != "" {
 		name = t.HostKeyAlias
 	}
-	return joinHostPort(name, t.Port)
+	if t.Port == defaultPort {
+		return name
+	}
+	return "[" + name + "]:" + strconv.Itoa(t.Port)
 }

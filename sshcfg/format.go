@@ -1,0 +1,84 @@
+package sshcfg
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// strictShown is how ssh -G prints StrictHostKeyChecking: the first name
+// readconf.c has for each value.
+var strictShown = map[string]string{
+	"yes": "true", "no": "false", "ask": "ask", "accept-new": "accept-new",
+}
+
+// WriteConfig prints the resolved settings as ssh -G does for the keywords
+// sshcfg resolves: lowercase keyword, a space, the value, one line per
+// value, OpenSSH's defaults included and in ssh's order. Paths ssh -G
+// shows unexpanded (IdentityFile, CertificateFile, GlobalKnownHostsFile)
+// are printed as written.
+func (t *Target) WriteConfig(w io.Writer) error {
+	b := bufio.NewWriter(w)
+	p := func(kw, v string) {
+		b.WriteString(kw + " " + v + "\n")
+	}
+	yesno := func(v bool) string {
+		if v {
+			return "yes"
+		}
+		return "no"
+	}
+	p("user", t.User)
+	p("hostname", t.HostName)
+	p("port", strconv.Itoa(t.Port))
+	p("batchmode", yesno(t.BatchMode))
+	p("hashknownhosts", yesno(t.HashKnownHosts))
+	p("identitiesonly", yesno(t.IdentitiesOnly))
+	p("stricthostkeychecking", strictShown[t.StrictHostKeyChecking])
+	p("serveralivecountmax", strconv.Itoa(t.ServerAliveCountMax))
+	p("serveraliveinterval", strconv.Itoa(int(t.ServerAliveInterval.Seconds())))
+	p("hostkeyalgorithms", t.HostKeyAlgorithms)
+	if t.HostKeyAlias != "" {
+		p("hostkeyalias", t.HostKeyAlias)
+	}
+	if t.Set("identityagent") {
+		p("identityagent", t.shown.identityAgent)
+	}
+	if t.RemoteCommand != "" {
+		p("remotecommand", t.RemoteCommand)
+	}
+	p("loglevel", t.LogLevel)
+	for _, f := range t.shown.identityFiles {
+		p("identityfile", f)
+	}
+	for _, f := range t.shown.certificateFiles {
+		p("certificatefile", f)
+	}
+	p("globalknownhostsfile", strings.Join(t.shown.globalKnownHosts, " "))
+	p("userknownhostsfile", strings.Join(t.shown.userKnownHosts, " "))
+	for _, e := range t.SendEnv {
+		p("sendenv", e)
+	}
+	for _, e := range t.SetEnv {
+		p("setenv", e)
+	}
+	switch {
+	case t.ForwardAgentSocket != "":
+		p("forwardagent", t.ForwardAgentSocket)
+	default:
+		p("forwardagent", yesno(t.ForwardAgent))
+	}
+	if t.Set("connecttimeout") {
+		p("connecttimeout", strconv.Itoa(int(t.ConnectTimeout.Seconds())))
+	} else {
+		p("connecttimeout", "none")
+	}
+	switch {
+	case t.ProxyJump != "":
+		p("proxyjump", t.ProxyJump)
+	case t.ProxyCommand != "":
+		p("proxycommand", t.ProxyCommand)
+	}
+	return b.Flush()
+}

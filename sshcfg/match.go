@@ -1,0 +1,224 @@
+package sshcfg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// matchPattern is OpenSSH's match_pattern: "*" matches any run of
+// characters, "?" exactly one, everything else itself, case-sensitively.
+// It backtracks only to the last star, so hostile patterns stay linear-ish
+// where ssh's recursive version is exponential.
+func matchPattern(s, pattern string) bool {
+	si, pi := 0, 0
+	star, mark := -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(pattern) && (pattern[pi] == '?' || pattern[pi] == s[si]):
+			si++
+			pi++
+		case pi < len(pattern) && pattern[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case star >= 0:
+			mark++
+			si, pi = mark, star+1
+		default:
+			return false
+		}
+	}
+	for pi < len(pattern) && pattern[pi] == '*' {
+		pi++
+	}
+	return pi == len(pattern)
+}
+
+// maxSubpattern mirrors the 1024-byte buffer of match_pattern_list: a
+// longer element never matches.
+const maxSubpattern = 1023
+
+// matchPatternList is OpenSSH's match_pattern_list: a comma-separated list
+// of patterns, "!" negating one. It returns 1 for a match, -1 when a
+// negated pattern matched and 0 otherwise. With fold, the patterns are
+// lowercased (callers lowercase s themselves).
+func matchPatternList(s, list string, fold bool) int {
+	positive := false
+	for _, sub := range strings.Split(list, ",") {
+		negated := strings.HasPrefix(sub, "!")
+		if negated {
+			sub = sub[1:]
+		}
+		if len(sub) >= maxSubpattern {
+			return 0
+		}
+		if fold {
+			sub = lower(sub)
+		}
+		if matchPattern(s, sub) {
+			if negated {
+				return -1
+			}
+			positive = true
+		}
+	}
+	if positive {
+		return 1
+	}
+	return 0
+}
+
+// matchHost is OpenSSH's match_hostname: case-insensitive on both sides.
+func matchHost(host, list string) bool {
+	return matchPatternList(lower(host), list, true) == 1
+}
+
+// hostLine applies a Host line: active when one pattern matches and no
+// negated one does.
+func hostLine(host string, patterns []string) bool {
+	active := false
+	for _, p := range patterns {
+		negated := strings.HasPrefix(p, "!")
+		if negated {
+			p = p[1:]
+		}
+		if matchPattern(host, p) {
+			if negated {
+				return false
+			}
+			active = true
+		}
+	}
+	return active
+}
+
+var errUnsupportedMatch = errors.New("unsupported Match attribute")
+
+// matchLine evaluates the criteria of a Match line as match_cfg_line does.
+// It reads the words with strdelim, not argv_split, as ssh 9 still does.
+func (r *resolver) matchLine(ln *line) (bool, error) {
+	host := r.host
+	if h, ok := r.cfg.str["hostname"]; ok {
+		host = h
+		if !r.final {
+			// ssh matches a HostName set earlier, with its %h expanded.
+			x, err := (tokens{'h': r.host}).expand(h, false, nil)
+			if err != nil {
+				return false, fmt.Errorf("hostname: %w", err)
+			}
+			host = x
+		}
+	}
+	ruser := r.localUser
+	if u, ok := r.cfg.str["user"]; ok {
+		ruser = u
+	}
+	result, attributes := true, 0
+	rest := ln.rest
+	for {
+		attr, next, ok := nextWord(rest)
+		if !ok || attr == "" || strings.HasPrefix(attr, "#") {
+			break
+		}
+		rest = next
+		negate := strings.HasPrefix(attr, "!")
+		name := lower(strings.TrimPrefix(attr, "!"))
+		if name == "all" {
+			if arg, _, ok := nextWord(rest); attributes > 1 || (ok && arg != "" && !strings.HasPrefix(arg, "#")) {
+				return false, fmt.Errorf("%q cannot be combined with other Match attributes", attr)
+			}
+			return result && !negate, nil
+		}
+		attributes++
+		if name == "canonical" || name == "final" {
+			if name == "final" {
+				r.wantFinal = true
+			}
+			if r.final == negate {
+				result = false
+			}
+			continue
+		}
+		arg, next, ok := nextWord(rest)
+		if !ok || arg == "" || strings.HasPrefix(arg, "#") {
+			return false, fmt.Errorf("missing Match criteria for %s", attr)
+		}
+		rest = next
+		var hit bool
+		switch name {
+		case "host":
+			hit = matchHost(host, arg)
+		case "originalhost":
+			hit = matchHost(r.alias, arg)
+		case "user":
+			hit = matchPatternList(ruser, arg, false) == 1
+		case "localuser":
+			hit = matchPatternList(r.localUser, arg, false) == 1
+		case "exec":
+			if !result {
+				continue // ssh skips the command once the line cannot match
+			}
+			var err error
+			if hit, err = r.matchExec(arg, host, ruser); err != nil {
+				return false, err
+			}
+		default:
+			return false, fmt.Errorf("%w %s", errUnsupportedMatch, attr)
+		}
+		if hit == negate {
+			result = false
+		}
+	}
+	if attributes == 0 {
+		return false, errors.New("one or more attributes required for Match")
+	}
+	return result, nil
+}
+
+// execTimeout bounds a Match exec command; ssh waits forever, but a
+// connector started by an MCP host must not hang on a stuck command.
+const execTimeout = 5 * time.Second
+
+// matchExec expands the tokens of a Match exec command and runs it.
+func (r *resolver) matchExec(command, host, ruser string) (bool, error) {
+	port := strconv.Itoa(defaultPort)
+	if p, ok := r.cfg.str["port"]; ok {
+		port = p
+	}
+	alias := host
+	if a, ok := r.cfg.str["hostkeyalias"]; ok {
+		alias = a
+	}
+	t := r.connTokens(host, port, ruser, alias, "").only("CLdhklnpriu")
+	cmd, err := t.expand(command, false, nil)
+	if err != nil {
+		return false, fmt.Errorf("match exec: %w", err)
+	}
+	if r.opts.Exec != nil {
+		return r.opts.Exec(cmd)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
+	defer cancel()
+	shell, ok := r.getenv("SHELL")
+	if !ok || shell == "" {
+		shell = "/bin/sh"
+	}
+	c := exec.CommandContext(ctx, shell, "-c", cmd)
+	c.WaitDelay = time.Second
+	err = c.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return false, fmt.Errorf("match exec %q: no answer within %s", cmd, execTimeout)
+	case err == nil:
+		return true, nil
+	case errors.As(err, &exit) && exit.Exited():
+		return false, nil
+	default:
+		return false, fmt.Errorf("match exec %q: %w", cmd, err)
+	}
+}

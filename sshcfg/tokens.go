@@ -1,0 +1,132 @@
+package sshcfg
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"os/user"
+	"strings"
+)
+
+// tokens maps the letter after "%" to its value. Each keyword gets only
+// the letters OpenSSH gives it; any other letter is an error, as in ssh.
+type tokens map[byte]string
+
+// only returns the subset of t for the given letters.
+func (t tokens) only(letters string) tokens {
+	s := make(tokens, len(letters))
+	for i := 0; i < len(letters); i++ {
+		if v, ok := t[letters[i]]; ok {
+			s[letters[i]] = v
+		}
+	}
+	return s
+}
+
+// expand is OpenSSH's percent_expand and, with dollar, its
+// dollar_percent_expand: one pass over s replacing %x and ${NAME}.
+// getenv is consulted for ${NAME}; an unset variable is an error.
+func (t tokens) expand(s string, dollar bool, getenv func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if dollar && c == '$' && i+1 < len(s) && s[i+1] == '{' {
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return "", fmt.Errorf("environment variable %q missing closing '}'", s[i+2:])
+			}
+			name := s[i+2 : i+2+end]
+			if name == "" {
+				return "", fmt.Errorf("zero-length environment variable")
+			}
+			v, ok := getenv(name)
+			if !ok {
+				return "", fmt.Errorf("environment variable ${%s} has no value", name)
+			}
+			b.WriteString(v)
+			i += 2 + end
+			continue
+		}
+		if c != '%' || t == nil {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i == len(s) {
+			return "", fmt.Errorf("%q ends in a lone %%", s)
+		}
+		if s[i] == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		v, ok := t[s[i]]
+		if !ok {
+			return "", fmt.Errorf("unknown token %%%c in %q", s[i], s)
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+// connTokens are the tokens OpenSSH's default_client_percent_expand
+// offers to IdentityFile, CertificateFile, IdentityAgent,
+// UserKnownHostsFile and RemoteCommand; Match exec takes them less %j.
+func (r *resolver) connTokens(host, port, remoteUser, keyAlias, jumpHost string) tokens {
+	short, _, _ := strings.Cut(r.localHost, ".")
+	return tokens{
+		'C': connectionHash(r.localHost, host, port, remoteUser),
+		'L': short,
+		'i': r.uid,
+		'k': keyAlias,
+		'l': r.localHost,
+		'n': r.alias,
+		'p': port,
+		'd': r.home,
+		'h': host,
+		'r': remoteUser,
+		'u': r.localUser,
+		'j': jumpHost,
+	}
+}
+
+// connectionHash is %C: the SHA-1 of %l%h%p%r, as ssh_connection_hash.
+func connectionHash(local, host, port, remoteUser string) string {
+	sum := sha1.Sum([]byte(local + host + port + remoteUser))
+	return hex.EncodeToString(sum[:])
+}
+
+// tildeExpand is OpenSSH's tilde_expand_filename: "~" and "~/x" are the
+// home directory, "~name/x" is that user's. Like ssh, a "~" not followed by
+// a slash ("~foo") is taken as the home directory joined with "foo".
+func tildeExpand(path, home string) (string, error) {
+	if !strings.HasPrefix(path, "~") {
+		return path, nil
+	}
+	rest := path[1:]
+	dir := home
+	if slash := strings.IndexByte(rest, '/'); slash > 0 {
+		name := rest[:slash]
+		u, err := user.Lookup(name)
+		if err != nil {
+			return "", fmt.Errorf("no such user %q in %q", name, path)
+		}
+		dir = u.HomeDir
+		rest = rest[slash+1:]
+	} else if slash == 0 {
+		rest = rest[1:]
+	}
+	if !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	return dir + rest, nil
+}
+
+// expandPath applies ~, then tokens and ${ENV}, as ssh does to
+// IdentityFile, CertificateFile, IdentityAgent and UserKnownHostsFile.
+func (r *resolver) expandPath(p string, t tokens) (string, error) {
+	p, err := tildeExpand(p, r.home)
+	if err != nil {
+		return "", err
+	}
+	return t.expand(p, true, r.getenv)
+}
