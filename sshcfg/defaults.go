@@ -1,6 +1,9 @@
 package sshcfg
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // OpenSSH 9's defaults, where readconf.c's fill_default_options puts them.
 var (
@@ -19,6 +22,9 @@ const (
 	defaultStrictHostKeyChecking = "ask"
 	defaultServerAliveCountMax   = 3
 	defaultLogLevel              = "INFO"
+	// batchServerAliveInterval is ssh's keepalive in BatchMode when
+	// ServerAliveInterval is not set.
+	batchServerAliveInterval = 300 * time.Second
 )
 
 // defaultHostKeyAlgorithms is KEX_DEFAULT_PK_ALG of OpenSSH 9.2.

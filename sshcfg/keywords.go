@@ -490,7 +490,9 @@ func commandKeyword(r *resolver, c *call) error {
 	if !c.active {
 		return nil
 	}
-	if c.keyword == "proxycommand" && r.cfg.jump != nil {
+	// A ProxyJump other than "none" takes the slot; ssh 9.2 still
+	// takes a ProxyCommand after "ProxyJump none".
+	if c.keyword == "proxycommand" && r.cfg.jump != nil && !r.cfg.jump.none {
 		return nil
 	}
 	r.cfg.setStr(c.keyword, cmd)
@@ -568,7 +570,7 @@ func sendEnvKeyword(r *resolver, c *call) error {
 
 // logLevels are log.c's names; ssh prints the first name of a level.
 var logLevels = []struct{ name, canonical string }{
-	{"QUIET", "QUIET"}, {"FATAL", "FATAL"}, {"ERROR", "ERROR"},
+	{"SILENT", "SILENT"}, {"QUIET", "SILENT"}, {"FATAL", "FATAL"}, {"ERROR", "ERROR"},
 	{"INFO", "INFO"}, {"VERBOSE", "VERBOSE"}, {"DEBUG", "DEBUG"},
 	{"DEBUG1", "DEBUG"}, {"DEBUG2", "DEBUG2"}, {"DEBUG3", "DEBUG3"},
 }

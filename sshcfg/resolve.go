@@ -106,6 +106,15 @@ func Resolve(alias string, o Options) (*Target, error) {
 	if _, ok := r.cfg.str["port"]; !ok && destPort != "" {
 		r.cfg.setStr("port", destPort)
 	}
+	// ssh refuses shell metacharacters in names from its command line
+	// (they end up in ProxyCommand and Match exec); names from files
+	// are trusted.
+	if !validHostname(host) {
+		return nil, fmt.Errorf("sshcfg: host name %q contains invalid characters", host)
+	}
+	if u, ok := r.cfg.str["user"]; ok && !validRemoteUser(u) {
+		return nil, fmt.Errorf("sshcfg: remote user name %q contains invalid characters", u)
+	}
 	if err := r.readConfigs(); err != nil {
 		return nil, err
 	}
@@ -193,6 +202,35 @@ func parseDestination(dest string) (host, user, port string, err error) {
 	}
 	return dest, user, "", nil
 }
+
+func validHostname(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if strings.IndexByte("'`\"$\\;&<>|(){},", c) >= 0 || c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validRemoteUser(s string) bool {
+	if strings.HasPrefix(s, "-") || strings.HasSuffix(s, "\\") {
+		return false
+	}
+	for i, c := range []byte(s) {
+		if strings.IndexByte("'`\"$\\;&<>|(){}", c) >= 0 {
+			return false
+		}
+		if isSpace(c) && i+1 < len(s) && s[i+1] == '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
 // A source is one file being read and how ssh reads it.
 type source struct {
@@ -335,6 +373,9 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	if v, ok := str["serveraliveinterval"]; ok {
 		n, _ := strconv.Atoi(v)
 		t.ServerAliveInterval = time.Duration(n) * time.Second
+	} else if t.BatchMode {
+		// ssh's own default: batch sessions notice a dead server.
+		t.ServerAliveInterval = batchServerAliveInterval
 	}
 	if v, ok := str["connecttimeout"]; ok {
 		n, _ := strconv.Atoi(v)
