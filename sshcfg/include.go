@@ -15,7 +15,7 @@ const maxIncludeDepth = 16
 // maxFileReads bounds the files one resolution reads. ssh has no such
 // limit, but "Include * *" in a file that matches itself would otherwise
 // read it 2^16 times.
-const maxFileReads = 1024
+const maxFileReads = 256
 
 // includeKeyword reads the files an Include names, in place, as ssh does:
 // relative paths are taken from ~/.ssh for user files and from the system

@@ -70,7 +70,16 @@ func (c *call) arg() (string, error) {
 
 // apply processes one line as process_config_line_depth does. An error
 // means ssh would reject the line; the caller warns and goes on.
-func (r *resolver) apply(ln *line, src *source) error {
+func (r *resolver) apply(ln *line, src *source) (err error) {
+	if src != nil && (ln.keyword == "host" || ln.keyword == "match") {
+		// A block whose condition cannot be read applies to nothing:
+		// better no settings than another block's.
+		defer func() {
+			if err != nil {
+				*src.active = false
+			}
+		}()
+	}
 	if ln.rest == "" {
 		return fmt.Errorf("no argument after keyword %q", ln.keyword)
 	}
@@ -172,9 +181,7 @@ func (r *resolver) matchKeyword(c *call) error {
 	}
 	c.args = nil // Match reads the raw line itself
 	ok, err := r.matchLine(c.line)
-	// A Match that cannot be evaluated applies to nothing: better no
-	// settings than another host's.
-	*c.src.active = ok && err == nil && !c.src.neverMatch
+	*c.src.active = ok && !c.src.neverMatch
 	return err
 }
 

@@ -181,7 +181,7 @@ func (r *resolver) matchLine(ln *line) (bool, error) {
 
 // execTimeout bounds a Match exec command; ssh waits forever, but a
 // connector started by an MCP host must not hang on a stuck command.
-const execTimeout = 5 * time.Second
+var execTimeout = 5 * time.Second
 
 // matchExec expands the tokens of a Match exec command and runs it.
 func (r *resolver) matchExec(command, host, ruser string) (bool, error) {

@@ -232,6 +232,10 @@ func validRemoteUser(s string) bool {
 
 func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
+// maxFileSize bounds what is read of one file: configuration files are
+// small, and an Include of a glob like /proc/* must not read gigabytes.
+const maxFileSize = 256 << 10
+
 // A source is one file being read and how ssh reads it.
 type source struct {
 	path string
@@ -295,9 +299,17 @@ func (r *resolver) readFile(src source) (found bool, err error) {
 		// A device or pipe could block forever; ssh would read it.
 		return true, fmt.Errorf("%s is not a regular file", src.path)
 	}
-	data, err := os.ReadFile(src.path)
+	f, err := os.Open(src.path)
 	if err != nil {
 		return true, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return true, err
+	}
+	if len(data) > maxFileSize {
+		return true, fmt.Errorf("%s is larger than %d bytes", src.path, maxFileSize)
 	}
 	for i, text := range strings.Split(string(data), "\n") {
 		ln, ok, err := r.lex(text, src.path, i+1)
