@@ -525,6 +525,7 @@ func proxyJumpKeyword(r *resolver, c *call) error {
 // within it a repeated name keeps its first value.
 func setEnvKeyword(r *resolver, c *call) error {
 	unset := len(r.cfg.setEnv) == 0
+	seen := map[string]bool{}
 	for _, a := range c.args {
 		if !strings.Contains(a, "=") {
 			return errors.New("invalid SetEnv")
@@ -533,13 +534,8 @@ func setEnvKeyword(r *resolver, c *call) error {
 			continue
 		}
 		name, _, _ := strings.Cut(a, "=")
-		dup := false
-		for _, e := range r.cfg.setEnv {
-			if n, _, _ := strings.Cut(e, "="); n == name {
-				dup = true
-			}
-		}
-		if !dup {
+		if !seen[name] {
+			seen[name] = true
 			r.cfg.setEnv = append(r.cfg.setEnv, a)
 			r.cfg.explicit["setenv"] = true
 		}
@@ -547,6 +543,10 @@ func setEnvKeyword(r *resolver, c *call) error {
 	c.args = nil
 	return nil
 }
+
+// maxSendEnv bounds SendEnv, which ssh does not: removing names with
+// "-pattern" costs names times patterns.
+const maxSendEnv = 1024
 
 // sendEnvKeyword accumulates over every line; "-pattern" removes names
 // sent so far.
@@ -568,6 +568,9 @@ func sendEnvKeyword(r *resolver, c *call) error {
 			}
 			r.cfg.sendEnv = kept
 			continue
+		}
+		if len(r.cfg.sendEnv) >= maxSendEnv {
+			return fmt.Errorf("more than %d SendEnv names", maxSendEnv)
 		}
 		r.cfg.sendEnv = append(r.cfg.sendEnv, a)
 	}

@@ -208,6 +208,7 @@ func (r *resolver) matchExec(command, host, ruser string) (bool, error) {
 		shell = "/bin/sh"
 	}
 	c := exec.CommandContext(ctx, shell, "-c", cmd)
+	killGroup(c)
 	c.WaitDelay = time.Second
 	err = c.Run()
 	var exit *exec.ExitError

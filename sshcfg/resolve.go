@@ -51,6 +51,10 @@ type Options struct {
 // defaultPort is what ssh uses when no Port is configured.
 const defaultPort = 22
 
+// maxHostLen is NI_MAXHOST less its NUL: no resolver takes a longer name,
+// and it keeps Host pattern matching cheap.
+const maxHostLen = 1024
+
 // resolver holds one resolution: the local facts tokens draw on and the
 // settings gathered so far, first value wins.
 type resolver struct {
@@ -109,6 +113,9 @@ func Resolve(alias string, o Options) (*Target, error) {
 	// ssh refuses shell metacharacters in names from its command line
 	// (they end up in ProxyCommand and Match exec); names from files
 	// are trusted.
+	if len(host) > maxHostLen {
+		return nil, fmt.Errorf("sshcfg: host name is longer than %d bytes", maxHostLen)
+	}
 	if !validHostname(host) {
 		return nil, fmt.Errorf("sshcfg: host name %q contains invalid characters", host)
 	}
@@ -123,6 +130,9 @@ func Resolve(alias string, o Options) (*Target, error) {
 		if hostname, err = (tokens{'h': host}).expand(h, false, nil); err != nil {
 			return nil, fmt.Errorf("sshcfg: HostName: %w", err)
 		}
+	}
+	if len(hostname) > maxHostLen {
+		return nil, fmt.Errorf("sshcfg: HostName is longer than %d bytes", maxHostLen)
 	}
 	// ssh lowercases names but leaves numeric addresses as written.
 	if _, err := netip.ParseAddr(hostname); err != nil {
