@@ -33,7 +33,11 @@ var comparedKeywords = []string{
 // difference is a failure.
 var intendedDifferences = map[string]string{}
 
-var aliasesLine = regexp.MustCompile(`(?m)^# aliases: (.*?)\r?$`)
+var (
+	aliasesLine = regexp.MustCompile(`(?m)^# aliases: (.*?)\r?$`)
+	// optionsLine lists -o options for every alias, separated by ";".
+	optionsLine = regexp.MustCompile(`(?m)^# options: (.*?)\r?$`)
+)
 
 // TestDifferential resolves every alias of every file in
 // testdata/sshcfg/corpus with sshcfg and with OpenSSH's ssh -G, and
@@ -86,6 +90,10 @@ func TestDifferential(t *testing.T) {
 		if m == nil {
 			t.Fatalf("%s has no '# aliases:' line", file)
 		}
+		var opts []string
+		if m := optionsLine.FindSubmatch(data); m != nil {
+			opts = strings.Split(string(m[1]), ";")
+		}
 		// Both sides read a private copy: ssh refuses included files
 		// that others may write, and testdata may be checked out 0664.
 		conf := filepath.Join(testDir, filepath.Base(file))
@@ -97,9 +105,10 @@ func TestDifferential(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				cases.Add(1)
-				want := sshG(t, sshPath, conf, alias, environ, me.HomeDir, home)
+				want := sshG(t, sshPath, conf, alias, opts, environ, me.HomeDir, home)
 				o := Options{
 					ConfigFile: conf,
+					Options:    opts,
 					Home:       home,
 					Getenv: func(k string) (string, bool) {
 						v, ok := env[k]
@@ -133,11 +142,15 @@ func TestDifferential(t *testing.T) {
 }
 
 // sshG runs ssh -G, which prints the configuration and never connects.
-func sshG(t *testing.T, sshPath, conf, alias string, environ []string, pwHome, home string) map[string][]string {
+func sshG(t *testing.T, sshPath, conf, alias string, opts, environ []string, pwHome, home string) map[string][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sshPath, "-G", "-F", conf, alias)
+	args := []string{"-G", "-F", conf}
+	for _, o := range opts {
+		args = append(args, "-o", o)
+	}
+	cmd := exec.CommandContext(ctx, sshPath, append(args, alias)...)
 	cmd.Env = environ
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
