@@ -30,19 +30,28 @@ type Target struct {
 	CertificateFiles []string
 	IdentitiesOnly   bool
 	// IdentityAgent is the agent socket: "" means SSH_AUTH_SOCK, "none"
-	// disables the agent.
+	// disables the agent. ~, tokens and ${NAME} are expanded, and a
+	// "$NAME" is read from the environment now ("none" when unset, as
+	// ssh then finds no agent).
 	IdentityAgent string
 
+	// UserKnownHostsFiles have ~, tokens and ${NAME} expanded;
+	// GlobalKnownHostsFiles only ~. Both are empty for "none".
 	UserKnownHostsFiles   []string
 	GlobalKnownHostsFiles []string
 	// StrictHostKeyChecking is one of "yes", "no", "accept-new", "ask".
 	StrictHostKeyChecking string
 	HashKnownHosts        bool
-	HostKeyAlias          string
-	HostKeyAlgorithms     string
+	// HostKeyAlias is lowercased, as ssh does.
+	HostKeyAlias string
+	// HostKeyAlgorithms is the comma-separated list ssh would offer, with
+	// "+", "-", "^" and patterns applied to OpenSSH 9.2's lists.
+	HostKeyAlgorithms string
 
 	// ConnectTimeout is zero when none is configured.
-	ConnectTimeout      time.Duration
+	ConnectTimeout time.Duration
+	// ServerAliveInterval is zero when none is configured, except in
+	// BatchMode, where ssh's default is 300 s.
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int
 
@@ -55,11 +64,15 @@ type Target struct {
 	// when ForwardAgent names one.
 	ForwardAgentSocket string
 
+	// RemoteCommand has its tokens expanded, "" for none.
 	RemoteCommand string
-	SetEnv        []string
-	SendEnv       []string
-	BatchMode     bool
-	LogLevel      string
+	// SetEnv holds NAME=VALUE pairs, SendEnv name patterns.
+	SetEnv    []string
+	SendEnv   []string
+	BatchMode bool
+	// LogLevel is ssh's name for the level: SILENT, FATAL, ERROR, INFO,
+	// VERBOSE, DEBUG, DEBUG2 or DEBUG3.
+	LogLevel string
 
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
