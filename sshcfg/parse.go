@@ -2,6 +2,7 @@ package sshcfg
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/kevinburke/ssh_config"
@@ -26,6 +27,11 @@ type line struct {
 // its own rules and refuses Match exec), and we want only its lexing.
 const neutralKey = "m2m-ssh-neutral"
 
+// maxLineLen bounds a line. ssh has no limit, but the library's lexer
+// takes time quadratic in the length of a line, and no real setting
+// needs this much.
+const maxLineLen = 8 << 10
+
 // lexLine splits one line of a configuration file. It returns ok false for
 // blank and comment lines.
 //
@@ -47,6 +53,9 @@ func lexLine(text string) (keyword, rest string, ok bool, err error) {
 	word := firstWord(text)
 	if word == "" {
 		return "", "", false, nil
+	}
+	if len(text) > maxLineLen {
+		return lower(word), "", false, fmt.Errorf("line is longer than %d bytes", maxLineLen)
 	}
 	fed := text
 	switch lower(word) {

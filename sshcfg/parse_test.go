@@ -166,3 +166,21 @@ func writeConfig(t *testing.T, text string) string {
 	}
 	return p
 }
+
+// TestLongLine checks that an over-long line is refused quickly and that
+// an over-long Host line does not leave the block before it active.
+func TestLongLine(t *testing.T) {
+	text := "Host box\n  Port 2200\nHost " + strings.Repeat("*a", maxLineLen) + "\n  User wrong\n"
+	var warnings strings.Builder
+	o := testOptions(writeConfig(t, text))
+	o.Logger = textLogger(&warnings)
+	tg, err := Resolve("box", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "port", tg.Port, 2200)
+	eq(t, "user", tg.User, "tester")
+	if !strings.Contains(warnings.String(), "line=3") {
+		t.Errorf("no warning for line 3:\n%s", warnings.String())
+	}
+}

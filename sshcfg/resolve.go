@@ -324,7 +324,10 @@ func (r *resolver) readFile(src source) (found bool, err error) {
 	for i, text := range strings.Split(string(data), "\n") {
 		ln, ok, err := r.lex(text, src.path, i+1)
 		if err != nil {
-			r.warn(&line{file: src.path, num: i + 1}, err)
+			if ln.keyword == "host" || ln.keyword == "match" {
+				*src.active = false // as for any unreadable block start
+			}
+			r.warn(ln, err)
 			continue
 		}
 		if !ok {
@@ -339,10 +342,7 @@ func (r *resolver) readFile(src source) (found bool, err error) {
 
 func (r *resolver) lex(text, file string, num int) (*line, bool, error) {
 	kw, rest, ok, err := lexLine(text)
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	return &line{file: file, num: num, keyword: kw, rest: rest}, true, nil
+	return &line{file: file, num: num, keyword: kw, rest: rest}, ok, err
 }
 
 func (r *resolver) warn(ln *line, err error) {
