@@ -96,8 +96,6 @@ func hostLine(host string, patterns []string) bool {
 	return active
 }
 
-var errUnsupportedMatch = errors.New("unsupported Match attribute")
-
 // matchLine evaluates the criteria of a Match line as match_cfg_line does.
 // It reads the words with strdelim, not argv_split, as ssh 9 still does.
 func (r *resolver) matchLine(ln *line) (bool, error) {
@@ -167,7 +165,7 @@ func (r *resolver) matchLine(ln *line) (bool, error) {
 				return false, err
 			}
 		default:
-			return false, fmt.Errorf("%w %s", errUnsupportedMatch, attr)
+			return false, fmt.Errorf("unsupported Match attribute %s", attr)
 		}
 		if hit == negate {
 			result = false

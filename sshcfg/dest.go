@@ -2,6 +2,7 @@ package sshcfg
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -166,3 +167,56 @@ func (j *jumpSpec) String() string {
 	}
 	return b.String()
 }
+
+// parseDestination splits what ssh accepts as its destination argument.
+func parseDestination(dest string) (host, user, port string, err error) {
+	if strings.HasPrefix(dest, "ssh://") {
+		u, h, p, err := parseSSHURI(dest)
+		if err != nil {
+			return "", "", "", fmt.Errorf("sshcfg: destination %q: %w", dest, err)
+		}
+		if p > 0 {
+			port = strconv.Itoa(p)
+		}
+		return h, u, port, nil
+	}
+	if i := strings.LastIndexByte(dest, '@'); i >= 0 {
+		if i == 0 {
+			return "", "", "", fmt.Errorf("sshcfg: destination %q has no user before @", dest)
+		}
+		user, dest = dest[:i], dest[i+1:]
+	}
+	if dest == "" {
+		return "", "", "", errors.New("sshcfg: no host name")
+	}
+	return dest, user, "", nil
+}
+
+func validHostname(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if strings.IndexByte("'`\"$\\;&<>|(){},", c) >= 0 || c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validRemoteUser(s string) bool {
+	if strings.HasPrefix(s, "-") || strings.HasSuffix(s, "\\") {
+		return false
+	}
+	for i, c := range []byte(s) {
+		if strings.IndexByte("'`\"$\\;&<>|(){}", c) >= 0 {
+			return false
+		}
+		if isSpace(c) && i+1 < len(s) && s[i+1] == '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }

@@ -1,0 +1,167 @@
+package sshcfg
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// target fills in OpenSSH's defaults and expands what ssh expands.
+func (r *resolver) target(hostname string) (*Target, error) {
+	c := &r.cfg
+	t := &Target{
+		Alias:                 r.alias,
+		HostName:              hostname,
+		Port:                  defaultPort,
+		User:                  r.localUser,
+		StrictHostKeyChecking: defaultStrictHostKeyChecking,
+		ServerAliveCountMax:   defaultServerAliveCountMax,
+		LogLevel:              defaultLogLevel,
+		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
+		SetEnv:                c.setEnv,
+		SendEnv:               c.sendEnv,
+		ProxyJump:             c.jump.String(),
+		explicit:              c.explicit,
+	}
+	str := c.str
+	if v, ok := str["user"]; ok {
+		t.User = v
+	}
+	if v, ok := str["port"]; ok {
+		t.Port, _ = strconv.Atoi(v)
+	}
+	t.IdentitiesOnly = str["identitiesonly"] == "yes"
+	t.BatchMode = str["batchmode"] == "yes"
+	t.HashKnownHosts = str["hashknownhosts"] == "yes"
+	t.ForwardAgent = str["forwardagent"] == "yes"
+	if v, ok := str["stricthostkeychecking"]; ok {
+		t.StrictHostKeyChecking = v
+	}
+	if v, ok := str["loglevel"]; ok {
+		t.LogLevel = v
+	}
+	if v, ok := str["serveralivecountmax"]; ok {
+		t.ServerAliveCountMax, _ = strconv.Atoi(v)
+	}
+	if v, ok := str["serveraliveinterval"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ServerAliveInterval = time.Duration(n) * time.Second
+	} else if t.BatchMode {
+		// ssh's own default: batch sessions notice a dead server.
+		t.ServerAliveInterval = batchServerAliveInterval
+	}
+	if v, ok := str["connecttimeout"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ConnectTimeout = time.Duration(n) * time.Second
+	}
+	t.HostKeyAlias = lower(str["hostkeyalias"])
+	if v, ok := str["hostkeyalgorithms"]; ok {
+		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
+		if !ok {
+			return nil, fmt.Errorf("sshcfg: HostKeyAlgorithms %q selects nothing", v)
+		}
+		t.HostKeyAlgorithms = list
+	}
+	if v := str["proxycommand"]; lower(v) != "none" {
+		t.ProxyCommand = v
+	}
+
+	keyAlias := hostname
+	if t.HostKeyAlias != "" {
+		keyAlias = t.HostKeyAlias
+	}
+	jumpHost := ""
+	if c.jump != nil && !c.jump.none {
+		jumpHost = c.jump.host
+	}
+	tok := r.connTokens(hostname, strconv.Itoa(t.Port), t.User, keyAlias, jumpHost)
+
+	var err error
+	if v := str["remotecommand"]; v != "" && lower(v) != "none" {
+		if t.RemoteCommand, err = tok.expand(v, false, nil); err != nil {
+			return nil, fmt.Errorf("sshcfg: RemoteCommand: %w", err)
+		}
+	}
+	if v, ok := str["identityagent"]; ok {
+		if t.shown.identityAgent, err = r.expandPath(v, tok); err != nil {
+			return nil, fmt.Errorf("sshcfg: IdentityAgent: %w", err)
+		}
+		t.IdentityAgent = r.agentSocket(t.shown.identityAgent)
+	}
+	if v, ok := str["forwardagent-socket"]; ok {
+		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
+			return nil, fmt.Errorf("sshcfg: ForwardAgent: %w", err)
+		}
+	}
+
+	ids := c.identityFiles
+	if len(ids) == 0 {
+		for _, p := range defaultIdentityFiles {
+			ids = append(ids, pathArg{path: p})
+		}
+	}
+	for _, id := range ids {
+		t.shown.identityFiles = append(t.shown.identityFiles, id.path)
+		p, err := r.expandPath(id.path, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: IdentityFile: %w", err)
+		}
+		t.IdentityFiles = append(t.IdentityFiles, p)
+	}
+	for _, cf := range c.certificateFiles {
+		t.shown.certificateFiles = append(t.shown.certificateFiles, cf.path)
+		p, err := r.expandPath(cf.path, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: CertificateFile: %w", err)
+		}
+		t.CertificateFiles = append(t.CertificateFiles, p)
+	}
+
+	userKH := c.userKnownHosts
+	if userKH == nil {
+		userKH = defaultUserKnownHosts
+	}
+	for _, f := range userKH {
+		p, err := r.expandPath(f, tok)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: UserKnownHostsFile: %w", err)
+		}
+		t.shown.userKnownHosts = append(t.shown.userKnownHosts, p)
+		if lower(f) != "none" {
+			t.UserKnownHostsFiles = append(t.UserKnownHostsFiles, p)
+		}
+	}
+	t.shown.globalKnownHosts = c.globalKnownHosts
+	if t.shown.globalKnownHosts == nil {
+		t.shown.globalKnownHosts = defaultGlobalKnownHosts
+	}
+	for _, f := range t.shown.globalKnownHosts {
+		// ssh -G shows these as written; ~ is expanded for use.
+		if lower(f) == "none" {
+			continue
+		}
+		p, err := tildeExpand(f, r.home)
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: GlobalKnownHostsFile: %w", err)
+		}
+		t.GlobalKnownHostsFiles = append(t.GlobalKnownHostsFiles, p)
+	}
+	return t, nil
+}
+
+// agentSocket turns IdentityAgent as ssh shows it into the Target's form:
+// "" for SSH_AUTH_SOCK, an environment variable read now, or a path.
+func (r *resolver) agentSocket(v string) string {
+	name, isVar := strings.CutPrefix(v, "$")
+	switch {
+	case v == "SSH_AUTH_SOCK" || (isVar && name == "SSH_AUTH_SOCK"):
+		return ""
+	case isVar:
+		if s, ok := r.getenv(name); ok && s != "" {
+			return s
+		}
+		return "none" // ssh finds no agent when the variable is unset
+	}
+	return v
+}
