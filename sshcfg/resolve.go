@@ -300,4 +300,3 @@ func lower(s string) string { return strings.ToLower(s) }
 func joinHostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
-
