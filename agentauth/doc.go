@@ -3,5 +3,14 @@
 // deploy key from the environment) and the check of the server's host key
 // against known_hosts, following OpenSSH's rules.
 //
-// Errors that a user can act on carry a Hint method saying what to do.
+// LoadIdentities gathers the signers for a target (identities.go, agent.go,
+// keyfile.go); NewHostKeyChecker reads its known_hosts files (hostkeys.go,
+// knownhosts.go) and records new keys under accept-new
+// (knownhosts_write.go); EnsureKey creates the --client-key file
+// (keygen.go).
+//
+// Errors that a user can act on carry a Hint method saying what to do
+// (errors.go): *AuthError ("Authentication failed"), *HostKeyError ("Host
+// key verification failed"), *KeyFileError, *NoIdentitiesError. Secrets
+// (passphrases, key text) are never logged or put in errors.
 package agentauth

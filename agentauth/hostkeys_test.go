@@ -229,7 +229,7 @@ func TestAppendKnownHostConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := appendKnownHost(kh, "host.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPukch8BJeQZeDETJID5eKb/grDPHeP7K2tpPvgQnrA2"); err != nil {
+			if _, err := appendKnownHost(kh, "host.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPukch8BJeQZeDETJID5eKb/grDPHeP7K2tpPvgQnrA2", nil); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -244,6 +244,30 @@ func TestAppendKnownHostConcurrent(t *testing.T) {
 		if !strings.HasPrefix(l, "host.example ssh-ed25519 AAAAC3") || !strings.HasSuffix(l, "nrA2") {
 			t.Errorf("torn line %q", l)
 		}
+	}
+}
+
+// TestAcceptNewConcurrentCheckers: several checkers (processes) meeting
+// the same new host record it once.
+func TestAcceptNewConcurrentCheckers(t *testing.T) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	ed := fixtureKey(t, "host_ed25519").PublicKey()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		tgt := &sshcfg.Target{HostName: "new.example", Port: 22, StrictHostKeyChecking: "accept-new", UserKnownHostsFiles: []string{kh}}
+		c, _ := NewHostKeyChecker(tgt, HostKeyOptions{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Check(ed); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	data, _ := os.ReadFile(kh)
+	if n := strings.Count(string(data), "\n"); n != 1 {
+		t.Errorf("%d lines:\n%s", n, data)
 	}
 }
 

@@ -1,10 +1,12 @@
 package agentauth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +31,23 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 		name = hashHost(c.name, salt)
 	}
 	text := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
-	n, err := appendKnownHost(file, text)
+	// Another process may have recorded it since the files were read.
+	already := func(data []byte) bool {
+		db := &knownHosts{}
+		db.read(bytes.NewReader(data), file, discardLog)
+		for _, l := range db.lines {
+			if l.marker == "" && keysEqual(l.key, key) && l.matches(c.name) {
+				return true
+			}
+		}
+		return false
+	}
+	n, err := appendKnownHost(file, text, already)
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return nil
 	}
 	l, err := parseKnownLine(text)
 	if err != nil {
@@ -52,8 +68,9 @@ func cloneLines(l []*knownLine) []*knownLine { return append([]*knownLine(nil), 
 // its directory (0700) as needed. An exclusive lock on the file, held
 // across the check for a final newline and the write, keeps lines from
 // concurrent writers (another m2m-ssh, or ssh itself, which appends with
-// O_APPEND) whole. It returns the line number written.
-func appendKnownHost(file, text string) (int, error) {
+// O_APPEND) whole. It returns the line number written, 0 when skip
+// reports, under the lock, that the file already has what is wanted.
+func appendKnownHost(file, text string, skip func(data []byte) bool) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return 0, fmt.Errorf("agentauth: create known_hosts directory: %w", err)
 	}
@@ -72,6 +89,9 @@ func appendKnownHost(file, text string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("agentauth: read %s: %w", file, err)
 	}
+	if skip != nil && skip(data) {
+		return 0, nil
+	}
 	line := text + "\n"
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		line = "\n" + line
@@ -84,3 +104,5 @@ func appendKnownHost(file, text string) (int, error) {
 	}
 	return strings.Count(string(data)+line, "\n"), nil
 }
+
+var discardLog = slog.New(slog.DiscardHandler)
