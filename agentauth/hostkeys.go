@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,10 +48,13 @@ func NewHostKeyChecker(t *sshcfg.Target, o HostKeyOptions) (*HostKeyChecker, err
 		now = time.Now
 	}
 	files := slices.Concat(t.UserKnownHostsFiles, t.GlobalKnownHostsFiles)
+	// OpenSSH's default files are often absent; only a file the
+	// configuration names deserves a warning when it is missing.
 	quiet := func(file string) bool {
-		base := filepath.Base(file)
-		isDefault := base == "known_hosts" || base == "known_hosts2" || base == "ssh_known_hosts" || base == "ssh_known_hosts2"
-		return isDefault && !t.Set("UserKnownHostsFile") && !t.Set("GlobalKnownHostsFile")
+		if slices.Contains(t.UserKnownHostsFiles, file) {
+			return !t.Set("UserKnownHostsFile")
+		}
+		return !t.Set("GlobalKnownHostsFile")
 	}
 	return &HostKeyChecker{
 		t:      t,

@@ -278,20 +278,15 @@ func exitStatus(err error) (int, error) {
 }
 
 // refuse answers the host's requests with the error that kept the session
-// from starting. The host usually sends its first request at once; it gets
-// FailGrace to do so.
+// from starting. It waits FailGrace for the first request and keeps
+// answering until the host has been quiet for FailGrace: a client that
+// probes with one method and falls back to another (server/discover, then
+// initialize) gets an answer to each.
 func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
 	msg := "m2m-ssh: " + err.Error()
 	var h interface{ Hint() string }
 	if errors.As(err, &h) && h.Hint() != "" {
 		msg += " (hint: " + h.Hint() + ")"
-	}
-	answer := func(f hostFrame) bool {
-		if f.id == nil {
-			return false
-		}
-		host.frame(errorFrame(f.id, CodeUnavailable, msg, nil))
-		return true
 	}
 	timer := time.NewTimer(b.FailGrace)
 	defer timer.Stop()
@@ -301,20 +296,11 @@ func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
 			if !ok {
 				return
 			}
-			if answer(f) {
-				// Answer what else has already arrived, then stop.
-				for {
-					select {
-					case f, ok := <-frames:
-						if !ok {
-							return
-						}
-						answer(f)
-					default:
-						return
-					}
-				}
+			if f.id == nil {
+				continue
 			}
+			host.frame(errorFrame(f.id, CodeUnavailable, msg, nil))
+			timer.Reset(b.FailGrace)
 		case <-timer.C:
 			return
 		}

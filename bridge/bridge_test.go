@@ -220,14 +220,18 @@ func TestBridgeLargeFrames(t *testing.T) {
 func TestBridgeConnectFailure(t *testing.T) {
 	failure := &DialError{Alias: "buildbox", Addr: "127.0.0.1:1", Stage: "connect", Err: errors.New("connect: connection refused")}
 	h := startBridge(t, &Bridge{Name: "buildbox", Connect: func(context.Context) (Remote, error) { return nil, failure }})
-	h.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`)
-	r := h.recv()
-	e, _ := r["error"].(map[string]any)
-	if r["id"] != 0.0 || e == nil || e["code"] != float64(CodeUnavailable) {
-		t.Fatalf("response = %v, want error %d for id 0", r, CodeUnavailable)
-	}
-	if msg := e["message"].(string); !strings.Contains(msg, "buildbox") || !strings.Contains(msg, "cannot connect") {
-		t.Fatalf("message %q does not say what failed", msg)
+	// A client probes with server/discover and falls back to initialize
+	// once the first has failed: each gets the error.
+	for id, method := range []string{"server/discover", "initialize"} {
+		h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":{}}`, id, method))
+		r := h.recv()
+		e, _ := r["error"].(map[string]any)
+		if r["id"] != float64(id) || e == nil || e["code"] != float64(CodeUnavailable) {
+			t.Fatalf("response = %v, want error %d for id %d", r, CodeUnavailable, id)
+		}
+		if msg := e["message"].(string); !strings.Contains(msg, "buildbox") || !strings.Contains(msg, "cannot connect") {
+			t.Fatalf("message %q does not say what failed", msg)
+		}
 	}
 	if res := h.wait(); res.code != ExitStatus || !errors.Is(res.err, failure) {
 		t.Fatalf("Run = %d, %v", res.code, res.err)
