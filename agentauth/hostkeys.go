@@ -60,20 +60,10 @@ func NewHostKeyChecker(t *sshcfg.Target, o HostKeyOptions) (*HostKeyChecker, err
 		t:      t,
 		log:    log,
 		now:    now,
-		name:   knownHostsName(t),
+		name:   t.KnownHostsName(),
 		policy: strictPolicy(t.StrictHostKeyChecking),
 		db:     loadKnownHosts(files, quiet, log),
 	}, nil
-}
-
-// knownHostsName is the name OpenSSH looks a host up under: HostKeyAlias
-// verbatim when set (OpenSSH adds no port to it), else the host name,
-// as "[host]:port" when the port is not 22.
-func knownHostsName(t *sshcfg.Target) string {
-	if t.HostKeyAlias != "" {
-		return t.HostKeyAlias
-	}
-	return putHostPort(strings.ToLower(t.HostName), t.Port)
 }
 
 func putHostPort(host string, port int) string {

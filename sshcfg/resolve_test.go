@@ -87,9 +87,15 @@ func TestResolve(t *testing.T) {
 			eq(t, "timeout", tg.ConnectTimeout, 10*time.Second)
 			eq(t, "remote command", tg.RemoteCommand, "exec mcp-server --port 22")
 			eq(t, "host key alias", tg.HostKeyAlias, "web-cluster")
-			eq(t, "known hosts name", tg.KnownHostsName(), "web-cluster")
+			eq(t, "known hosts name: an alias gets no port, as in OpenSSH", tg.KnownHostsName(), "web-cluster")
 			eq(t, "user from Host *", tg.User, "fallback")
 			eq(t, "strict from Host *", tg.StrictHostKeyChecking, "accept-new")
+		}},
+		{"host key alias takes no port", "web-1", basic, []string{"Port=2222"}, func(t *testing.T, tg *Target) {
+			eq(t, "known hosts name", tg.KnownHostsName(), "web-cluster")
+		}},
+		{"host name is lower-cased for known_hosts", "Buildbox-Upper", basic, []string{"Port=2222"}, func(t *testing.T, tg *Target) {
+			eq(t, "known hosts name", tg.KnownHostsName(), "[buildbox-upper]:2222")
 		}},
 		{"question mark never matches nothing", "web-", basic, nil, func(t *testing.T, tg *Target) {
 			eq(t, "hostname", tg.HostName, "web-")

@@ -2,6 +2,7 @@ package sshcfg
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -102,14 +103,15 @@ func (t *Target) Addr() string {
 }
 
 // KnownHostsName is the name under which the host key is looked up and
-// recorded in known_hosts: HostKeyAlias when set, else HostName, in
-// OpenSSH's "[host]:port" form when the port is not 22.
+// recorded in known_hosts, as OpenSSH forms it: HostKeyAlias verbatim
+// when set (OpenSSH adds no port to an alias), else the lower-cased
+// HostName, in "[host]:port" form when the port is not 22.
 func (t *Target) KnownHostsName() string {
-	name := t.HostName
 	if t.HostKeyAlias != "" {
-		name = t.HostKeyAlias
+		return t.HostKeyAlias
 	}
-	if t.Port == defaultPort {
+	name := strings.ToLower(t.HostName)
+	if t.Port == defaultPort || t.Port == 0 {
 		return name
 	}
 	return "[" + name + "]:" + strconv.Itoa(t.Port)
