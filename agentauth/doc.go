@@ -7,7 +7,8 @@
 // keyfile.go); NewHostKeyChecker reads its known_hosts files (hostkeys.go,
 // knownhosts.go) and records new keys under accept-new
 // (knownhosts_write.go); EnsureKey creates the --client-key file
-// (keygen.go).
+// (keygen.go). KeyServer talks to m2m-mcp-server-ssh-server's key server,
+// and PinHostKey keeps the server keys it hands out (keyserver.go).
 //
 // Errors that a user can act on carry a Hint method saying what to do
 // (errors.go): *AuthError ("Authentication failed"), *HostKeyError ("Host
