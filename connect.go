@@ -26,6 +26,7 @@ type session struct {
 	program    bridge.Program
 	passphrase []byte
 	clientKey  string // seed mode: generated when missing
+	keyServer  *keyServer
 }
 
 func connectAction(c *cli.Context) error {
@@ -38,9 +39,6 @@ func connectAction(c *cli.Context) error {
 		return usageError(err)
 	}
 	s.opts.Logger = logger
-	if c.Bool("use-key-server") {
-		return &exitError{code: 2, err: errKeyServer}
-	}
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -53,9 +51,6 @@ func connectAction(c *cli.Context) error {
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
 	return &exitError{code: code, err: err}
 }
-
-var errKeyServer = hinted{errors.New("--use-key-server is not supported yet"),
-	"trust the server with --known-hosts FILE (a line from 'ssh-keyscan -p PORT HOST') and authorize --client-key's .pub on the server"}
 
 // parseSession reads the mode, target options and program from the
 // command line. Explicit flags come first in sshcfg.Options because, as in
@@ -123,6 +118,9 @@ func parseSession(c *cli.Context) (*session, error) {
 		}
 	}
 	s.opts.Options = o
+	if err := s.useKeyServer(c); err != nil {
+		return nil, err
+	}
 
 	s.program.Subsystem = c.String("subsystem")
 	if len(rest) > 0 {
@@ -141,7 +139,7 @@ func (s *session) connector(logger *slog.Logger) bridge.Connect {
 	var dial bridge.Connect
 	return func(ctx context.Context) (bridge.Remote, error) {
 		if dial == nil {
-			d, err := s.dialer(logger)
+			d, err := s.dialer(ctx, logger)
 			if err != nil {
 				return nil, err
 			}
@@ -156,7 +154,7 @@ func (s *session) connector(logger *slog.Logger) bridge.Connect {
 	}
 }
 
-func (s *session) dialer(logger *slog.Logger) (*bridge.Dialer, error) {
+func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dialer, error) {
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
 		return nil, err
@@ -166,8 +164,15 @@ func (s *session) dialer(logger *slog.Logger) (*bridge.Dialer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if created {
+		if created && s.keyServer != nil {
+			logger.Info("generated a client key", "key", s.clientKey)
+		} else if created {
 			logger.Info("generated a client key; authorize its .pub on the server", "key", s.clientKey)
+		}
+	}
+	if s.keyServer != nil {
+		if err := s.keyServer.prepare(ctx, t, s.clientKey, s.passphrase, logger); err != nil {
+			return nil, err
 		}
 	}
 	ids, err := agentauth.LoadIdentities(t, agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger})

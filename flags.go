@@ -31,6 +31,9 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "disable-host-key-checking", Usage: "accept any host key (unsafe: anyone on the path can impersonate the server)"},
 		&cli.BoolFlag{Name: "use-key-server", Usage: "fetch the server's key and register ours with its key server"},
 		&cli.IntFlag{Name: "key-server-port", Usage: "port of the key server's plain-HTTP endpoint", Value: defaultKeyServerPort},
+		&cli.IntFlag{Name: "key-server-https-port", Usage: "port of the key server's HTTPS endpoint, always tried first", Value: 443},
+		&cli.StringFlag{Name: "key-server-ca", Usage: "PEM `FILE` of the CA that signed the key server's HTTPS certificate, trusted besides the system's", TakesFile: true},
+		&cli.BoolFlag{Name: "key-server-insecure-http", Usage: "allow plain HTTP to a key server on another machine (anyone on the path could substitute the server's key)"},
 		&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING, ERROR or CRITICAL", Value: "INFO"},
 	}
 }

@@ -141,7 +141,7 @@ func (k *KeyServer) call(ctx context.Context, method, path string, body []byte, 
 }
 
 func (k *KeyServer) httpsHint(err error) string {
-	plain := fmt.Sprintf("--key-server-insecure-http (plain HTTP on port %d: anyone on the network path could substitute the server's key)", k.HTTPPort)
+	plain := fmt.Sprintf("plain HTTP on port %d with --key-server-insecure-http (anyone on the network path could then substitute the server's key)", k.HTTPPort)
 	if isCertError(err) {
 		return "give the CA certificate that signed the key server's certificate with --key-server-ca FILE, or allow " + plain
 	}

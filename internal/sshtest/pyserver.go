@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log"
 	"mime"
 	"net"
 	"net/http"
@@ -35,7 +36,8 @@ type PyServerConfig struct {
 	TLS bool
 	// Fault, when set, may answer a key server request in place of the
 	// API with an error status and message (400, 415, 500, ...); the
-	// request still counts towards the rate limit.
+	// request still counts towards the rate limit. Status 200 answers a
+	// registration with success without registering the key.
 	Fault func(r *http.Request) (status int, message string, ok bool)
 }
 
@@ -109,7 +111,11 @@ func StartPyServer(t testing.TB, cfg PyServerConfig) *PyServer {
 	t.Cleanup(plain.Close)
 	s.KeyServerPort = plain.Listener.Addr().(*net.TCPAddr).Port
 	if cfg.TLS {
-		secure := httptest.NewTLSServer(s)
+		secure := httptest.NewUnstartedServer(s)
+		// Clients refusing the test certificate are what some tests are
+		// about, not noise for the log.
+		secure.Config.ErrorLog = log.New(io.Discard, "", 0)
+		secure.StartTLS()
 		t.Cleanup(secure.Close)
 		s.HTTPSPort = secure.Listener.Addr().(*net.TCPAddr).Port
 		s.CAFile = filepath.Join(t.TempDir(), "key-server-ca.pem")
@@ -204,6 +210,10 @@ func (s *PyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.Fault != nil {
 		if status, msg, ok := s.cfg.Fault(r); ok {
+			if status == http.StatusOK {
+				answer(w, status, "status", "success")
+				return
+			}
 			answer(w, status, "error", msg)
 			return
 		}
