@@ -351,7 +351,7 @@ func isCertError(err error) bool {
 // is refused with a *HostKeyError whose hint says how to accept a
 // legitimate rotation.
 func PinHostKey(t *sshcfg.Target, file string, key ssh.PublicKey, source string) (added bool, err error) {
-	name := knownHostsName(t)
+	name := t.KnownHostsName()
 	text := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	var pinned []KnownKey
 	n, err := appendKnownHost(file, text, func(data []byte) bool {
