@@ -102,6 +102,12 @@ func parseSession(c *cli.Context) (*session, error) {
 	if c.Bool("disable-host-key-checking") {
 		set("StrictHostKeyChecking", "no")
 	}
+	if c.IsSet("J") {
+		set("ProxyJump", c.String("J"))
+	}
+	if c.Bool("A") {
+		set("ForwardAgent", "yes")
+	}
 	o = append(o, c.StringSlice("o")...)
 	s.opts.ConfigFile = c.String("F")
 	if s.seed {
@@ -175,16 +181,19 @@ func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dial
 			return nil, err
 		}
 	}
-	ids, err := agentauth.LoadIdentities(t, agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger})
+	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger}
+	ids, err := agentauth.LoadIdentities(t, idOpts)
 	if err != nil {
 		return nil, err
 	}
-	hk, err := agentauth.NewHostKeyChecker(t, agentauth.HostKeyOptions{Logger: logger})
+	ho := agentauth.HostKeyOptions{Logger: logger}
+	hk, err := agentauth.NewHostKeyChecker(t, ho)
 	if err != nil {
 		ids.Close()
 		return nil, err
 	}
-	return &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk}, nil
+	return &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk,
+		Config: s.opts, IdentityOptions: idOpts, HostKeyOptions: ho, Logger: logger}, nil
 }
 
 // expandHome expands a leading ~ from $HOME, as the Python client does.

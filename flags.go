@@ -19,6 +19,8 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "F", Usage: "read this ssh config file instead of ~/.ssh/config (and skip the system one)", TakesFile: true},
 		&cli.StringSliceFlag{Name: "o", Usage: "an ssh_config option, as `Key=Value` (repeatable)"},
 		&cli.StringSliceFlag{Name: "i", Usage: "an identity (private key) `FILE`, offered first (repeatable)", TakesFile: true},
+		&cli.StringFlag{Name: "J", Usage: "connect through these jump hosts, as `[user@]host[:port],...` or aliases (ProxyJump)"},
+		&cli.BoolFlag{Name: "A", Usage: "forward the agent to the remote (ForwardAgent yes)"},
 		&cli.StringFlag{Name: "subsystem", Usage: "start this SSH subsystem instead of a shell or command", Value: ""},
 
 		// m2m-mcp-server-ssh-client's.

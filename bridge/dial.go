@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,55 +25,234 @@ const DefaultConnectTimeout = 15 * time.Second
 // Version is the SSH client version string's software part.
 var Version = "m2m-ssh"
 
-// Dialer connects to one target with its identities and host key check.
+// Dialer connects to one target with its identities and host key check,
+// through its jump hosts or ProxyCommand when it has them.
 type Dialer struct {
 	Target     *sshcfg.Target
 	Identities *agentauth.Identities
 	HostKeys   *agentauth.HostKeyChecker
+
+	// Config is how Target was resolved. Jump hosts are resolved with
+	// the same files and settings, but without its Options: ssh passes
+	// only -F to the ssh it runs for a jump host, not -o.
+	Config sshcfg.Options
+	// IdentityOptions and HostKeyOptions load each jump host's
+	// identities and known hosts.
+	IdentityOptions agentauth.IdentityOptions
+	HostKeyOptions  agentauth.HostKeyOptions
+	// Logger receives ProxyCommand's stderr, keepalive failures and
+	// refused env requests; nil discards them.
+	Logger *slog.Logger
 }
 
+// maxHops bounds a ProxyJump chain, which configuration can make circular.
+const maxHops = 16
+
 // Dial connects to the target and completes the SSH handshake and user
-// authentication, all within the connect timeout.
+// authentication. Each hop (jump host or target) gets its own connect
+// timeout, covering its connect and its handshake together. Closing the
+// client closes everything the dial opened: jump host connections and
+// ProxyCommand processes.
 func (d *Dialer) Dial(ctx context.Context) (*ssh.Client, error) {
-	t := d.Target
-	timeout := t.ConnectTimeout
+	c, _, err := d.dial(ctx)
+	return c, err
+}
+
+// dial is Dial that also returns the connection's lifeline, which says why
+// it ended when a keepalive gave up on it.
+func (d *Dialer) dial(ctx context.Context) (*ssh.Client, *lifeline, error) {
+	life := &lifeline{}
+	c, err := d.reach(ctx, hop{t: d.Target, ids: d.Identities, hk: d.HostKeys}, life, 0)
+	if err != nil {
+		life.close()
+		return nil, nil, err
+	}
+	go func() {
+		c.Wait()
+		life.close()
+	}()
+	return c, life, nil
+}
+
+// hop is one machine on the way: a jump host or the target.
+type hop struct {
+	t   *sshcfg.Target
+	ids *agentauth.Identities
+	hk  *agentauth.HostKeyChecker
+	// jumpFor is the alias of the host this one is a jump host for;
+	// empty for the target.
+	jumpFor string
+}
+
+// reach connects to h, through its own jump hosts first.
+func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*ssh.Client, error) {
+	if depth > maxHops {
+		return nil, &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Stage: "connect",
+			Err: fmt.Errorf("more than %d jump hosts: is ProxyJump circular?", maxHops)}
+	}
+	var via *ssh.Client
+	viaName := ""
+	if h.t.ProxyJump != "" {
+		jump, err := d.jumpHop(h.t)
+		if err != nil {
+			return nil, err
+		}
+		life.add(func() { jump.ids.Close() })
+		if via, err = d.reach(ctx, jump, life, depth+1); err != nil {
+			return nil, err
+		}
+		viaName = jump.t.Alias
+	}
+
+	timeout := h.t.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	addr := t.Addr()
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, &DialError{Alias: t.Alias, Addr: addr, Stage: "connect", Err: err}
+	fail := func(stage string, err error) error {
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err() // the caller gave up: a signal
+		case hctx.Err() != nil && !isCallerError(err):
+			err = &TimeoutError{After: timeout, Stage: stage}
+		}
+		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
 	}
-	// x/crypto's handshake has no deadline of its own: the connection's
-	// deadline covers it, and ctx ending (a signal) cuts it short.
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+
+	raw, err := d.transport(hctx, h.t, via, life)
+	if err != nil {
+		return nil, fail("connect", err)
+	}
+	conn := &watchedConn{Conn: raw}
+	conn.touch()
+	// x/crypto's handshake has no timeout of its own, and a channel
+	// through a jump host has no deadlines: closing the connection is
+	// what cuts a stalled handshake short.
+	stop := context.AfterFunc(hctx, func() { conn.Close() })
 
 	cfg := &ssh.ClientConfig{
-		User:              t.User,
-		Auth:              []ssh.AuthMethod{d.Identities.AuthMethod()},
-		HostKeyCallback:   d.HostKeys.Callback(),
-		HostKeyAlgorithms: d.HostKeys.Algorithms(),
+		User:              h.t.User,
+		Auth:              []ssh.AuthMethod{h.ids.AuthMethod()},
+		HostKeyCallback:   h.hk.Callback(),
+		HostKeyAlgorithms: h.hk.Algorithms(),
 		ClientVersion:     "SSH-2.0-" + Version,
 	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(conn, h.t.Addr(), cfg)
+	if !stop() && err == nil {
+		// The timeout fired as the handshake completed.
+		c.Close()
+		err = errors.New("handshake cut short")
+	}
 	if err != nil {
 		conn.Close()
-		if ctx.Err() != nil && !isCallerError(err) {
-			err = fmt.Errorf("%w (after %s)", context.DeadlineExceeded, timeout)
+		if pc, ok := raw.(*proxyConn); ok {
+			err = pc.explain(err)
 		}
-		return nil, &DialError{Alias: t.Alias, Addr: addr, Stage: "handshake", Err: d.Identities.AuthError(err)}
+		return nil, fail("handshake", h.ids.AuthError(err))
 	}
-	conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	client := ssh.NewClient(c, chans, reqs)
+	life.add(func() { client.Close() })
+	d.keepalive(client, conn, h, life)
+	return client, nil
 }
+
+// transport opens the byte stream the SSH connection to t runs over: a
+// channel through the previous jump host, ProxyCommand's stdin and stdout,
+// or a TCP connection.
+func (d *Dialer) transport(ctx context.Context, t *sshcfg.Target, via *ssh.Client, life *lifeline) (net.Conn, error) {
+	switch {
+	case via != nil:
+		return via.DialContext(ctx, "tcp", t.Addr())
+	case t.ProxyCommand != "":
+		pc, err := startProxy(t, d.logger())
+		if err != nil {
+			return nil, err
+		}
+		life.add(func() { pc.Close() })
+		return pc, nil
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", t.Addr())
+}
+
+func (d *Dialer) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// lifeline holds what one dial opened, to close it all when the target's
+// connection ends, and why the connection was given up on.
+type lifeline struct {
+	mu      sync.Mutex
+	closers []func()
+	closed  bool
+	cause   error
+}
+
+func (l *lifeline) add(f func()) {
+	l.mu.Lock()
+	if !l.closed {
+		l.closers = append(l.closers, f)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	f()
+}
+
+// close runs the closers, the last opened first.
+func (l *lifeline) close() {
+	l.mu.Lock()
+	fs := l.closers
+	l.closers, l.closed = nil, true
+	l.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// lose records why the connection is being given up on; the first cause
+// wins.
+func (l *lifeline) lose(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cause == nil {
+		l.cause = err
+	}
+}
+
+// err is why the connection was given up on, nil when it was not.
+func (l *lifeline) err() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cause
+}
+
+// watchedConn notes when bytes last arrived: any traffic from the peer
+// proves it alive, not only keepalive replies.
+type watchedConn struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *watchedConn) touch() { c.last.Store(time.Now().UnixNano()) }
+
+func (c *watchedConn) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
 
 // isCallerError reports whether err is a verdict of ours (a host key or an
 // authentication refusal) rather than a cut connection.
@@ -79,23 +261,64 @@ func isCallerError(err error) bool {
 	return errors.As(err, &h)
 }
 
+// TimeoutError is a connect or handshake that did not finish within the
+// connect timeout.
+type TimeoutError struct {
+	After time.Duration
+	Stage string // "connect" or "handshake"
+}
+
+func (e *TimeoutError) Error() string {
+	if e.Stage == "handshake" {
+		return fmt.Sprintf("Connection timed out during the SSH handshake (after %s)", e.After)
+	}
+	return fmt.Sprintf("Connection timed out (after %s)", e.After)
+}
+
+func (e *TimeoutError) Timeout() bool { return true }
+
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
 // DialError is a failure to reach a target: the TCP connect, or the SSH
 // handshake and authentication.
 type DialError struct {
 	Alias string
 	Addr  string
 	Stage string // "connect" or "handshake"
-	Err   error
+	// JumpFor is the alias of the host that Alias is a jump host for;
+	// empty when Alias is the target itself.
+	JumpFor string
+	// Via is the jump host the connection went through, if any.
+	Via string
+	Err error
 }
 
 func (e *DialError) Error() string {
 	msg := e.Err.Error()
-	if errors.Is(e.Err, syscall.ECONNREFUSED) {
+	switch {
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
 		// OpenSSH's wording, which users search for.
 		msg = "Connection refused"
+	case e.openFailed() != nil:
+		msg = e.openFailed().Message
+		if msg == "" {
+			msg = e.openFailed().Reason.String()
+		}
 	}
 	msg = strings.TrimPrefix(msg, "ssh: handshake failed: ")
-	return fmt.Sprintf("bridge: cannot %s to %s (%s): %s", verb(e.Stage), e.Alias, e.Addr, msg)
+	who := e.Alias
+	if e.JumpFor != "" {
+		who = "jump host " + e.Alias
+	}
+	where := e.Addr
+	if e.Via != "" {
+		where += " via " + e.Via
+	}
+	s := fmt.Sprintf("bridge: cannot %s to %s (%s)", verb(e.Stage), who, where)
+	if e.JumpFor != "" {
+		s += " on the way to " + e.JumpFor
+	}
+	return s + ": " + msg
 }
 
 func verb(stage string) string {
@@ -107,6 +330,15 @@ func verb(stage string) string {
 
 func (e *DialError) Unwrap() error { return e.Err }
 
+// openFailed is the jump host's refusal to open a channel to Addr.
+func (e *DialError) openFailed() *ssh.OpenChannelError {
+	var oc *ssh.OpenChannelError
+	if errors.As(e.Err, &oc) {
+		return oc
+	}
+	return nil
+}
+
 // Hint says what to do; errors from agentauth bring their own hints, which
 // errors.As finds first.
 func (e *DialError) Hint() string {
@@ -114,13 +346,21 @@ func (e *DialError) Hint() string {
 	if errors.As(e.Err, &h) {
 		return h.Hint()
 	}
-	switch {
+	resolve := e.Alias
+	if e.JumpFor != "" {
+		resolve = e.JumpFor
+	}
+	switch oc := e.openFailed(); {
+	case oc != nil && oc.Reason == ssh.Prohibited:
+		return fmt.Sprintf("jump host %s does not allow forwarding: it needs 'AllowTcpForwarding yes' in its sshd_config", e.Via)
+	case oc != nil:
+		return fmt.Sprintf("jump host %s could not reach %s: check HostName and Port as the jump host sees them ('m2m-ssh resolve %s')", e.Via, e.Addr, resolve)
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("nothing listens at %s: check that sshd runs there and that HostName and Port are right ('m2m-ssh resolve %s' shows them)", e.Addr, e.Alias)
+		return fmt.Sprintf("nothing listens at %s: check that sshd runs there and that HostName and Port are right ('m2m-ssh resolve %s')", e.Addr, resolve)
 	case errors.Is(e.Err, context.DeadlineExceeded), isTimeout(e.Err):
-		return fmt.Sprintf("%s did not answer in time: check the network path and firewall, or raise ConnectTimeout", e.Addr)
+		return fmt.Sprintf("%s (%s) did not answer in time: check the network path and firewall, or raise ConnectTimeout", e.Alias, e.Addr)
 	case isDNS(e.Err):
-		return fmt.Sprintf("the host name does not resolve: check HostName for %s ('m2m-ssh resolve %s')", e.Alias, e.Alias)
+		return fmt.Sprintf("the host name does not resolve: check HostName for %s ('m2m-ssh resolve %s')", e.Alias, resolve)
 	}
 	return ""
 }

@@ -51,11 +51,11 @@ type Connect func(ctx context.Context) (Remote, error)
 // SSH returns the Connect that dials with d and starts p.
 func SSH(d *Dialer, p Program) Connect {
 	return func(ctx context.Context) (Remote, error) {
-		c, err := d.Dial(ctx)
+		c, life, err := d.dial(ctx)
 		if err != nil {
 			return nil, err
 		}
-		r, err := Start(c, p)
+		r, err := start(c, p, func(ch ssh.Channel) { d.prepare(c, ch) }, life.err)
 		if err != nil {
 			c.Close()
 			return nil, &ChannelError{Alias: d.Target.Alias, Program: p, Err: err}
@@ -67,12 +67,26 @@ func SSH(d *Dialer, p Program) Connect {
 // Start opens a session channel on c and starts p in it. Closing the
 // returned Remote closes c.
 func Start(c *ssh.Client, p Program) (Remote, error) {
+	r, err := start(c, p, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// start is Start with the requests that come before the program's
+// (environment, agent forwarding) made by prepare, and lost to say why
+// the connection ended.
+func start(c *ssh.Client, p Program, prepare func(ssh.Channel), lost func() error) (*sshRemote, error) {
 	ch, reqs, err := c.OpenChannel("session", nil)
 	if err != nil {
 		return nil, err
 	}
-	r := &sshRemote{client: c, ch: ch, exit: make(chan error, 1)}
+	r := &sshRemote{client: c, ch: ch, exit: make(chan error, 1), lost: lost}
 	go r.watch(reqs)
+	if prepare != nil {
+		prepare(ch)
+	}
 	kind, payload := "shell", []byte(nil)
 	switch {
 	case p.Subsystem != "":
@@ -97,9 +111,23 @@ type sshRemote struct {
 	client *ssh.Client
 	ch     ssh.Channel
 	exit   chan error
+	// lost says why the connection was given up on (a keepalive
+	// failure); nil when it was not or cannot tell.
+	lost func() error
 }
 
-func (r *sshRemote) Read(p []byte) (int, error)  { return r.ch.Read(p) }
+// Read reads the program's stdout. When the connection was given up on,
+// the end of the stream is that failure rather than a clean EOF.
+func (r *sshRemote) Read(p []byte) (int, error) {
+	n, err := r.ch.Read(p)
+	if err == io.EOF && r.lost != nil {
+		if cause := r.lost(); cause != nil {
+			err = cause
+		}
+	}
+	return n, err
+}
+
 func (r *sshRemote) Write(p []byte) (int, error) { return r.ch.Write(p) }
 func (r *sshRemote) CloseWrite() error           { return r.ch.CloseWrite() }
 func (r *sshRemote) Stderr() io.Reader           { return r.ch.Stderr() }
@@ -143,6 +171,8 @@ func (r *sshRemote) watch(reqs <-chan *ssh.Request) {
 		}
 	}
 	switch {
+	case exit == nil && r.lost != nil && r.lost() != nil:
+		r.exit <- fmt.Errorf("%w: %w", errNoExitStatus, r.lost())
 	case exit == nil:
 		r.exit <- errNoExitStatus
 	case exit.Status == 0:

@@ -1,0 +1,122 @@
+package bridge
+
+import (
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// prepare makes the requests ssh makes on a session channel before its
+// program starts: agent forwarding when ForwardAgent asks for it, then the
+// variables SendEnv names and SetEnv sets, SetEnv last so that it wins.
+// Neither is fatal: a server that refuses is logged, and the program
+// starts without.
+func (d *Dialer) prepare(c *ssh.Client, ch ssh.Channel) {
+	t, log := d.Target, d.logger()
+	if sock := d.forwardedAgent(); sock != "" {
+		switch err := agent.ForwardToRemote(c, sock); {
+		case err != nil:
+			log.Warn("ForwardAgent: cannot reach the agent; not forwarding it", "socket", sock, "err", err)
+		default:
+			ok, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil)
+			if err == nil && !ok {
+				log.Warn("the server refused agent forwarding", "target", t.Alias,
+					"hint", "the server's sshd_config needs 'AllowAgentForwarding yes', and the key's authorized_keys line must not say no-agent-forwarding or restrict")
+			} else if err == nil {
+				log.Debug("agent forwarding on", "target", t.Alias)
+			}
+		}
+	}
+	for _, kv := range d.environment() {
+		name, value, _ := strings.Cut(kv, "=")
+		ok, err := ch.SendRequest("env", true, ssh.Marshal(struct{ Name, Value string }{name, value}))
+		if err != nil {
+			return
+		}
+		if !ok {
+			// Values may be secrets: only names are logged.
+			log.Debug("the server refused to set an environment variable (sshd's AcceptEnv)", "target", t.Alias, "name", name)
+		}
+	}
+}
+
+// forwardedAgent is the agent socket to forward, "" for none: the one
+// ForwardAgent names, else the agent the identities came from (ssh
+// forwards IdentityAgent's socket too).
+func (d *Dialer) forwardedAgent() string {
+	t := d.Target
+	if sock := t.ForwardAgentSocket; sock != "" {
+		if name, ok := strings.CutPrefix(sock, "$"); ok {
+			sock = os.Getenv(name)
+		}
+		if sock == "" {
+			d.logger().Warn("ForwardAgent names an unset environment variable; not forwarding the agent", "target", t.Alias, "value", t.ForwardAgentSocket)
+		}
+		return sock
+	}
+	if !t.ForwardAgent {
+		return ""
+	}
+	sock := ""
+	if d.Identities != nil {
+		sock = d.Identities.AgentSocket()
+	}
+	if sock == "" {
+		d.logger().Warn("ForwardAgent is on but no agent is in use; not forwarding one", "target", t.Alias)
+	}
+	return sock
+}
+
+// environment is what the env requests carry, as NAME=VALUE: the local
+// variables SendEnv's patterns match, then SetEnv's.
+func (d *Dialer) environment() []string {
+	t := d.Target
+	var env []string
+	if len(t.SendEnv) > 0 {
+		for _, kv := range os.Environ() {
+			name, _, ok := strings.Cut(kv, "=")
+			if !ok || name == "" {
+				continue
+			}
+			for _, p := range t.SendEnv {
+				if globMatch(p, name) {
+					env = append(env, kv)
+					break
+				}
+			}
+		}
+	}
+	return append(env, t.SetEnv...)
+}
+
+// globMatch is ssh's match_pattern: * matches any run of characters, ?
+// any one; nothing else is special.
+func globMatch(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			pattern = strings.TrimLeft(pattern, "*")
+			if pattern == "" {
+				return true
+			}
+			for i := 0; i <= len(s); i++ {
+				if globMatch(pattern, s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, s = pattern[1:], s[1:]
+	}
+	return s == ""
+}

@@ -1,0 +1,209 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+)
+
+// Every way to reach the target runs the command there, and goes through
+// exactly the relays it should.
+func TestDialPaths(t *testing.T) {
+	l := newLab(t)
+	cases := []struct {
+		name       string
+		alias      string
+		opts       []string
+		hop1, hop2 int // connections each jump relay should see
+		needs      string
+	}{
+		{name: "direct", alias: "target"},
+		{name: "ProxyJump one hop", alias: "target-jump1", hop1: 1},
+		{name: "ProxyJump two hops", alias: "target-jump2", hop1: 1, hop2: 1},
+		{name: "ProxyJump user@host:port", alias: "target-jump-literal", hop1: 1},
+		{name: "ProxyJump from -o (as -J)", alias: "target", opts: []string{"ProxyJump=hop2,hop1"}, hop1: 1, hop2: 1},
+		{name: "ProxyJump none", alias: "target-jump2", opts: []string{"ProxyJump=none"}},
+		{name: "ProxyCommand ssh -W", alias: "target-sshw", hop1: 1, needs: "ssh"},
+		{name: "ProxyCommand nc", alias: "target-nc", needs: "nc"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.needs != "" {
+				lookTool(t, c.needs)
+			}
+			before1, before2 := l.hop1.Accepted(), l.hop2.Accepted()
+			d := l.dialer(t, c.alias, c.opts...)
+			out, err := run(t, d, "echo reached $USER")
+			if err != nil {
+				t.Fatalf("command ended with %v", err)
+			}
+			if want := "reached " + l.sshd.User + "\n"; out != want {
+				t.Fatalf("output %q, want %q", out, want)
+			}
+			if got := l.hop1.Accepted() - before1; got != c.hop1 {
+				t.Errorf("hop1 saw %d connections, want %d", got, c.hop1)
+			}
+			if got := l.hop2.Accepted() - before2; got != c.hop2 {
+				t.Errorf("hop2 saw %d connections, want %d", got, c.hop2)
+			}
+		})
+	}
+}
+
+// The chain really runs through each hop: cutting the first hop's
+// connection ends the session on the target.
+func TestJumpHostLossEndsSession(t *testing.T) {
+	l := newLab(t)
+	d := l.dialer(t, "target-jump2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := SSH(d, Program{Command: "echo up; cat"})(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 3)
+	if _, err := r.Read(buf); err != nil || string(buf) != "up\n" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		ended <- err
+	}()
+	l.hop1.Cut()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("read succeeded after the jump host's connection was cut")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session outlived its jump host's connection")
+	}
+	if err := r.Wait(); !errors.Is(err, errNoExitStatus) {
+		t.Fatalf("Wait = %v, want no exit status", err)
+	}
+}
+
+// Closing the session ends the ProxyCommand, and what the dial opened.
+func TestProxyCommandEndsWithSession(t *testing.T) {
+	lookTool(t, "nc")
+	l := newLab(t)
+	d := l.dialer(t, "target-nc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, life, err := d.dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(l.pidNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("nc (pid %d) is not running during the session: %v", pid, err)
+	}
+	c.Close()
+	released := func() bool {
+		life.mu.Lock()
+		defer life.mu.Unlock()
+		return life.closed && syscall.Kill(pid, 0) != nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !released() {
+		if time.Now().After(deadline) {
+			t.Fatalf("nc (pid %d) or the dial's other resources outlived the session", pid)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process table: nothing to wait on
+	}
+}
+
+// Failures name the hop that failed and say what to do.
+func TestDialErrors(t *testing.T) {
+	l := newLab(t)
+	l.wire.BlackHole()
+	cases := []struct {
+		name    string
+		alias   string
+		opts    []string
+		want    []string // in the error
+		hint    string
+		timeout time.Duration // the failure must come within this
+	}{
+		{
+			name: "black-holed target", alias: "target-wire", opts: []string{"ConnectTimeout=1"},
+			want: []string{"target-wire", "Connection timed out", "after 1s"}, hint: "ConnectTimeout", timeout: 1 * time.Second,
+		},
+		{
+			// -o options do not reach jump hosts (as with ssh -J): the
+			// jump host's own ConnectTimeout applies.
+			name: "black-holed jump host", alias: "target-jump-wire", opts: []string{"ConnectTimeout=30"},
+			want: []string{"jump host hop-wire", "on the way to target-jump-wire", "Connection timed out", "after 1s"}, hint: "hop-wire", timeout: 1 * time.Second,
+		},
+		{
+			name: "refused beyond the jump host", alias: "target-jump-refused",
+			want: []string{"target-jump-refused", "via hop1", "Connection refused"}, hint: "jump host hop1 could not reach", timeout: 10 * time.Second,
+		},
+		{
+			name: "ProxyCommand fails", alias: "target-proxy-fails",
+			want: []string{"target-proxy-fails", "ProxyCommand exited with status 3: no route to target-proxy-fails"}, hint: "run the ProxyCommand by hand", timeout: 10 * time.Second,
+		},
+		{
+			name: "unknown ProxyCommand token", alias: "target", opts: []string{"ProxyCommand=nc %h %z"},
+			want: []string{"unknown token %z"}, timeout: 10 * time.Second,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d := l.dialer(t, c.alias, c.opts...)
+			start := time.Now()
+			_, err := d.Dial(context.Background())
+			took := time.Since(start)
+			if err == nil {
+				t.Fatal("connected")
+			}
+			var h interface{ Hint() string }
+			errors.As(err, &h)
+			t.Logf("error: %v\nhint: %v", err, h.Hint())
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if c.hint != "" && (h == nil || !strings.Contains(h.Hint(), c.hint)) {
+				t.Errorf("error %q: hint lacks %q", err, c.hint)
+			}
+			// Timeouts are the subject here, so bound them: the budget
+			// plus room for a loaded machine.
+			if limit := c.timeout + 3*time.Second; took > limit {
+				t.Errorf("failed after %s, want within %s", took, limit)
+			}
+		})
+	}
+}
+
+// lookTool finds a program the test needs, skipping locally but failing
+// under CI when it is missing.
+func lookTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err == nil {
+		return
+	}
+	if sshtest.InCI() {
+		t.Fatalf("%s is not installed; CI must install it (.ci/run)", name)
+	}
+	t.Skipf("%s is not installed", name)
+}

@@ -1,0 +1,10 @@
+//go:build !unix
+
+package bridge
+
+import "os/exec"
+
+func ownGroup(*exec.Cmd) {}
+
+// signalGroup can only kill the command itself here.
+func signalGroup(c *exec.Cmd, _ bool) { c.Process.Kill() }
