@@ -102,6 +102,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 			return nil, err
 		}
 		viaName = jump.t.Alias
+		d.logger().Debug("through jump host", "target", h.t.Alias, "jump", viaName, "addr", h.t.Addr())
 	}
 
 	timeout := h.t.ConnectTimeout
@@ -306,6 +307,7 @@ func (e *DialError) Error() string {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "ssh: handshake failed: ")
+	msg = strings.TrimPrefix(msg, "bridge: ")
 	who := e.Alias
 	if e.JumpFor != "" {
 		who = "jump host " + e.Alias
@@ -314,18 +316,16 @@ func (e *DialError) Error() string {
 	if e.Via != "" {
 		where += " via " + e.Via
 	}
-	s := fmt.Sprintf("bridge: cannot %s to %s (%s)", verb(e.Stage), who, where)
+	verb := "log in"
+	var pe *ProxyError
+	if e.Stage == "connect" || errors.Is(e.Err, context.DeadlineExceeded) || errors.As(e.Err, &pe) {
+		verb = "connect"
+	}
+	s := fmt.Sprintf("bridge: cannot %s to %s (%s)", verb, who, where)
 	if e.JumpFor != "" {
 		s += " on the way to " + e.JumpFor
 	}
 	return s + ": " + msg
-}
-
-func verb(stage string) string {
-	if stage == "connect" {
-		return "connect"
-	}
-	return "log in"
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
@@ -358,6 +358,9 @@ func (e *DialError) Hint() string {
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("nothing listens at %s: check that sshd runs there and that HostName and Port are right ('m2m-ssh resolve %s')", e.Addr, resolve)
 	case errors.Is(e.Err, context.DeadlineExceeded), isTimeout(e.Err):
+		if e.JumpFor != "" {
+			return fmt.Sprintf("jump host %s (%s) did not answer in time: check the network path and firewall, or raise ConnectTimeout in its Host block (-o options do not apply to jump hosts)", e.Alias, e.Addr)
+		}
 		return fmt.Sprintf("%s (%s) did not answer in time: check the network path and firewall, or raise ConnectTimeout", e.Alias, e.Addr)
 	case isDNS(e.Err):
 		return fmt.Sprintf("the host name does not resolve: check HostName for %s ('m2m-ssh resolve %s')", e.Alias, resolve)

@@ -62,7 +62,9 @@ func keepaliveParams(h hop) (time.Duration, int) {
 
 // keeper is the keepalive loop, apart from the SSH client for tests.
 type keeper struct {
-	conn     interface{ SendRequest(string, bool, []byte) (bool, []byte, error) }
+	conn interface {
+		SendRequest(string, bool, []byte) (bool, []byte, error)
+	}
 	lastRead func() time.Time
 	interval time.Duration
 	count    int
@@ -132,8 +134,8 @@ func (e *KeepaliveError) Error() string {
 	if e.JumpFor != "" {
 		who = "jump host " + e.Alias + " (for " + e.JumpFor + ")"
 	}
-	return fmt.Sprintf("bridge: %s (%s) did not answer for %s (%d keepalives, %s apart); the connection is dead",
-		who, e.Addr, e.Silent, e.Count, e.Interval)
+	return fmt.Sprintf("bridge: %s (%s) did not answer for %s (ServerAliveInterval %s × ServerAliveCountMax %d); the connection is dead",
+		who, e.Addr, e.Silent, e.Interval, e.Count)
 }
 
 func (e *KeepaliveError) Timeout() bool { return true }

@@ -37,7 +37,7 @@ func expandProxyCommand(t *sshcfg.Target) (string, error) {
 			continue
 		}
 		if i+1 == len(s) {
-			return "", errors.New("bridge: ProxyCommand ends with a lone %")
+			return "", &TokenError{Command: s, Token: "%"}
 		}
 		i++
 		switch s[i] {
@@ -58,7 +58,7 @@ func expandProxyCommand(t *sshcfg.Target) (string, error) {
 				b.WriteString(t.Alias)
 			}
 		default:
-			return "", fmt.Errorf("bridge: ProxyCommand has the unknown token %%%c (known: %%h %%p %%r %%n %%k %%%%)", s[i])
+			return "", &TokenError{Command: s, Token: "%" + string(s[i])}
 		}
 	}
 	return b.String(), nil
@@ -228,4 +228,18 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 
 func (e *ProxyError) Hint() string {
 	return fmt.Sprintf("run the ProxyCommand by hand to see why it fails: %s", e.Command)
+}
+
+// TokenError is a ProxyCommand with a % that is not a token ssh knows.
+type TokenError struct {
+	Command string
+	Token   string
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("bridge: ProxyCommand has the unknown token %s", e.Token)
+}
+
+func (e *TokenError) Hint() string {
+	return "ProxyCommand knows %h %p %r %n %k; write a literal % as %%"
 }

@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"golang.org/x/crypto/ssh"
+)
+
+// A forwarded agent is usable on the remote side, and only when asked for.
+func TestForwardAgent(t *testing.T) {
+	l := newLab(t)
+	agent := sshtest.StartAgent(t)
+	agent.Add(t, l.key.Path)
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(l.key.Public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := ssh.FingerprintSHA256(pub)
+
+	cases := []struct {
+		name    string
+		opts    []string
+		listed  bool   // ssh-add -l on the remote lists the key
+		logged  string // in m2m-ssh's log
+		skipped bool
+	}{
+		{name: "ForwardAgent yes", opts: []string{"IdentityAgent=" + agent.Sock, "ForwardAgent=yes"}, listed: true, logged: "agent forwarding on"},
+		{name: "ForwardAgent socket", opts: []string{"ForwardAgent=" + agent.Sock}, listed: true},
+		{name: "not asked for", opts: []string{"IdentityAgent=" + agent.Sock}},
+		{name: "no agent to forward", opts: []string{"ForwardAgent=yes"}, logged: "no agent is in use"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := l.dialer(t, "target", c.opts...)
+			out, err := run(t, d, "ssh-add -l")
+			if c.listed {
+				if err != nil || !strings.Contains(out, fp) {
+					t.Fatalf("ssh-add -l on the remote: %q, %v; want %s listed", out, err, fp)
+				}
+			} else {
+				// ssh-add exits 2 when it finds no agent.
+				var ee *ExitError
+				if !errors.As(err, &ee) || ee.Status != 2 || strings.Contains(out, fp) {
+					t.Fatalf("ssh-add -l on the remote: %q, %v; want no agent (status 2)", out, err)
+				}
+			}
+			if c.logged != "" && !strings.Contains(l.log.String(), c.logged) {
+				t.Errorf("log lacks %q", c.logged)
+			}
+		})
+	}
+}
+
+// SetEnv and the variables SendEnv names reach the remote program; a
+// variable sshd refuses is a debug line, named without its value.
+func TestEnvRequests(t *testing.T) {
+	l := newLab(t)
+	t.Setenv("M2M_SENDME", "two")
+	t.Setenv("M2M_NOTSENT", "x")
+	t.Setenv("OTHER_SENDME", "secret-value")
+	d := l.dialer(t, "target",
+		"SetEnv=M2M_SET=one M2M_SENDME=set-wins",
+		"SendEnv=M2M_SEND* OTHER_SEND?E")
+	out, err := run(t, d, `printf '%s|%s|%s|%s\n' "$M2M_SET" "$M2M_SENDME" "$M2M_NOTSENT" "$OTHER_SENDME"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "one|set-wins||\n"; out != want {
+		t.Fatalf("remote saw %q, want %q", out, want)
+	}
+	log := l.log.String()
+	if !strings.Contains(log, "level=DEBUG") || !strings.Contains(log, "name=OTHER_SENDME") {
+		t.Errorf("the refused variable was not logged at debug:\n%s", log)
+	}
+	if strings.Contains(log, "secret-value") {
+		t.Error("a variable's value was logged")
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	cases := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"LC_*", "LC_ALL", true},
+		{"LC_*", "LANG", false},
+		{"*", "", true},
+		{"M2M_?", "M2M_A", true},
+		{"M2M_?", "M2M_AB", false},
+		{"A*B*C", "AxxBxxC", true},
+		{"A*B*C", "AxxBxx", false},
+		{"EXACT", "EXACT", true},
+		{"EXACT", "EXACTLY", false},
+		{"[ab]", "a", false}, // brackets are literal, as in ssh
+	}
+	for _, c := range cases {
+		if got := globMatch(c.pattern, c.s); got != c.want {
+			t.Errorf("globMatch(%q, %q) = %v", c.pattern, c.s, got)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+)
+
+// A network that silently stops delivering is noticed within
+// ServerAliveInterval × ServerAliveCountMax, and the session's reads fail
+// with the reason; an idle but healthy one is kept.
+func TestKeepaliveNoticesBlackHole(t *testing.T) {
+	l := newLab(t)
+	d := l.dialer(t, "target-wire", "ServerAliveCountMax=3")
+	// The configuration holds whole seconds; the test needs a faster beat.
+	d.Target.ServerAliveInterval = 200 * time.Millisecond
+	limit := 3 * d.Target.ServerAliveInterval
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := SSH(d, Program{Command: "echo up; cat"})(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 3)
+	if _, err := r.Read(buf); err != nil || string(buf) != "up\n" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		ended <- err
+	}()
+
+	// Idle for three times the limit: answered keepalives keep it up.
+	select {
+	case err := <-ended:
+		t.Fatalf("an idle, healthy connection ended: %v", err)
+	case <-time.After(3 * limit):
+	}
+
+	l.wire.BlackHole()
+	start := time.Now()
+	select {
+	case err = <-ended:
+	case <-time.After(limit + 10*time.Second):
+		t.Fatal("the black hole went unnoticed")
+	}
+	took := time.Since(start)
+	var ke *KeepaliveError
+	if !errors.As(err, &ke) {
+		t.Fatalf("read ended with %v, want a KeepaliveError", err)
+	}
+	if margin := 1500 * time.Millisecond; took > limit+margin {
+		t.Errorf("noticed after %s, want within %s + %s", took, limit, margin)
+	}
+	t.Logf("noticed after %s: %v", took.Round(time.Millisecond), err)
+	if err := r.Wait(); !errors.Is(err, errNoExitStatus) || !errors.As(err, &ke) {
+		t.Errorf("Wait = %v, want no exit status because of the keepalive", err)
+	}
+	if !strings.Contains(l.log.String(), "level=ERROR msg=\"bridge: target-wire (") {
+		t.Errorf("the failure was not logged as an error:\n%s", l.log)
+	}
+}
+
+// The keeper declares the peer dead after exactly the silence limit, even
+// when a request never comes back, and not while bytes keep arriving.
+func TestKeeper(t *testing.T) {
+	cases := []struct {
+		name     string
+		traffic  bool // bytes keep arriving though requests go unanswered
+		wantDead bool
+	}{
+		{"silent peer", false, true},
+		{"busy peer", true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var last atomic.Int64
+			last.Store(time.Now().UnixNano())
+			stuck := make(chan struct{})
+			defer close(stuck)
+			dead := make(chan time.Duration, 1)
+			k := &keeper{
+				conn:     stuckConn(stuck),
+				lastRead: func() time.Time { return time.Unix(0, last.Load()) },
+				interval: 50 * time.Millisecond,
+				count:    3,
+				dead:     func(s time.Duration) { dead <- s },
+				log:      slog.New(slog.DiscardHandler),
+			}
+			closed := make(chan struct{})
+			defer close(closed)
+			start := time.Now()
+			go k.run(closed)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			watch := time.After(time.Second)
+			for {
+				select {
+				case s := <-dead:
+					if !c.wantDead {
+						t.Fatalf("declared dead after %s of silence while bytes arrived", s)
+					}
+					if s < 150*time.Millisecond || time.Since(start) < 150*time.Millisecond {
+						t.Fatalf("declared dead after %s of silence, before interval × count", s)
+					}
+					return
+				case <-tick.C:
+					if c.traffic {
+						last.Store(time.Now().UnixNano())
+					}
+				case <-watch:
+					if c.wantDead {
+						t.Fatal("a silent peer was not declared dead")
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+type stuckConn chan struct{}
+
+func (s stuckConn) SendRequest(string, bool, []byte) (bool, []byte, error) {
+	<-s
+	return false, nil, errors.New("closed")
+}
+
+func TestKeepaliveParams(t *testing.T) {
+	cases := []struct {
+		opts     []string
+		interval time.Duration
+		count    int
+	}{
+		{nil, DefaultKeepalive, 3},
+		{[]string{"ServerAliveInterval=0"}, 0, 3},
+		{[]string{"ServerAliveInterval=60", "ServerAliveCountMax=5"}, time.Minute, 5},
+		{[]string{"BatchMode=yes"}, DefaultKeepalive, 3}, // ssh's 300 s is too slow
+		{[]string{"ServerAliveInterval=5", "ServerAliveCountMax=0"}, 5 * time.Second, 1},
+	}
+	for _, c := range cases {
+		tg, err := sshcfg.Resolve("host", sshcfg.Options{ConfigFile: "none", Options: c.opts, Home: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		interval, count := keepaliveParams(hop{t: tg})
+		if interval != c.interval || (interval > 0 && count != c.count) {
+			t.Errorf("%v: interval %s × %d, want %s × %d", c.opts, interval, count, c.interval, c.count)
+		}
+	}
+}
