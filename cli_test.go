@@ -22,6 +22,8 @@ func TestResolveCommand(t *testing.T) {
 			[]string{"hostname 127.0.0.1", "port 2222", "user alice", "identitiesonly yes"}},
 		{"flags win over the config", []string{"resolve", "-F", "testdata/ssh_config", "--port", "2200", "-o", "User=bob", "buildbox"},
 			[]string{"hostname 127.0.0.1", "port 2200", "user bob"}},
+		{"-J and -A come before -o", []string{"resolve", "-F", "testdata/ssh_config", "-J", "me@hop:2200", "-o", "ProxyJump=other", "-A", "-o", "ForwardAgent=no", "buildbox"},
+			[]string{"proxyjump me@hop:2200", "forwardagent yes"}},
 		{"user@ in the destination", []string{"resolve", "-F", "testdata/ssh_config", "carol@buildbox"},
 			[]string{"user carol"}},
 		{"seed mode defaults", []string{"resolve", "--host", "10.0.0.5"},

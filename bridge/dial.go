@@ -105,6 +105,10 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		d.logger().Debug("through jump host", "target", h.t.Alias, "jump", viaName, "addr", h.t.Addr())
 	}
 
+	if via == nil && h.t.ProxyCommand != "" {
+		viaName = "ProxyCommand"
+	}
+
 	timeout := h.t.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
@@ -147,10 +151,10 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		err = errors.New("handshake cut short")
 	}
 	if err != nil {
-		conn.Close()
-		if pc, ok := raw.(*proxyConn); ok {
+		if pc, ok := raw.(*proxyConn); ok && hctx.Err() == nil {
 			err = pc.explain(err)
 		}
+		conn.Close()
 		return nil, fail("handshake", h.ids.AuthError(err))
 	}
 	client := ssh.NewClient(c, chans, reqs)
@@ -289,7 +293,8 @@ type DialError struct {
 	// JumpFor is the alias of the host that Alias is a jump host for;
 	// empty when Alias is the target itself.
 	JumpFor string
-	// Via is the jump host the connection went through, if any.
+	// Via is the jump host the connection went through, or
+	// "ProxyCommand"; empty for a direct connection.
 	Via string
 	Err error
 }

@@ -161,6 +161,10 @@ func TestDialErrors(t *testing.T) {
 			want: []string{"target-proxy-fails", "ProxyCommand exited with status 3: no route to target-proxy-fails"}, hint: "run the ProxyCommand by hand", timeout: 10 * time.Second,
 		},
 		{
+			name: "ProxyCommand hangs", alias: "target", opts: []string{"ProxyCommand=sleep 60", "ConnectTimeout=1"},
+			want: []string{"Connection timed out during the SSH handshake (after 1s)"}, hint: "ConnectTimeout", timeout: 1 * time.Second,
+		},
+		{
 			name: "unknown ProxyCommand token", alias: "target", opts: []string{"ProxyCommand=nc %h %z"},
 			want: []string{"unknown token %z"}, timeout: 10 * time.Second,
 		},
