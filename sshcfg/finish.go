@@ -23,6 +23,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
 		explicit:              c.explicit,
+		trace:                 Trace{Files: r.files, Blocks: r.blocks},
 	}
 	str := c.str
 	if v, ok := str["user"]; ok {

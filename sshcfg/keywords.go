@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -172,6 +173,7 @@ func (r *resolver) hostKeyword(c *call) error {
 	}
 	c.args = nil
 	*c.src.active = active
+	r.noteBlock(c, active)
 	return nil
 }
 
@@ -182,6 +184,7 @@ func (r *resolver) matchKeyword(c *call) error {
 	c.args = nil // Match reads the raw line itself
 	ok, err := r.matchLine(c.line)
 	*c.src.active = ok && !c.src.neverMatch
+	r.noteBlock(c, *c.src.active)
 	return err
 }
 
@@ -682,5 +685,17 @@ func init() {
 		compressionlevel afstokenpassing kerberosauthentication
 		kerberostgtpassing`) {
 		ignoredKeywords[k] = true
+	}
+}
+
+// noteBlock records a Host or Match line whose block applies, for Trace.
+func (r *resolver) noteBlock(c *call, active bool) {
+	kw := "Host"
+	if c.keyword == "match" {
+		kw = "Match"
+	}
+	b := fmt.Sprintf("%s:%d: %s %s", c.file, c.num, kw, c.rest)
+	if active && !slices.Contains(r.blocks, b) {
+		r.blocks = append(r.blocks, b)
 	}
 }

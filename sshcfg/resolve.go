@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -75,6 +76,9 @@ type resolver struct {
 	reads     int
 
 	cfg settings
+	// files and blocks are what Trace reports.
+	files  []string
+	blocks []string
 }
 
 // Resolve returns the target that ssh would connect to for alias.
@@ -260,6 +264,9 @@ func (r *resolver) readFile(src source) (found bool, err error) {
 		return true, err
 	}
 	defer f.Close()
+	if !slices.Contains(r.files, src.path) {
+		r.files = append(r.files, src.path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return true, err

@@ -54,7 +54,7 @@ func TestResolveDefaults(t *testing.T) {
 		ServerAliveCountMax:   3,
 		LogLevel:              "INFO",
 	}
-	tg.explicit, tg.shown = nil, shown{}
+	tg.explicit, tg.shown, tg.trace = nil, shown{}, Trace{}
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("got  %+v\nwant %+v", tg, want)
 	}
@@ -211,5 +211,31 @@ func eq[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: got %#v, want %#v", what, got, want)
+	}
+}
+
+func TestTrace(t *testing.T) {
+	cases := []struct {
+		alias  string
+		blocks []string
+	}{
+		{"buildbox", []string{fixture("basic.conf") + ":2: Host buildbox", fixture("basic.conf") + ":27: Host *"}},
+		{"web-1", []string{fixture("basic.conf") + ":12: Host web-?", fixture("basic.conf") + ":27: Host *"}},
+		{"other", []string{fixture("basic.conf") + ":27: Host *"}},
+	}
+	for _, c := range cases {
+		t.Run(c.alias, func(t *testing.T) {
+			tg, err := Resolve(c.alias, testOptions(fixture("basic.conf")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tg.Trace()
+			if !reflect.DeepEqual(tr.Files, []string{fixture("basic.conf")}) {
+				t.Errorf("files = %q", tr.Files)
+			}
+			if !reflect.DeepEqual(tr.Blocks, c.blocks) {
+				t.Errorf("blocks = %q, want %q", tr.Blocks, c.blocks)
+			}
+		})
 	}
 }

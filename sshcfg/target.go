@@ -79,6 +79,7 @@ type Target struct {
 	explicit map[string]bool
 	// shown is what ssh -G prints where it differs from the fields.
 	shown shown
+	trace Trace
 }
 
 // shown keeps values in the form ssh -G prints them: paths it leaves
@@ -116,3 +117,14 @@ func (t *Target) KnownHostsName() string {
 	}
 	return "[" + name + "]:" + strconv.Itoa(t.Port)
 }
+
+// Trace says where a target's settings came from, for diagnostics: the
+// configuration files read, in order, and the Host and Match lines whose
+// blocks applied, as "file:line: Host pattern...".
+type Trace struct {
+	Files  []string
+	Blocks []string
+}
+
+// Trace returns where the target's settings came from.
+func (t *Target) Trace() Trace { return t.trace }
