@@ -18,6 +18,9 @@ import (
 // file must not stall start-up.
 const agentDialTimeout = 2 * time.Second
 
+// windowsAgentPipe is the named pipe of Windows' OpenSSH agent.
+const windowsAgentPipe = `\\.\pipe\openssh-ssh-agent`
+
 // launchdGlob is where macOS's launchd keeps the per-user agent socket.
 var launchdGlob = "/private/tmp/com.apple.launchd.*/Listeners"
 
@@ -48,6 +51,10 @@ func agentSocket(t *sshcfg.Target, getenv func(string) string) (sock string, dis
 // agentCandidates are the well-known agent sockets, most specific first.
 func agentCandidates(getenv func(string) string) []string {
 	var c []string
+	if runtime.GOOS == "windows" {
+		// Windows' OpenSSH agent service, which 1Password also serves.
+		c = append(c, windowsAgentPipe)
+	}
 	rt := getenv("XDG_RUNTIME_DIR")
 	if rt == "" && runtime.GOOS == "linux" {
 		rt = "/run/user/" + strconv.Itoa(os.Getuid())
@@ -75,13 +82,8 @@ func agentCandidates(getenv func(string) string) []string {
 	return c
 }
 
-func isSocket(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode()&os.ModeSocket != 0
-}
-
 func dialAgent(sock string) (net.Conn, error) {
-	conn, err := net.DialTimeout("unix", sock, agentDialTimeout)
+	conn, err := dialAgentSocket(sock, agentDialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("agentauth: connect to ssh-agent at %s: %w", sock, err)
 	}

@@ -341,3 +341,30 @@ func algoKeyType(algo string) (keyType string, cert bool) {
 	}
 	return algo, cert
 }
+
+// Trusted returns the known_hosts line that trusts key for the target (a
+// plain key line, or the @cert-authority line for a host certificate),
+// for diagnostics. ok is false when no line does.
+func (c *HostKeyChecker) Trusted(key ssh.PublicKey) (k KnownKey, ok bool) {
+	if c.verify(key) != nil {
+		return KnownKey{}, false
+	}
+	c.mu.Lock()
+	lines := c.db.lines
+	c.mu.Unlock()
+	for _, l := range lines {
+		if !l.matches(c.name) {
+			continue
+		}
+		cert, isCert := key.(*ssh.Certificate)
+		switch {
+		case l.marker == markerCA && isCert && keysEqual(l.key, cert.SignatureKey):
+			return l.known(), true
+		case l.marker == "" && isCert && keysEqual(l.key, cert.Key):
+			return l.known(), true
+		case l.marker == "" && keysEqual(l.key, key):
+			return l.known(), true
+		}
+	}
+	return KnownKey{}, false
+}

@@ -93,9 +93,19 @@ func TestKnownHostsMatching(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = c.Check(tt.key)
+			k, trusted := c.Trusted(tt.key)
+			if trusted != (tt.want == 0) {
+				t.Errorf("Trusted = %v, %v; want trusted %v", k, trusted, tt.want == 0)
+			}
 			if tt.want == 0 {
 				if err != nil {
 					t.Fatalf("Check = %v, want trusted", err)
+				}
+				if k.File != fixture("known_hosts") || k.Line < 4 || k.Fingerprint != ssh.FingerprintSHA256(tt.key) {
+					t.Errorf("Trusted = %v, want a line of %s with the key", k, fixture("known_hosts"))
+				}
+				if tt.host == "plain.example" && k.Line != 4 {
+					t.Errorf("Trusted line = %d, want 4", k.Line)
 				}
 				return
 			}
