@@ -19,13 +19,35 @@ func commands() []*cli.Command {
 			Flags:     flags(),
 			Action:    resolveAction,
 		},
+		{
+			Name:  "demo",
+			Usage: "run a throwaway SSH server with an MCP server behind it on 127.0.0.1, and reach it",
+			Description: "Started by an MCP host (stdin is not a terminal), m2m-ssh demo serves the host's session,\n" +
+				"so 'npx @modelcontextprotocol/inspector --cli m2m-ssh demo --method tools/list' works.\n" +
+				"Started from a terminal, it plays the host itself and shows each step with its timing.",
+			Flags:  append(logFlags(), &cli.BoolFlag{Name: "walkthrough", Usage: "show the walkthrough even when stdin is not a terminal"}),
+			Action: demoAction,
+		},
 	}
+}
+
+// logFlags are the flags of commands that make no connection of their
+// own choosing.
+func logFlags() []cli.Flag {
+	var fs []cli.Flag
+	for _, f := range flags() {
+		switch f.Names()[0] {
+		case "log-level", "log-file":
+			fs = append(fs, f)
+		}
+	}
+	return fs
 }
 
 // resolveAction prints the resolved target so that it can be compared
 // with 'ssh -G ALIAS' line by line.
 func resolveAction(c *cli.Context) error {
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	logger, err := newLogger(c)
 	if err != nil {
 		return usageError(err)
 	}

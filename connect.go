@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/bridge"
@@ -30,7 +31,7 @@ type session struct {
 }
 
 func connectAction(c *cli.Context) error {
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	logger, err := newLogger(c)
 	if err != nil {
 		return usageError(err)
 	}
@@ -46,9 +47,11 @@ func connectAction(c *cli.Context) error {
 		Name:    s.alias,
 		Connect: s.connector(logger),
 		Logger:  logger,
-		Stderr:  c.App.ErrWriter,
+		Stderr:  logWriter(c),
 	}
+	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
+	logger.Info("disconnected", "target", s.alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
 	return &exitError{code: code, err: err}
 }
 

@@ -37,5 +37,6 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "key-server-ca", Usage: "PEM `FILE` of the CA that signed the key server's HTTPS certificate, trusted besides the system's", TakesFile: true},
 		&cli.BoolFlag{Name: "key-server-insecure-http", Usage: "allow plain HTTP to a key server on another machine (anyone on the path could substitute the server's key)"},
 		&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING, ERROR or CRITICAL", Value: "INFO"},
+		&cli.StringFlag{Name: "log-file", Usage: "append the log to this `FILE` instead of stderr (for hosts that hide stderr)", TakesFile: true},
 	}
 }

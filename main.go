@@ -27,6 +27,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	err := app.Run(args)
+	closeLog(app, err)
 	return report(stderr, err)
 }
 

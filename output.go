@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 )
 
 // report prints err as "m2m-ssh: error: ..." with any hints, and returns
@@ -64,13 +67,62 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown --log-level %q: use DEBUG, INFO, WARNING, ERROR or CRITICAL", s)
 }
 
-// newLogger logs to stderr, which MCP hosts keep as the server's log;
-// stdout belongs to the protocol.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	l, err := parseLevel(level)
+// newLogger is the logger the command line asks for: --log-level, to
+// stderr, which MCP hosts keep as the server's log (stdout belongs to the
+// protocol), or with --log-file to that file, for hosts that hide stderr.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	l, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, err
+	}
+	w, err := logOutput(c)
 	if err != nil {
 		return nil, err
 	}
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})
 	return slog.New(h).With("app", "m2m-ssh"), nil
+}
+
+// logFileKey is where the open --log-file is kept in cli.App.Metadata,
+// so that run can report the final error there too and close it.
+const logFileKey = "logfile"
+
+// logOutput is where diagnostics go: --log-file, appended to and created
+// readable by its owner only (logs name hosts and users), or stderr.
+func logOutput(c *cli.Context) (io.Writer, error) {
+	path := c.String("log-file")
+	if path == "" {
+		return c.App.ErrWriter, nil
+	}
+	if f, ok := c.App.Metadata[logFileKey].(*os.File); ok {
+		return f, nil
+	}
+	f, err := os.OpenFile(expandHome(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, hinted{fmt.Errorf("cannot open --log-file: %w", err), "give a file in a directory you can write to"}
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[logFileKey] = f
+	return f, nil
+}
+
+// closeLog reports err in the --log-file as well, and closes it.
+func closeLog(app *cli.App, err error) {
+	f, ok := app.Metadata[logFileKey].(*os.File)
+	if !ok {
+		return
+	}
+	report(f, err)
+	f.Close()
+}
+
+// logWriter is logOutput once newLogger has succeeded.
+func logWriter(c *cli.Context) io.Writer {
+	w, err := logOutput(c)
+	if err != nil {
+		return c.App.ErrWriter
+	}
+	return w
 }
