@@ -20,6 +20,25 @@ func commands() []*cli.Command {
 			Action:    resolveAction,
 		},
 		{
+			Name:      "doctor",
+			Usage:     "check each step of reaching ALIAS's MCP server, and say which one fails",
+			ArgsUsage: "[user@]ALIAS [-- REMOTE COMMAND...]",
+			Description: "Checks, in order: the ssh config, DNS, the TCP connect, proxies, the SSH handshake and host key,\n" +
+				"authentication, the session channel, the remote's stdout and the MCP initialize.\n" +
+				"The exit status is 0 only when every check passes.",
+			Flags:  flags(),
+			Action: doctorAction,
+		},
+		{
+			Name:      "config",
+			Usage:     "print the JSON that makes an MCP host (Claude Desktop, Cursor, VS Code) start m2m-ssh for ALIAS",
+			ArgsUsage: "[user@]ALIAS [-- REMOTE COMMAND...]",
+			Description: "The flags given here are carried into the JSON, with file paths made absolute;\n" +
+				"the binary's absolute path is used, and SSH_AUTH_SOCK is passed on when the agent is used.",
+			Flags:  append(flags(), &cli.StringFlag{Name: "for", Usage: "claude, cursor or vscode", Value: "claude"}),
+			Action: configAction,
+		},
+		{
 			Name:  "demo",
 			Usage: "run a throwaway SSH server with an MCP server behind it on 127.0.0.1, and reach it",
 			Description: "Started by an MCP host (stdin is not a terminal), m2m-ssh demo serves the host's session,\n" +

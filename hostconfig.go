@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/urfave/cli/v2"
+)
+
+// mcpHosts are the MCP hosts config knows, and the key their JSON puts
+// servers under.
+var mcpHosts = map[string]string{
+	"claude": "mcpServers", // claude_desktop_config.json
+	"cursor": "mcpServers", // ~/.cursor/mcp.json or .cursor/mcp.json
+	"vscode": "servers",    // .vscode/mcp.json
+}
+
+// pathFlags are flags whose value is a file: made absolute, since the MCP
+// host starts m2m-ssh in a directory of its own choosing.
+var pathFlags = map[string]bool{"F": true, "i": true, "client-key": true, "known-hosts": true, "log-file": true}
+
+// configAction prints the JSON block that makes an MCP host start
+// m2m-ssh for ALIAS with the flags given here.
+func configAction(c *cli.Context) error {
+	logger, err := newLogger(c)
+	if err != nil {
+		return usageError(err)
+	}
+	host := strings.ToLower(c.String("for"))
+	key, ok := mcpHosts[host]
+	if !ok {
+		return usageError(fmt.Errorf("unknown --for %q: use claude, cursor or vscode", c.String("for")))
+	}
+	if c.NArg() == 0 && !c.IsSet("host") {
+		return usageError(errors.New("config needs an ALIAS (or --host)"))
+	}
+	if a := c.Args().Slice(); len(a) > 1 && strings.HasPrefix(a[1], "-") && a[1] != "--" {
+		return usageError(fmt.Errorf("%s after ALIAS: flags go before it (m2m-ssh config --for vscode %s); a remote command goes after --", a[1], a[0]))
+	}
+	s, err := parseSession(c)
+	if err != nil {
+		return usageError(err)
+	}
+	s.opts.Logger = logger
+	// Resolving catches a misspelt alias or a broken config file now
+	// rather than in the MCP host.
+	t, err := sshcfg.Resolve(s.alias, s.opts)
+	if err != nil {
+		return err
+	}
+
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find m2m-ssh's own path: %w", err)
+	}
+	if p, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = p
+	}
+	if strings.Contains(bin, "go-build") {
+		fmt.Fprintf(c.App.ErrWriter, "m2m-ssh: warning: %s is a temporary build of 'go run'; install m2m-ssh (go install) and run its config command instead\n", bin)
+	}
+
+	args, err := hostArgs(c)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("passphrase") {
+		fmt.Fprintln(c.App.ErrWriter, "m2m-ssh: warning: --passphrase is left out: set M2M_SSH_PASSPHRASE in the server's env instead, or load the key into ssh-agent")
+	}
+
+	server := map[string]any{"command": bin, "args": args}
+	if host == "vscode" {
+		server["type"] = "stdio"
+	}
+	// MCP hosts start servers with a short list of variables (Claude
+	// Desktop and Cursor pass HOME, PATH, USER and little else):
+	// SSH_AUTH_SOCK must be given for the agent to be found.
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && usesAuthSock(t) {
+		server["env"] = map[string]string{"SSH_AUTH_SOCK": sock}
+	}
+	name := t.Alias
+	out, err := json.MarshalIndent(map[string]any{key: map[string]any{name: server}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s\n", out)
+	return nil
+}
+
+// usesAuthSock reports whether the agent is found through SSH_AUTH_SOCK
+// for t rather than an IdentityAgent of its own.
+func usesAuthSock(t *sshcfg.Target) bool {
+	return t.IdentityAgent == "" || t.IdentityAgent == "SSH_AUTH_SOCK"
+}
+
+// hostArgs are m2m-ssh's arguments for the MCP host: the flags given
+// explicitly (files made absolute, the passphrase left out), the alias and
+// the remote command.
+func hostArgs(c *cli.Context) ([]string, error) {
+	var args []string
+	for _, f := range flags() {
+		name := f.Names()[0]
+		if name == "passphrase" || !c.IsSet(name) {
+			continue
+		}
+		flag := "--" + name
+		if len(name) == 1 {
+			flag = "-" + name
+		}
+		var values []string
+		switch f.(type) {
+		case *cli.BoolFlag:
+			if c.Bool(name) {
+				args = append(args, flag)
+			}
+			continue
+		case *cli.StringSliceFlag:
+			values = c.StringSlice(name)
+		default:
+			values = []string{fmt.Sprint(c.Value(name))}
+		}
+		for _, v := range values {
+			if pathFlags[name] && v != "none" {
+				abs, err := filepath.Abs(expandHome(v))
+				if err != nil {
+					return nil, err
+				}
+				v = abs
+			}
+			args = append(args, flag, v)
+		}
+	}
+	if a := c.Args().Slice(); len(a) > 0 {
+		args = append(args, a[0])
+		rest := a[1:]
+		if len(rest) > 0 && rest[0] == "--" {
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			args = append(append(args, "--"), rest...)
+		}
+	}
+	return args, nil
+}
