@@ -51,7 +51,9 @@ func demoAction(c *cli.Context) error {
 		return walkthrough(ctx, c.App.Writer, h, s, logger)
 	}
 	b := &bridge.Bridge{Name: demo.Alias, Connect: s.connector(logger), Logger: logger, Stderr: logWriter(c)}
+	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
+	logger.Info("disconnected", "target", demo.Alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
 	return &exitError{code: code, err: err}
 }
 

@@ -45,6 +45,10 @@ func (h hinted) Unwrap() error { return h.err }
 func (h hinted) Hint() string  { return h.hint }
 
 func usageError(err error) error {
+	var h interface{ Hint() string }
+	if errors.As(err, &h) && h.Hint() != "" {
+		return &exitError{code: 2, err: err}
+	}
 	return &exitError{code: 2, err: hinted{err, "see 'm2m-ssh --help'"}}
 }
 

@@ -15,7 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/crypto/ssh"
 )
@@ -266,7 +268,8 @@ func (h *Host) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 func (h *Host) runMCP(ch ssh.Channel) error {
 	// The server closing its stdin and stdout must not close the
 	// channel, which still has the exit status to carry.
-	t := &mcp.IOTransport{Reader: io.NopCloser(ch), Writer: nopWriteCloser{ch}}
+	d := &drain{answered: make(chan struct{}, 1)}
+	t := &mcp.IOTransport{Reader: io.NopCloser(d.reader(ch)), Writer: nopWriteCloser{d.writer(ch)}}
 	err := NewMCPServer().Run(h.ctx, t)
 	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
@@ -277,3 +280,80 @@ func (h *Host) runMCP(ch ssh.Channel) error {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// drain holds back the end of the server's input until it has answered
+// every request it read, or drainWait passed: a host that writes its
+// requests and closes stdin at once gets its answers, as from a server
+// that reads one line at a time.
+type drain struct {
+	mu       sync.Mutex
+	asked    int
+	answered chan struct{} // a token per answer
+	answers  int
+}
+
+const drainWait = 5 * time.Second
+
+func (d *drain) reader(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		fr := bridge.NewFrameReader(r)
+		for {
+			frame, err := fr.Next()
+			if err != nil {
+				d.wait()
+				pw.CloseWithError(err)
+				return
+			}
+			if env, err := bridge.ParseEnvelope(frame); err == nil && env.Kind == bridge.KindRequest {
+				d.mu.Lock()
+				d.asked++
+				d.mu.Unlock()
+			}
+			if _, err := pw.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	return pr
+}
+
+func (d *drain) writer(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		n, err := w.Write(p)
+		if env, perr := bridge.ParseEnvelope(p); perr == nil && env.Kind == bridge.KindResponse {
+			d.mu.Lock()
+			d.answers++
+			d.mu.Unlock()
+			select {
+			case d.answered <- struct{}{}:
+			default:
+			}
+		}
+		return n, err
+	})
+}
+
+// wait returns once every request read has been answered, or after
+// drainWait.
+func (d *drain) wait() {
+	timer := time.NewTimer(drainWait)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		done := d.answers >= d.asked
+		d.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-d.answered:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
