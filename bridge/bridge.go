@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,73 +28,130 @@ type Bridge struct {
 	// FailGrace is how long a failed start waits for the host's first
 	// request, to answer it with the error (default 2 s).
 	FailGrace time.Duration
+	// ReconnectTimeout is how long a host request waits for a lost
+	// session to come back before it is answered with CodeUnavailable;
+	// it also bounds each replayed handshake (default 30 s).
+	ReconnectTimeout time.Duration
+	// Retries is how many tries in a row to restore a lost session
+	// m2m-ssh makes before it gives up (default DefaultRetries); a
+	// negative value turns reconnecting off.
+	Retries int
+	// BackoffMin is the wait before the first try, doubled for each
+	// failed one up to BackoffMax (defaults 250 ms and 10 s).
+	BackoffMin, BackoffMax time.Duration
 }
 
 // ExitStatus is the exit status m2m-ssh reports for its own failures, as
 // ssh does.
 const ExitStatus = 255
 
-// hostFrame is a frame from the host, owned by the bridge.
+// DefaultRetries is how many tries in a row m2m-ssh makes to restore a
+// lost session: with the default backoff, about a minute.
+const DefaultRetries = 10
+
+// statusWait bounds the wait for a lost program's exit status, which a
+// program that exited sends just before its channel closes.
+const statusWait = time.Second
+
+// maxQueued is how many bytes of the host's frames the bridge holds before
+// it stops reading more: a remote that reads slowly, or a session being
+// restored, holds the host back rather than filling memory.
+const maxQueued = 64 << 20
+
+// hostFrame is a frame from the host, owned by the bridge. env and elems
+// alias data.
 type hostFrame struct {
-	data []byte
-	id   []byte // set for requests
+	data  []byte
+	env   Envelope  // KindBatch for a batch
+	elems []element // a batch's messages
+	at    time.Time // when it started to wait for a session
+}
+
+type element struct {
+	raw []byte
+	env Envelope
+}
+
+// requests are the ids of the frame's requests; batch reports that it is
+// a batch, whose requests are answered together.
+func (f *hostFrame) requests() (ids [][]byte, batch bool) {
+	if f.env.Kind != KindBatch {
+		if f.env.Kind == KindRequest {
+			return [][]byte{f.env.ID}, false
+		}
+		return nil, false
+	}
+	for _, e := range f.elems {
+		if e.env.Kind == KindRequest {
+			ids = append(ids, e.env.ID)
+		}
+	}
+	return ids, true
+}
+
+// answer answers the requests of a frame that will not be sent.
+func (h *hostWriter) answer(f *hostFrame, code int, msg string) {
+	ids, batch := f.requests()
+	switch {
+	case len(ids) == 0:
+	case batch:
+		h.frame(errorBatch(ids, code, msg))
+	default:
+		h.frame(errorFrame(ids[0], code, msg, nil))
+	}
+}
+
+// run is the state of one Run: the session as the host sees it, across
+// the connections that carry it.
+type run struct {
+	b    *Bridge
+	ctx  context.Context
+	host *hostWriter
+
+	frames      <-chan hostFrame // nil once the host closed stdin
+	eof         bool
+	queue       []hostFrame // read from the host, not yet handed to a link
+	queuedBytes int
+
+	pending inflight       // the host's requests the remote has not answered
+	server  serverRequests // the remote's requests the host has not answered
+	hs      handshake
+	batches uint64 // batches sent; the writer's alone
+	strayed atomic.Bool
+
+	link     *link // nil while reconnecting
+	failures int   // tries in a row that did not bring a working session
+	lostAt   time.Time
+	// reconnected delivers the reconnecting goroutine's result; nil when
+	// none runs.
+	reconnected     chan reconnected
+	cancelReconnect context.CancelFunc
 }
 
 // Run bridges in (the host's stdin) and out (its stdout) to the remote
-// until the host closes stdin, ctx ends or the remote goes away. It returns
-// the remote program's exit status, or ExitStatus and the error that kept
-// the session from running.
+// until the host closes stdin or ctx ends, restoring the session when the
+// connection or the remote program is lost. It returns the remote program's
+// exit status, or ExitStatus and the error that kept the session from
+// running.
 func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, error) {
 	b.defaults()
-	host := &hostWriter{w: out}
+	r := &run{b: b, ctx: ctx, host: &hostWriter{w: out}}
 	frames := make(chan hostFrame, 64)
-	go b.readHost(in, frames, host)
+	r.frames = frames
+	go b.readHost(in, frames, r.host)
 
+	// The first connect is tried once: a session that never started has
+	// nothing to lose, and the usual causes (a wrong name, key or host
+	// key) do not heal by waiting, so the host hears of them at once.
 	start := time.Now()
 	remote, err := b.Connect(ctx)
 	if err != nil {
-		b.refuse(frames, host, err)
+		b.refuse(frames, r.host, err)
 		return ExitStatus, err
 	}
-	defer remote.Close()
 	b.Logger.Info("connected", "target", b.Name, "took", time.Since(start).Round(time.Millisecond))
-
-	var pending inflight
-	pumped := make(chan error, 1)
-	go func() { pumped <- b.pumpRemote(remote, host, &pending) }()
-	stderrDone := make(chan struct{})
-	go func() {
-		defer close(stderrDone)
-		b.copyStderr(remote.Stderr())
-	}()
-
-	w := bufio.NewWriterSize(remote, 64<<10)
-	for {
-		select {
-		case f, ok := <-frames:
-			if !ok {
-				b.Logger.Debug("host closed stdin")
-				return b.finish(remote, w, pumped, stderrDone)
-			}
-			if f.id != nil {
-				pending.add(f.id)
-			}
-			_, err := w.Write(f.data)
-			if err == nil && len(frames) == 0 {
-				err = w.Flush()
-			}
-			if err != nil {
-				// The write failed because the channel is gone; the
-				// pump sees the same and ends.
-				return b.lost(remote, host, &pending, frames, <-pumped)
-			}
-		case err := <-pumped:
-			return b.lost(remote, host, &pending, frames, err)
-		case <-ctx.Done():
-			b.Logger.Info("ending the session", "reason", context.Cause(ctx))
-			return b.finish(remote, w, pumped, stderrDone)
-		}
-	}
+	r.link = r.start(remote, NewFrameReader(remote), nil)
+	return r.loop()
 }
 
 func (b *Bridge) defaults() {
@@ -109,6 +167,148 @@ func (b *Bridge) defaults() {
 	if b.FailGrace <= 0 {
 		b.FailGrace = 2 * time.Second
 	}
+	if b.ReconnectTimeout <= 0 {
+		b.ReconnectTimeout = 30 * time.Second
+	}
+	if b.Retries == 0 {
+		b.Retries = DefaultRetries
+	}
+	if b.BackoffMin <= 0 {
+		b.BackoffMin = 250 * time.Millisecond
+	}
+	if b.BackoffMax < b.BackoffMin {
+		b.BackoffMax = max(10*time.Second, b.BackoffMin)
+	}
+}
+
+// loop moves the host's frames to the live link, and restores the session
+// when the link is lost, until the session ends.
+func (r *run) loop() (int, error) {
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	for {
+		var out chan<- []hostFrame
+		var pumped, wrote <-chan struct{}
+		var expired <-chan time.Time
+		if l := r.link; l != nil {
+			pumped, wrote = l.pumped, l.wrote
+			switch {
+			case len(r.queue) > 0:
+				out = l.out
+			case r.eof:
+				return r.finish()
+			}
+		} else if d, ok := r.nextExpiry(); ok {
+			expiry.Reset(d)
+			expired = expiry.C
+		}
+		frames := r.frames
+		if r.queuedBytes >= maxQueued {
+			frames = nil
+		}
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				r.b.Logger.Debug("host closed stdin")
+				r.eof, r.frames = true, nil
+				if r.link == nil {
+					return r.abandon("the host closed stdin")
+				}
+				continue
+			}
+			if r.link == nil {
+				f.at = time.Now()
+			}
+			r.queue = append(r.queue, f)
+			r.queuedBytes += len(f.data)
+		case out <- r.queue:
+			r.queue, r.queuedBytes = nil, 0
+		case <-pumped:
+			if errors.Is(r.link.pumpErr, errHostGone) {
+				return r.hostGone()
+			}
+			if done, code, err := r.lose(); done {
+				return code, err
+			}
+		case <-wrote:
+			if done, code, err := r.lose(); done {
+				return code, err
+			}
+		case res := <-r.reconnected:
+			if done, code, err := r.restored(res); done {
+				return code, err
+			}
+		case <-expired:
+			r.expire()
+		case <-r.ctx.Done():
+			r.b.Logger.Info("ending the session", "reason", context.Cause(r.ctx))
+			if r.link == nil {
+				return r.abandon("m2m-ssh is shutting down")
+			}
+			r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
+			return r.finish()
+		}
+	}
+}
+
+// finish ends a session the host is done with: EOF to the remote, a
+// bounded wait for it to end, then its exit status. Requests it left
+// unanswered get an error.
+func (r *run) finish() (int, error) {
+	l := r.link
+	l.endInput()
+	timer := time.NewTimer(r.b.ExitWait)
+	defer timer.Stop()
+	var status error
+	select {
+	case <-l.pumped:
+		// The remote's stdout has ended; its stderr and exit status
+		// follow at once unless the connection is stuck.
+		select {
+		case <-l.stderr:
+		case <-timer.C:
+		}
+		status = l.status(r.b.ExitWait)
+	case <-timer.C:
+		r.b.Logger.Warn("the remote did not end after its input closed; closing the session", "waited", r.b.ExitWait)
+		l.remote.Close()
+		status = l.status(statusWait)
+	}
+	l.close()
+	msg := fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
+	r.answerPending(CodeConnectionLost, msg)
+	return exitStatus(status)
+}
+
+// hostGone ends a session whose host stopped reading.
+func (r *run) hostGone() (int, error) {
+	err := r.link.pumpErr
+	r.link.close()
+	r.b.Logger.Warn("the host stopped reading; ending the session", "err", err)
+	return ExitStatus, err
+}
+
+// answerPending answers every request in flight on a link that has ended.
+func (r *run) answerPending(code int, msg string) int {
+	n := 0
+	for _, ids := range r.pending.drain() {
+		n += len(ids)
+		if len(ids) == 1 {
+			r.host.frame(errorFrame(ids[0], code, msg, nil))
+		} else {
+			r.host.frame(errorBatch(ids, code, msg))
+		}
+	}
+	return n
+}
+
+// answerQueue answers every request that waits for a session, and drops
+// the queue.
+func (r *run) answerQueue(code int, msg string) {
+	for i := range r.queue {
+		r.host.answer(&r.queue[i], code, msg)
+	}
+	r.queue, r.queuedBytes = nil, 0
 }
 
 // readHost reads the host's frames, answers the ones that are not JSON
@@ -129,46 +329,17 @@ func (b *Bridge) readHost(in io.Reader, frames chan<- hostFrame, host *hostWrite
 			host.frame(errorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
 			continue
 		}
-		env, _ := ParseEnvelope(frame)
 		f := hostFrame{data: appendSafe(make([]byte, 0, len(frame)), frame)}
-		if env.Kind == KindRequest {
-			f.id = bytes.Clone(env.ID)
+		f.env, _ = ParseEnvelope(f.data)
+		if f.env.Kind == KindBatch {
+			elems, _ := Elements(f.data)
+			f.elems = make([]element, len(elems))
+			for i, e := range elems {
+				env, _ := ParseEnvelope(e)
+				f.elems[i] = element{e, env}
+			}
 		}
 		frames <- f
-	}
-}
-
-// pumpRemote copies the remote's frames to the host until the remote's
-// stdout ends. Lines that are not JSON-RPC are logged and dropped: stdout
-// carries nothing but frames.
-func (b *Bridge) pumpRemote(remote io.Reader, host *hostWriter, pending *inflight) error {
-	fr := NewFrameReader(remote)
-	warned := false
-	for {
-		frame, err := fr.Next()
-		if err != nil {
-			return err
-		}
-		env, err := ParseEnvelope(frame)
-		if err != nil {
-			if !warned {
-				b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", preview(frame),
-					"hint", "shell start-up files (.bashrc, .profile, motd) that print to stdout corrupt the stream: make them quiet for non-interactive shells")
-				warned = true
-			} else {
-				b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
-			}
-			continue
-		}
-		if env.Kind == KindResponse {
-			pending.done(env.ID)
-		}
-		if b.Logger.Enabled(context.Background(), slog.LevelDebug) {
-			b.Logger.Debug("remote → host", "frame", preview(frame))
-		}
-		if err := host.frame(frame); err != nil {
-			return fmt.Errorf("writing to the host: %w", err)
-		}
 	}
 }
 
@@ -190,82 +361,6 @@ func (b *Bridge) copyStderr(r io.Reader) {
 	}
 }
 
-// finish ends a session the host is done with: EOF to the remote, a
-// bounded wait for it to end, then its exit status.
-func (b *Bridge) finish(remote Remote, w *bufio.Writer, pumped <-chan error, stderrDone <-chan struct{}) (int, error) {
-	w.Flush()
-	remote.CloseWrite()
-	timer := time.NewTimer(b.ExitWait)
-	defer timer.Stop()
-	select {
-	case <-pumped:
-		// The remote's stdout has ended; its stderr and exit status
-		// follow at once unless the connection is stuck.
-		select {
-		case <-stderrDone:
-		case <-timer.C:
-		}
-	case <-timer.C:
-		b.Logger.Warn("the remote did not end after its input closed; closing the session", "waited", b.ExitWait)
-		remote.Close()
-	}
-	return exitStatus(b.wait(remote))
-}
-
-// lost ends a session whose remote went away while the host still talks:
-// every request the remote has not answered gets an error.
-func (b *Bridge) lost(remote Remote, host *hostWriter, pending *inflight, frames <-chan hostFrame, cause error) (int, error) {
-	status := b.wait(remote)
-	var what string
-	switch e := status.(type) {
-	case nil:
-		what = "the remote MCP server exited"
-	case *ExitError:
-		what = "the remote MCP server " + e.describe()
-	default:
-		what = "the connection was lost"
-	}
-	if cause != nil && !errors.Is(cause, io.EOF) {
-		b.Logger.Debug("remote pump ended", "err", cause)
-	}
-	msg := fmt.Sprintf("m2m-ssh: %s (%s); the request may or may not have run", what, b.Name)
-	for _, id := range pending.drain() {
-		host.frame(errorFrame(id, CodeUnavailable, msg, nil))
-	}
-	// Requests read but not yet sent were never asked.
-	notSent := "m2m-ssh: " + what + " (" + b.Name + "); the request was not sent"
-	for {
-		select {
-		case f, ok := <-frames:
-			if ok && f.id != nil {
-				host.frame(errorFrame(f.id, CodeUnavailable, notSent, nil))
-			}
-			if ok {
-				continue
-			}
-		default:
-		}
-		break
-	}
-	b.Logger.Error(what, "target", b.Name)
-	code, _ := exitStatus(status)
-	return code, fmt.Errorf("bridge: %s (%s)", what, b.Name)
-}
-
-// wait is the remote's exit status, bounded in time: a connection that
-// died without closing may never deliver one.
-func (b *Bridge) wait(remote Remote) error {
-	done := make(chan error, 1)
-	go func() { done <- remote.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(b.ExitWait):
-		remote.Close()
-		return <-done
-	}
-}
-
 func exitStatus(err error) (int, error) {
 	var ee *ExitError
 	switch {
@@ -277,12 +372,15 @@ func exitStatus(err error) (int, error) {
 	return ExitStatus, nil
 }
 
-// refuse answers the host's requests with the error that kept the session
-// from starting. It waits FailGrace for the first request and keeps
-// answering until the host has been quiet for FailGrace: a client that
-// probes with one method and falls back to another (server/discover, then
-// initialize) gets an answer to each.
+// refuse answers the host's requests with the error that ended the
+// session, or kept it from starting. It waits FailGrace for the first
+// request and keeps answering until the host has been quiet for FailGrace:
+// a client that probes with one method and falls back to another
+// (server/discover, then initialize) gets an answer to each.
 func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
+	if frames == nil {
+		return
+	}
 	msg := "m2m-ssh: " + err.Error()
 	var h interface{ Hint() string }
 	if errors.As(err, &h) && h.Hint() != "" {
@@ -296,10 +394,10 @@ func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
 			if !ok {
 				return
 			}
-			if f.id == nil {
+			if ids, _ := f.requests(); len(ids) == 0 {
 				continue
 			}
-			host.frame(errorFrame(f.id, CodeUnavailable, msg, nil))
+			host.answer(&f, CodeUnavailable, msg)
 			timer.Reset(b.FailGrace)
 		case <-timer.C:
 			return

@@ -247,9 +247,11 @@ func TestBridgeConnectFailureWithoutRequest(t *testing.T) {
 	}
 }
 
+// With reconnecting off, a remote that exits ends the bridge with its
+// status.
 func TestBridgeRemoteExit(t *testing.T) {
 	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
-	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Retries: -1, FailGrace: 10 * time.Millisecond})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 	h.recv()
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
@@ -258,7 +260,7 @@ func TestBridgeRemoteExit(t *testing.T) {
 	for range 2 {
 		r := h.recv()
 		e, _ := r["error"].(map[string]any)
-		if e == nil || e["code"] != float64(CodeUnavailable) || !strings.Contains(e["message"].(string), "exited with status 3") {
+		if e == nil || e["code"] != float64(CodeConnectionLost) || !strings.Contains(e["message"].(string), "exited with status 3") {
 			t.Fatalf("response = %v, want an error saying the server exited with status 3", r)
 		}
 		got[r["id"].(float64)] = true
@@ -273,7 +275,7 @@ func TestBridgeRemoteExit(t *testing.T) {
 
 func TestBridgeConnectionDrop(t *testing.T) {
 	srv, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
-	h := startBridge(t, &Bridge{Name: "test", Connect: connect, ExitWait: time.Second})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, ExitWait: time.Second, Retries: -1, FailGrace: 10 * time.Millisecond})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 	h.recv()
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
@@ -284,7 +286,7 @@ func TestBridgeConnectionDrop(t *testing.T) {
 	srv.Drop()
 	r := h.recv()
 	e, _ := r["error"].(map[string]any)
-	if r["id"] != 2.0 || e == nil || !strings.Contains(e["message"].(string), "connection was lost") {
+	if r["id"] != 2.0 || e == nil || e["code"] != float64(CodeConnectionLost) || !strings.Contains(e["message"].(string), "connection to test was lost") {
 		t.Fatalf("response = %v, want a lost-connection error for id 2", r)
 	}
 	if res := h.wait(); res.code != ExitStatus {

@@ -39,6 +39,9 @@ type Envelope struct {
 	ID []byte
 	// Method is the method name as it stands between its quotes.
 	Method []byte
+	// Error is set for a response that carries an error rather than a
+	// result.
+	Error bool
 }
 
 var errNotJSON = errors.New("not a JSON-RPC message")
@@ -92,6 +95,7 @@ func ParseEnvelope(frame []byte) (Envelope, error) {
 			env.Method, hasMethod = m, true
 		case "result", "error":
 			hasResult = true
+			env.Error = string(key) == "error"
 			if env.ID != nil {
 				env.Kind = KindResponse
 				return env, nil
@@ -128,6 +132,40 @@ func ParseEnvelope(frame []byte) (Envelope, error) {
 		return env, errNotJSON
 	}
 	return env, nil
+}
+
+// Elements returns the messages of a batch frame (a JSON array), each a
+// slice of frame. Like ParseEnvelope it finds boundaries without
+// validating what lies between them.
+func Elements(frame []byte) ([][]byte, error) {
+	s := scanner{b: frame}
+	s.space()
+	if s.peek() != '[' {
+		return nil, errNotJSON
+	}
+	s.i++
+	s.space()
+	var elems [][]byte
+	if s.peek() == ']' {
+		return elems, nil
+	}
+	for {
+		s.space()
+		start := s.i
+		if !s.value() {
+			return nil, errNotJSON
+		}
+		elems = append(elems, frame[start:s.i])
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			return elems, nil
+		default:
+			return nil, errNotJSON
+		}
+	}
 }
 
 // scanner walks JSON text just well enough to find value boundaries.

@@ -1,18 +1,28 @@
 package bridge
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"sync"
 )
 
-// JSON-RPC error codes m2m-ssh answers with on the server's behalf.
+// JSON-RPC error codes m2m-ssh answers with on the server's behalf. The
+// two codes tell a host whether a request is safe to send again.
 const (
 	// CodeParseError answers a frame from the host that is not JSON.
 	CodeParseError = -32700
-	// CodeUnavailable answers a request that the remote server could not
-	// be asked, or whose answer was lost with the connection: the
-	// message says which, and whether the request may have run.
+	// CodeUnavailable answers a request that was not sent to the remote
+	// server: the session could not start, was not back within the
+	// reconnect timeout, or m2m-ssh gave up or was shutting down. The
+	// request did not run; sending it again is safe.
 	CodeUnavailable = -32000
+	// CodeConnectionLost answers a request that was sent to the remote
+	// server when the connection to it, or the server process, was lost
+	// before it answered. The request may or may not have run.
+	CodeConnectionLost = -32001
 )
 
 type rpcError struct {
@@ -40,19 +50,79 @@ func errorFrame(id []byte, code int, message string, data any) []byte {
 	return append(b, '\n')
 }
 
-// inflight is the set of the host's requests the remote has not answered,
-// by raw id.
-type inflight struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
+// errorBatch answers the requests of one batch, as a batch.
+func errorBatch(ids [][]byte, code int, message string) []byte {
+	elems := make([][]byte, len(ids))
+	for i, id := range ids {
+		elems[i] = bytes.TrimSuffix(errorFrame(id, code, message, nil), []byte("\n"))
+	}
+	return joinBatch(elems)
 }
 
-func (f *inflight) add(id []byte) {
+// notification is a JSON-RPC notification frame, ending in '\n'.
+func notification(method string, params any) []byte {
+	b, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", method, params})
+	if err != nil {
+		panic("bridge: cannot encode notification: " + err.Error())
+	}
+	return append(b, '\n')
+}
+
+// joinBatch makes a batch frame of messages, ending in '\n'.
+func joinBatch(elems [][]byte) []byte {
+	n := 3
+	for _, e := range elems {
+		n += len(e) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, e := range elems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, ']', '\n')
+}
+
+// spliceID returns msg with its id, which id aliases, replaced by newID.
+// Only the id's bytes change; the rest of the message is copied as is.
+func spliceID(msg, id, newID []byte) []byte {
+	// id is a subslice of msg: its offset follows from their capacities.
+	start := cap(msg) - cap(id)
+	if start < 0 || start+len(id) > len(msg) {
+		panic("bridge: id is not part of its message")
+	}
+	b := make([]byte, 0, len(msg)-len(id)+len(newID))
+	b = append(b, msg[:start]...)
+	b = append(b, newID...)
+	return append(b, msg[start+len(id):]...)
+}
+
+// inflight is the set of the host's requests the remote has not answered,
+// by raw id, with the order they were sent in and the batch they came in.
+type inflight struct {
+	mu  sync.Mutex
+	seq uint64
+	ids map[string]sent
+}
+
+type sent struct {
+	seq   uint64
+	batch uint64 // 0 when the request came alone
+}
+
+func (f *inflight) add(id []byte, batch uint64) {
 	f.mu.Lock()
 	if f.ids == nil {
-		f.ids = make(map[string]struct{})
+		f.ids = make(map[string]sent)
 	}
-	f.ids[string(id)] = struct{}{}
+	f.seq++
+	f.ids[string(id)] = sent{f.seq, batch}
 	f.mu.Unlock()
 }
 
@@ -62,15 +132,105 @@ func (f *inflight) done(id []byte) {
 	f.mu.Unlock()
 }
 
-// drain removes and returns every id still waiting.
-func (f *inflight) drain() [][]byte {
+func (f *inflight) has(id []byte) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ids := make([][]byte, 0, len(f.ids))
-	for id := range f.ids {
+	_, ok := f.ids[string(id)]
+	return ok
+}
+
+func (f *inflight) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ids)
+}
+
+// drain removes every id still waiting and returns them in the order they
+// were sent, those of one batch together.
+func (f *inflight) drain() [][][]byte {
+	f.mu.Lock()
+	ids := f.ids
+	f.ids = nil
+	f.mu.Unlock()
+	type entry struct {
+		id string
+		sent
+	}
+	entries := make([]entry, 0, len(ids))
+	for id, s := range ids {
+		entries = append(entries, entry{id, s})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	var groups [][][]byte
+	batchAt := map[uint64]int{}
+	for _, e := range entries {
+		if e.batch == 0 {
+			groups = append(groups, [][]byte{[]byte(e.id)})
+			continue
+		}
+		i, ok := batchAt[e.batch]
+		if !ok {
+			i = len(groups)
+			batchAt[e.batch] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], []byte(e.id))
+	}
+	return groups
+}
+
+// serverRequests are the remote server's requests to the host that the
+// host has not answered. Ids pass unchanged on the first connection; on
+// later ones each gets an id of m2m-ssh's making, so that the host's late
+// answer to a request of a lost connection can never be taken for the
+// answer to a new request that happens to reuse its id.
+type serverRequests struct {
+	mu   sync.Mutex
+	gen  int
+	next uint64
+	ids  map[string][]byte // as the host sees it -> as the remote sent it
+}
+
+// add records a request with the remote's id and returns the id to show
+// the host, or nil when it is the same.
+func (s *serverRequests) add(id []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil {
+		s.ids = make(map[string][]byte)
+	}
+	if s.gen == 0 {
+		s.ids[string(id)] = nil
+		return nil
+	}
+	s.next++
+	hostID := strconv.AppendQuote(nil, "m2m-ssh-"+strconv.Itoa(s.gen)+"-"+strconv.FormatUint(s.next, 10))
+	s.ids[string(hostID)] = bytes.Clone(id)
+	return hostID
+}
+
+// answer takes the host's answer to hostID off the books. It returns the
+// remote's id when it differs, and false when no request of the present
+// connection has that id.
+func (s *serverRequests) answer(hostID []byte) (remoteID []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	remoteID, ok = s.ids[string(hostID)]
+	delete(s.ids, string(hostID))
+	return remoteID, ok
+}
+
+// forget drops every request of the lost connection and returns their ids
+// as the host saw them. Requests of the next connection get new ids.
+func (s *serverRequests) forget() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([][]byte, 0, len(s.ids))
+	for id := range s.ids {
 		ids = append(ids, []byte(id))
 	}
-	f.ids = nil
+	s.ids = nil
+	s.gen++
 	return ids
 }
 
@@ -91,5 +251,11 @@ func (h *hostWriter) frame(b []byte) error {
 		return h.err
 	}
 	_, h.err = h.w.Write(b)
+	return h.err
+}
+
+func (h *hostWriter) failed() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.err
 }

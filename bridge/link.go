@@ -1,0 +1,281 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// link is one session with the remote program, on one connection: a
+// writer that sends it the host's frames, a pump that carries its frames
+// to the host, and its stderr.
+type link struct {
+	remote Remote
+	// out hands the writer the host's frames; unbuffered, so that a frame
+	// is either the writer's (and on the books) or still the bridge's.
+	// Closing it sends EOF to the remote.
+	out chan []hostFrame
+	// wrote is closed when the writer has ended, writeErr its error (nil
+	// after EOF was sent); pumped and pumpErr likewise for the pump.
+	wrote    chan struct{}
+	writeErr error
+	pumped   chan struct{}
+	pumpErr  error
+	stderr   chan struct{}
+	heard    atomic.Bool // the remote has said something: it is working
+	closed   bool
+}
+
+// errHostGone ends a session whose host no longer reads its answers.
+var errHostGone = errors.New("bridge: the host stopped reading")
+
+// start runs a link over remote, whose frames fr reads. prelude are frames
+// the remote sent during a replayed handshake, to pass on first.
+func (r *run) start(remote Remote, fr *FrameReader, prelude [][]byte) *link {
+	l := &link{
+		remote: remote,
+		out:    make(chan []hostFrame),
+		wrote:  make(chan struct{}),
+		pumped: make(chan struct{}),
+		stderr: make(chan struct{}),
+	}
+	go func() {
+		defer close(l.wrote)
+		l.writeErr = r.write(l)
+	}()
+	go func() {
+		defer close(l.pumped)
+		l.pumpErr = r.pump(l, fr, prelude)
+	}()
+	go func() {
+		defer close(l.stderr)
+		r.b.copyStderr(remote.Stderr())
+	}()
+	return l
+}
+
+// write sends the host's frames to the remote, flushing when the bridge has
+// no more to give, and EOF once out is closed.
+func (r *run) write(l *link) error {
+	w := bufio.NewWriterSize(l.remote, 64<<10)
+	for {
+		var frames []hostFrame
+		var ok bool
+		select {
+		case frames, ok = <-l.out:
+		default:
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			frames, ok = <-l.out
+		}
+		if !ok {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return l.remote.CloseWrite()
+		}
+		for _, f := range frames {
+			data := r.toRemote(f)
+			if data == nil {
+				continue
+			}
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// toRemote puts one host frame on the books and returns the bytes to send,
+// or nil when the frame is dropped: an answer to a request of a lost
+// connection, or the cancellation of a request that is not in flight.
+func (r *run) toRemote(f hostFrame) []byte {
+	if f.env.Kind != KindBatch {
+		msg, changed := r.hostMessage(f.env, f.data, 0)
+		if changed && msg != nil {
+			msg = append(msg, '\n')
+		}
+		return msg
+	}
+	r.batches++
+	elems := make([][]byte, 0, len(f.elems))
+	edited := false
+	for _, e := range f.elems {
+		msg, changed := r.hostMessage(e.env, e.raw, r.batches)
+		edited = edited || changed
+		if msg != nil {
+			elems = append(elems, msg)
+		}
+	}
+	switch {
+	case !edited:
+		return f.data
+	case len(elems) == 0:
+		return nil
+	}
+	return joinBatch(elems)
+}
+
+// hostMessage handles one message from the host; changed reports that the
+// bytes returned are not msg as it came (which for a frame ends in '\n').
+func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, changed bool) {
+	switch env.Kind {
+	case KindRequest:
+		r.pending.add(env.ID, batch)
+		switch string(env.Method) {
+		case methodInitialize, methodDiscover:
+			r.hs.ask(env, msg)
+		}
+	case KindNotification:
+		switch string(env.Method) {
+		case methodInitialized:
+			r.hs.notified(msg)
+		case methodCancelled:
+			// The server never saw a request lost with a connection,
+			// or has answered it already.
+			if id := cancelledID(msg); id == nil || !r.pending.has(id) {
+				r.b.Logger.Debug("dropped a cancellation of a request not in flight", "id", string(id))
+				return nil, true
+			}
+		}
+	case KindResponse:
+		remoteID, ok := r.server.answer(env.ID)
+		if !ok {
+			r.b.Logger.Debug("dropped the host's answer to a request of a lost connection", "id", string(env.ID))
+			return nil, true
+		}
+		if remoteID != nil {
+			return bytes.TrimSuffix(spliceID(msg, env.ID, remoteID), []byte("\n")), true
+		}
+	}
+	return msg, false
+}
+
+// pump carries the remote's frames to the host until the remote's stdout
+// ends. Lines that are not JSON-RPC are logged and dropped: stdout carries
+// nothing but frames.
+func (r *run) pump(l *link, fr *FrameReader, prelude [][]byte) error {
+	for _, f := range prelude {
+		if err := r.fromRemote(l, f); err != nil {
+			return err
+		}
+	}
+	for {
+		frame, err := fr.Next()
+		if err != nil {
+			return err
+		}
+		if err := r.fromRemote(l, frame); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) fromRemote(l *link, frame []byte) error {
+	env, err := ParseEnvelope(frame)
+	if err != nil {
+		r.strayLine(frame)
+		return nil
+	}
+	l.heard.Store(true)
+	switch env.Kind {
+	case KindResponse:
+		r.pending.done(env.ID)
+		r.hs.answered(env.ID, env.Error)
+	case KindRequest:
+		if id := r.server.add(env.ID); id != nil {
+			frame = spliceID(frame, env.ID, id)
+		}
+	case KindBatch:
+		frame = r.remoteBatch(frame)
+	}
+	if r.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		r.b.Logger.Debug("remote → host", "frame", preview(frame))
+	}
+	if err := r.host.frame(frame); err != nil {
+		return fmt.Errorf("%w: %v", errHostGone, err)
+	}
+	return nil
+}
+
+// remoteBatch puts each message of a batch from the remote on the books,
+// and gives its requests the ids the host is to see.
+func (r *run) remoteBatch(frame []byte) []byte {
+	elems, err := Elements(frame)
+	if err != nil {
+		return frame
+	}
+	edited := false
+	for i, e := range elems {
+		env, err := ParseEnvelope(e)
+		if err != nil {
+			continue
+		}
+		switch env.Kind {
+		case KindResponse:
+			r.pending.done(env.ID)
+			r.hs.answered(env.ID, env.Error)
+		case KindRequest:
+			if id := r.server.add(env.ID); id != nil {
+				elems[i] = spliceID(e, env.ID, id)
+				edited = true
+			}
+		}
+	}
+	if !edited {
+		return frame
+	}
+	return joinBatch(elems)
+}
+
+// strayLine logs a line from the remote that is not JSON-RPC; the first
+// gets a warning with the likely cause.
+func (r *run) strayLine(frame []byte) {
+	if r.strayed.CompareAndSwap(false, true) {
+		r.b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", preview(frame),
+			"hint", "shell start-up files (.bashrc, .profile, motd) that print to stdout corrupt the stream: make them quiet for non-interactive shells")
+		return
+	}
+	r.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
+}
+
+// close ends a link that is lost or done with. When it returns the
+// connection is closed and the writer and pump have ended, so nothing more
+// goes on the books for it.
+func (l *link) close() {
+	l.remote.Close()
+	l.endInput()
+	<-l.wrote
+	<-l.pumped
+}
+
+// endInput tells the writer that no more frames come: it flushes and sends
+// EOF.
+func (l *link) endInput() {
+	if !l.closed {
+		l.closed = true
+		close(l.out)
+	}
+}
+
+// status is the remote program's exit status, if it comes within d: a
+// program that exited sends it just before its channel closes, while a
+// lost connection never delivers one.
+func (l *link) status(d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- l.remote.Wait() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errNoExitStatus
+	}
+}
