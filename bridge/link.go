@@ -24,6 +24,7 @@ type link struct {
 	// after EOF was sent); pumped and pumpErr likewise for the pump.
 	wrote    chan struct{}
 	writeErr error
+	unsent   []hostFrame // frames the writer had, not yet written when it failed
 	pumped   chan struct{}
 	pumpErr  error
 	stderr   chan struct{}
@@ -80,12 +81,15 @@ func (r *run) write(l *link) error {
 			}
 			return l.remote.CloseWrite()
 		}
-		for _, f := range frames {
+		for i, f := range frames {
 			data := r.toRemote(f)
 			if data == nil {
 				continue
 			}
 			if _, err := w.Write(data); err != nil {
+				// The frames after this one were not written: the
+				// next connection gets them.
+				l.unsent = frames[i+1:]
 				return err
 			}
 		}

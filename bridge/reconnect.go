@@ -43,6 +43,12 @@ func (r *run) lose() (done bool, code int, err error) {
 			"reason":    fmt.Sprintf("m2m-ssh: the connection to %s was lost", r.b.Name),
 		}))
 	}
+	if len(l.unsent) > 0 {
+		r.queue = append(l.unsent, r.queue...)
+		for _, f := range l.unsent {
+			r.queuedBytes += len(f.data)
+		}
+	}
 	for i := range r.queue {
 		r.queue[i].at = r.lostAt
 	}
