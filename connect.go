@@ -40,14 +40,22 @@ func connectAction(c *cli.Context) error {
 		return usageError(err)
 	}
 	s.opts.Logger = logger
+	if c.Duration("reconnect-timeout") <= 0 {
+		return usageError(errors.New("--reconnect-timeout must be positive"))
+	}
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bridge.Bridge{
-		Name:    s.alias,
-		Connect: s.connector(logger),
-		Logger:  logger,
-		Stderr:  logWriter(c),
+		Name:             s.alias,
+		Connect:          s.connector(logger),
+		Logger:           logger,
+		Stderr:           logWriter(c),
+		ReconnectTimeout: c.Duration("reconnect-timeout"),
+		Retries:          c.Int("max-reconnects"),
+	}
+	if b.Retries <= 0 {
+		b.Retries = -1
 	}
 	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)

@@ -1,6 +1,11 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/urfave/cli/v2"
+)
 
 // The flags of m2m-mcp-server-ssh-client keep its names and defaults; in
 // alias mode only the ones given explicitly apply.
@@ -22,6 +27,10 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "J", Usage: "connect through these jump hosts, as `[user@]host[:port],...` or aliases (ProxyJump)"},
 		&cli.BoolFlag{Name: "A", Usage: "forward the agent to the remote (ForwardAgent yes)"},
 		&cli.StringFlag{Name: "subsystem", Usage: "start this SSH subsystem instead of a shell or command", Value: ""},
+
+		// Restoring a lost session.
+		&cli.DurationFlag{Name: "reconnect-timeout", Usage: "how long a request waits for a lost session to come back before it is answered with an error", Value: 30 * time.Second},
+		&cli.IntFlag{Name: "max-reconnects", Usage: "tries in a row to restore a lost session before giving up; 0 ends the session at the first loss", Value: bridge.DefaultRetries},
 
 		// m2m-mcp-server-ssh-client's.
 		&cli.StringFlag{Name: "host", Usage: "SSH server host (seed mode, when no ALIAS is given)", Value: defaultSeedHost},

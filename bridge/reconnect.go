@@ -113,6 +113,7 @@ func (b *Bridge) reconnect(ctx context.Context, script replay, failures int, cau
 			wait.Stop()
 			return reconnected{tries: try, err: context.Cause(ctx)}
 		}
+		b.Logger.Debug("reconnecting", "target", b.Name, "try", try+1)
 		var a *attempt
 		a, err = b.attempt(ctx, script)
 		if err == nil {
@@ -170,6 +171,7 @@ func (b *Bridge) attempt(ctx context.Context, script replay) (*attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.Logger.Debug("connected; replaying the handshake", "target", b.Name, "requests", len(script.requests))
 	a := &attempt{remote: remote, fr: NewFrameReader(remote)}
 	if script.empty() {
 		return a, nil

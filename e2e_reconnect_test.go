@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// cutter is a TCP relay in front of sshd whose Cut drops every connection
+// it carries, at both ends, as a failing network would; connections made
+// afterwards pass as before.
+type cutter struct {
+	port     int
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted atomic.Int32
+}
+
+func startCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{port: l.Addr().(*net.TCPAddr).Port, target: target}
+	go func() {
+		for {
+			a, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				a.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, a, b)
+			c.mu.Unlock()
+			go func() { io.Copy(a, b); a.Close(); b.Close() }()
+			go func() { io.Copy(b, a); a.Close(); b.Close() }()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); c.Cut() })
+	return c
+}
+
+func (c *cutter) Cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// viaCutter are the arguments that reach buildbox through c, running
+// testmcp with its pid written to pidfile.
+func (w *world) viaCutter(t *testing.T, c *cutter, pidfile string, extra ...string) []string {
+	var kh []string
+	for _, k := range w.sshd.HostKeys {
+		kh = append(kh, fmt.Sprintf("[%s]:%d %s", w.sshd.Host, c.port, k))
+	}
+	khFile := sshtest.WriteFile(t, w.dir, fmt.Sprintf("known_hosts_%d", c.port), kh...)
+	args := append([]string{"-o", "Port=" + strconv.Itoa(c.port), "-o", "UserKnownHostsFile=" + khFile}, extra...)
+	return append(args, "buildbox", "--", "TESTMCP_PIDFILE="+pidfile, bins.testmcp)
+}
+
+// rawHost drives m2m-ssh with hand-written frames, for tests that need to
+// know which request reached the server when.
+type rawHost struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    chan map[string]any
+	stderr *strings.Builder
+}
+
+func startRaw(t *testing.T, cmd *exec.Cmd) *rawHost {
+	t.Helper()
+	h := &rawHost{t: t, cmd: cmd, out: make(chan map[string]any, 64), stderr: &strings.Builder{}}
+	cmd.Stderr = h.stderr
+	var err error
+	if h.in, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(h.out)
+		r := bufio.NewReaderSize(stdout, 1<<20)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > 0 {
+				var m map[string]any
+				if json.Unmarshal(line, &m) != nil {
+					m = map[string]any{"corrupt": string(line)}
+				}
+				h.out <- m
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		h.in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("m2m-ssh stderr:\n%s", h.stderr)
+		}
+	})
+	return h
+}
+
+func (h *rawHost) send(format string, args ...any) {
+	h.t.Helper()
+	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
+		h.t.Fatalf("writing to m2m-ssh: %v", err)
+	}
+}
+
+// recv returns the next frame that is not a notification.
+func (h *rawHost) recv(within time.Duration) map[string]any {
+	h.t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-h.out:
+			if !ok {
+				h.t.Fatal("m2m-ssh closed stdout")
+			}
+			if m["corrupt"] != nil {
+				h.t.Fatalf("m2m-ssh wrote a frame that is not JSON: %.100q", m["corrupt"])
+			}
+			if m["method"] != nil && m["id"] == nil {
+				continue
+			}
+			return m
+		case <-timer.C:
+			h.t.Fatalf("no answer within %s", within)
+		}
+	}
+}
+
+func (h *rawHost) call(id int, tool string, args string) {
+	h.t.Helper()
+	h.send(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, id, tool, args)
+}
+
+func (h *rawHost) initialize() {
+	h.t.Helper()
+	h.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if m := h.recv(30 * time.Second); m["id"] != 0.0 || m["result"] == nil {
+		h.t.Fatalf("initialize = %v", m)
+	}
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+}
+
+// echo calls the echo tool and checks that it answers within d.
+func (h *rawHost) echo(id int, d time.Duration) {
+	h.t.Helper()
+	text := fmt.Sprintf("echo %d ✓", id)
+	h.call(id, "echo", fmt.Sprintf(`{"text":%q}`, text))
+	m := h.recv(d)
+	res, _ := m["result"].(map[string]any)
+	if m["id"] != float64(id) || res == nil || fmt.Sprint(res["content"]) != fmt.Sprint([]any{map[string]any{"type": "text", "text": text}}) {
+		h.t.Fatalf("echo %d = %v", id, m)
+	}
+}
+
+// backBound is how soon after the path is back the next request must
+// succeed: 2 s for m2m-ssh, plus twice what connecting and starting the
+// remote program took the first time. That time is the server's (sshd runs
+// the command through the user's shell, and a .bashrc that runs pyenv init
+// takes seconds on a busy machine), not m2m-ssh's to shorten.
+func backBound(t *testing.T, startup time.Duration) time.Duration {
+	t.Logf("the first connection and start took %s", startup.Round(time.Millisecond))
+	return 2*time.Second + 2*startup
+}
+
+// A cut path and a remote that exits are made good: the request in flight
+// gets an error at once, the session comes back by itself with the same
+// handshake, and the next request succeeds within 2 s.
+func TestEndToEndReconnect(t *testing.T) {
+	w := newWorld(t)
+	relay := startCutter(t, w.sshd.Addr())
+	pidfile := filepath.Join(w.dir, "testmcp.pid")
+	start := time.Now()
+	h := startRaw(t, w.command(w.viaCutter(t, relay, pidfile, "--log-level", "DEBUG")...))
+	h.initialize()
+	bound := backBound(t, time.Since(start))
+	h.echo(1, 30*time.Second)
+
+	faults := []struct {
+		name  string
+		fault func()
+		also  int // a further request in flight, after the sleep
+		want  string
+	}{
+		{"cut", relay.Cut, 0, "(the connection closed)"},
+		{"remote exits", func() { h.call(90, "exit", `{"code":3}`) }, 90, "(the remote MCP server exited with status 3)"},
+	}
+	id := 100
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			h.t = t
+			id += 10
+			before := relay.accepted.Load()
+			// The echo behind the sleep proves the sleep reached the
+			// server: frames arrive in order.
+			h.call(id, "sleep", `{"millis":60000}`)
+			h.echo(id+1, 10*time.Second)
+			f.fault()
+			for _, inFlight := range []int{id, f.also} {
+				if inFlight == 0 {
+					continue
+				}
+				m := h.recv(5 * time.Second)
+				e, _ := m["error"].(map[string]any)
+				if m["id"] != float64(inFlight) || e == nil || e["code"] != float64(bridge.CodeConnectionLost) {
+					t.Fatalf("request %d in flight: got %v; want error %d", inFlight, m, bridge.CodeConnectionLost)
+				}
+				if msg := e["message"].(string); !strings.Contains(msg, "connection to buildbox was lost "+f.want) || !strings.Contains(msg, "may or may not have run") {
+					t.Fatalf("message %q does not say what happened", msg)
+				}
+			}
+			h.echo(id+2, bound)
+			if relay.accepted.Load() != before+1 {
+				t.Fatalf("%d connections since the fault, want 1", relay.accepted.Load()-before)
+			}
+		})
+	}
+	h.t = t
+	h.in.Close()
+	if err := h.cmd.Wait(); err != nil {
+		t.Fatalf("m2m-ssh after stdin EOF: %v", err)
+	}
+	if !strings.Contains(h.stderr.String(), "reconnected") {
+		t.Fatalf("the log does not tell of the reconnect:\n%s", h.stderr)
+	}
+}
+
+// A remote that crashes at start makes m2m-ssh give up after
+// --max-reconnects tries, answer everything and exit non-zero.
+func TestEndToEndRemoteCrashesAtStart(t *testing.T) {
+	w := newWorld(t)
+	h := startRaw(t, w.command("--max-reconnects", "2", "buildbox", "--", "echo 'testmcp: cannot start' >&2; exit 3"))
+	h.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	answered := 0
+	for id := 0; ; id++ {
+		if id > 0 {
+			h.send(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, id)
+		}
+		m := h.recv(30 * time.Second)
+		if m["id"] != float64(id) || m["error"] == nil {
+			t.Fatalf("request %d got %v; want an error", id, m)
+		}
+		answered++
+		if msg := m["error"].(map[string]any)["message"].(string); strings.Contains(msg, "gave up after 2 tries") {
+			break
+		}
+		if id > 200 {
+			t.Fatal("m2m-ssh does not give up")
+		}
+	}
+	h.in.Close()
+	err := h.cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != bridge.ExitStatus {
+		t.Fatalf("m2m-ssh ended with %v; want exit status %d", err, bridge.ExitStatus)
+	}
+	for _, want := range []string{"m2m-ssh: error: ", "m2m-ssh: hint: ", "remote: testmcp: cannot start", "exited with status 3"} {
+		if !strings.Contains(h.stderr.String(), want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, h.stderr)
+		}
+	}
+}
+
+// readPid waits for testmcp to write its pid.
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if pid, perr := strconv.Atoi(string(b)); err == nil && perr == nil && pid > 0 {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testmcp wrote no pid to %s", path)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file another process writes
+	}
+}
+
+// gone waits for the process to end, as seen from the server's side.
+func gone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote process %d still runs", pid)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the process table
+	}
+}
+
+// Shutting down, by stdin EOF or SIGTERM, ends the remote process too; a
+// session restored after the remote exited is what shuts down.
+func TestEndToEndShutdown(t *testing.T) {
+	w := newWorld(t)
+	for _, how := range []string{"stdin EOF", "SIGTERM"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			relay := startCutter(t, w.sshd.Addr())
+			pidfile := filepath.Join(t.TempDir(), "testmcp.pid")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := w.command(w.viaCutter(t, relay, pidfile)...)
+			start := time.Now()
+			s, err := connect(t, ctx, cmd)
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			bound := backBound(t, time.Since(start))
+			defer s.Close()
+			first := readPid(t, pidfile)
+			os.Remove(pidfile)
+			// The exit call is answered with an error; the session comes
+			// back on a new process.
+			_, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "exit", Arguments: map[string]any{"code": 0}})
+			if err == nil || !strings.Contains(err.Error(), "connection to buildbox was lost") {
+				t.Fatalf("exit call: %v; want the lost-connection error", err)
+			}
+			start = time.Now()
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "pid"})
+			if err != nil || time.Since(start) > bound {
+				t.Fatalf("pid after the remote exited: %v after %s", err, time.Since(start))
+			}
+			second := readPid(t, pidfile)
+			if got := res.Content[0].(*mcp.TextContent).Text; got != strconv.Itoa(second) || second == first {
+				t.Fatalf("pid = %s, want the new process %d (the first was %d)", got, second, first)
+			}
+			gone(t, first)
+
+			if how == "SIGTERM" {
+				cmd.Process.Signal(syscall.SIGTERM)
+				if err := s.Wait(); err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+					t.Logf("session ended with %v", err)
+				}
+			}
+			s.Close()
+			if st := cmd.ProcessState; st == nil || st.ExitCode() != 0 {
+				t.Fatalf("m2m-ssh ended with %v; want 0, the remote's status", st)
+			}
+			gone(t, second)
+		})
+	}
+}
+
+// TestEndToEndSoak runs thousands of tool calls, 64 at a time, through the
+// real client, m2m-ssh and sshd while the path is cut again and again:
+// every call ends, with its own result or an error of m2m-ssh's.
+func TestEndToEndSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test")
+	}
+	const (
+		calls    = 2000
+		inFlight = 64
+		cutEvery = 400
+	)
+	w := newWorld(t)
+	relay := startCutter(t, w.sshd.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	begin := time.Now()
+	s, err := connect(t, ctx, w.command(w.viaCutter(t, relay, filepath.Join(w.dir, "pid"))...))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	bound := backBound(t, time.Since(begin))
+	defer s.Close()
+
+	var done, results, errs, lost, corrupt atomic.Int32
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				text := fmt.Sprintf("%d:%s", i, sshtest.Blob(i%3000))
+				callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				res, err := s.CallTool(callCtx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+				cancel()
+				switch {
+				case callCtx.Err() != nil:
+					lost.Add(1)
+				case err != nil && strings.Contains(err.Error(), "m2m-ssh: "):
+					errs.Add(1)
+				case err != nil:
+					corrupt.Add(1)
+					t.Errorf("call %d: %v", i, err)
+				case res.Content[0].(*mcp.TextContent).Text != text:
+					corrupt.Add(1)
+					t.Errorf("call %d: the result differs", i)
+				default:
+					results.Add(1)
+				}
+				if n := done.Add(1); n%cutEvery == 0 && n < calls {
+					relay.Cut()
+				}
+			}
+		}()
+	}
+	for i := range calls {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	t.Logf("%d calls: %d results, %d errors of m2m-ssh's, %d lost, %d corrupt; %d connections",
+		calls, results.Load(), errs.Load(), lost.Load(), corrupt.Load(), relay.accepted.Load())
+	if lost.Load() != 0 || corrupt.Load() != 0 {
+		t.Fatalf("lost %d, corrupt %d; want 0", lost.Load(), corrupt.Load())
+	}
+	if relay.accepted.Load() < calls/cutEvery {
+		t.Fatalf("%d connections: the cuts did not happen", relay.accepted.Load())
+	}
+	start := time.Now()
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "after"}}); err != nil || time.Since(start) > bound {
+		t.Fatalf("a call after the soak: %v after %s", err, time.Since(start))
+	}
+}
