@@ -150,7 +150,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, err
 		return ExitStatus, err
 	}
 	b.Logger.Info("connected", "target", b.Name, "took", time.Since(start).Round(time.Millisecond))
-	r.link = r.start(remote, NewFrameReader(remote), nil)
+	r.link = r.start(remote, newRemoteFrames(remote), nil)
 	return r.loop()
 }
 

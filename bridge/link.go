@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +39,7 @@ var errHostGone = errors.New("bridge: the host stopped reading")
 
 // start runs a link over remote, whose frames fr reads. prelude are frames
 // the remote sent during a replayed handshake, to pass on first.
-func (r *run) start(remote Remote, fr *FrameReader, prelude [][]byte) *link {
+func (r *run) start(remote Remote, fr *remoteFrames, prelude [][]byte) *link {
 	l := &link{
 		remote: remote,
 		out:    make(chan []hostFrame),
@@ -164,7 +166,7 @@ func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, c
 // pump carries the remote's frames to the host until the remote's stdout
 // ends. Lines that are not JSON-RPC are logged and dropped: stdout carries
 // nothing but frames.
-func (r *run) pump(l *link, fr *FrameReader, prelude [][]byte) error {
+func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 	for _, f := range prelude {
 		if err := r.fromRemote(l, f); err != nil {
 			return err
@@ -175,10 +177,44 @@ func (r *run) pump(l *link, fr *FrameReader, prelude [][]byte) error {
 		if err != nil {
 			return err
 		}
+		if fr.ended && !json.Valid(frame) {
+			// A connection cut in the middle of a frame ends the
+			// stream as a clean EOF would: the last frame may be a
+			// piece of one. Its request is answered as lost.
+			r.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "start", preview(frame))
+			continue
+		}
 		if err := r.fromRemote(l, frame); err != nil {
 			return err
 		}
 	}
+}
+
+// remoteFrames reads the remote's frames and notes when its stream has
+// ended, after which the frames still buffered are checked whole.
+type remoteFrames struct {
+	*FrameReader
+	ended bool
+}
+
+func newRemoteFrames(r io.Reader) *remoteFrames {
+	rf := &remoteFrames{}
+	rf.FrameReader = NewFrameReader(endReader{r, &rf.ended})
+	return rf
+}
+
+// endReader sets *ended when r reports the end of its stream.
+type endReader struct {
+	r     io.Reader
+	ended *bool
+}
+
+func (e endReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		*e.ended = true
+	}
+	return n, err
 }
 
 func (r *run) fromRemote(l *link, frame []byte) error {

@@ -157,7 +157,7 @@ func permanent(err error) bool {
 // the lost one.
 type attempt struct {
 	remote  Remote
-	fr      *FrameReader
+	fr      *remoteFrames
 	prelude [][]byte // frames the remote sent before the replay was done
 	changed []string // list_changed notifications to send the host
 	proven  bool     // the remote answered the replayed handshake
@@ -172,7 +172,7 @@ func (b *Bridge) attempt(ctx context.Context, script replay) (*attempt, error) {
 		return nil, err
 	}
 	b.Logger.Debug("connected; replaying the handshake", "target", b.Name, "requests", len(script.requests))
-	a := &attempt{remote: remote, fr: NewFrameReader(remote)}
+	a := &attempt{remote: remote, fr: newRemoteFrames(remote)}
 	if script.empty() {
 		return a, nil
 	}

@@ -33,6 +33,8 @@ type mcpServer struct {
 	// with status 7 (0: never).
 	crashFrom int32
 
+	halfDone chan struct{} // receives once "half" has written its half
+
 	conns atomic.Int32
 	mu    sync.Mutex
 	log   []string // "conn method params" for each message received
@@ -121,6 +123,12 @@ func (s *mcpServer) program() sshtest.Program {
 			case m.Method == "echo":
 				return result(m.ID, map[string]any{"params": m.Params, "conn": conn})
 			case m.Method == "hang":
+			case m.Method == "half":
+				// The first half of a response, as a cut leaves it.
+				wmu.Lock()
+				fmt.Fprintf(ch, `{"jsonrpc":"2.0","id":%s,"result":{"text":"cut he`, m.ID)
+				wmu.Unlock()
+				s.halfDone <- struct{}{}
 			case m.Method == "exit":
 				var p struct{ Code int }
 				json.Unmarshal(m.Params, &p)
@@ -583,5 +591,24 @@ func TestBridgeCancel(t *testing.T) {
 		}
 	case <-time.After(bound):
 		t.Fatal("Run did not end")
+	}
+}
+
+// A frame cut short by the loss of its connection never reaches the host:
+// its request is answered as lost.
+func TestReconnectDropsPartialFrame(t *testing.T) {
+	srv := &mcpServer{halfDone: make(chan struct{}, 1)}
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	var log safeBuffer
+	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Logger: newTestLogger(&log)}))
+	h.initialize()
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"half"}`)
+	<-srv.halfDone
+	ssrv.Drop()
+	if code, _ := errorOf(h.recvID("1")); code != CodeConnectionLost {
+		t.Fatalf("the request whose answer was cut got code %v, want %d", code, CodeConnectionLost)
+	}
+	if !strings.Contains(log.String(), "in the middle of a frame") {
+		t.Fatalf("the log does not tell of the cut frame:\n%s", log.String())
 	}
 }
