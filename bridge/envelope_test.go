@@ -59,3 +59,56 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func TestElements(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{`[]`, nil},
+		{` [ {"id":1,"method":"a"} ] `, []string{`{"id":1,"method":"a"}`}},
+		{`[{"id":1,"result":{"s":"],"}},{"method":"n"},3]`, []string{`{"id":1,"result":{"s":"],"}}`, `{"method":"n"}`, `3`}},
+	}
+	for _, tt := range tests {
+		elems, err := Elements([]byte(tt.in))
+		if err != nil {
+			t.Errorf("Elements(%q): %v", tt.in, err)
+			continue
+		}
+		var got []string
+		for _, e := range elems {
+			got = append(got, string(e))
+		}
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("Elements(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, in := range []string{`{}`, `[`, `[1,`, `[1 2]`, `["a]`} {
+		if _, err := Elements([]byte(in)); err == nil {
+			t.Errorf("Elements(%q) succeeded, want an error", in)
+		}
+	}
+}
+
+func TestEnvelopeError(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"jsonrpc":"2.0","id":1,"result":{}}`:                        false,
+		`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}`:   true,
+		`{"error":{"code":1,"message":"x"},"jsonrpc":"2.0","id":"a"}`: true,
+	} {
+		env, err := ParseEnvelope([]byte(in))
+		if err != nil || env.Kind != KindResponse || env.Error != want {
+			t.Errorf("ParseEnvelope(%s) = %v error=%v, %v; want a response with error=%v", in, env.Kind, env.Error, err, want)
+		}
+	}
+}
+
+func TestSpliceID(t *testing.T) {
+	msg := []byte(`[{"id":7,"method":"roots/list"}]`)
+	elems, _ := Elements(msg)
+	env, _ := ParseEnvelope(elems[0])
+	got := spliceID(elems[0], env.ID, []byte(`"m2m-ssh-1-1"`))
+	if want := `{"id":"m2m-ssh-1-1","method":"roots/list"}`; string(got) != want {
+		t.Fatalf("spliceID = %s, want %s", got, want)
+	}
+}
