@@ -6,4 +6,11 @@
 // The bridge reads just enough of each frame to know its kind and id, so
 // that every request the host sends gets exactly one answer: the server's,
 // or a JSON-RPC error from m2m-ssh when the server cannot be reached.
+//
+// When the connection or the remote program is lost while the host still
+// talks, the bridge answers the requests in flight (CodeConnectionLost),
+// reconnects with backoff, replays the handshake the host made
+// (server/discover or initialize and notifications/initialized) without
+// the host seeing it, and holds the host's new requests until the session
+// is back or ReconnectTimeout has passed (CodeUnavailable).
 package bridge
