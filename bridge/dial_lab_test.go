@@ -132,8 +132,8 @@ func (l *lab) dialer(t *testing.T, alias string, opts ...string) *Dialer {
 	return &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, HostKeyOptions: ho, Logger: logger}
 }
 
-// run runs command on d's target and returns its stdout and how it ended.
-func run(t *testing.T, d *Dialer, command string) (string, error) {
+// runOn runs command on d's target and returns its stdout and how it ended.
+func runOn(t *testing.T, d *Dialer, command string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -35,7 +35,7 @@ func TestForwardAgent(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := l.dialer(t, "target", c.opts...)
-			out, err := run(t, d, "ssh-add -l")
+			out, err := runOn(t, d, "ssh-add -l")
 			if c.listed {
 				if err != nil || !strings.Contains(out, fp) {
 					t.Fatalf("ssh-add -l on the remote: %q, %v; want %s listed", out, err, fp)
@@ -64,7 +64,7 @@ func TestEnvRequests(t *testing.T) {
 	d := l.dialer(t, "target",
 		"SetEnv=M2M_SET=one M2M_SENDME=set-wins",
 		"SendEnv=M2M_SEND* OTHER_SEND?E")
-	out, err := run(t, d, `printf '%s|%s|%s|%s\n' "$M2M_SET" "$M2M_SENDME" "$M2M_NOTSENT" "$OTHER_SENDME"`)
+	out, err := runOn(t, d, `printf '%s|%s|%s|%s\n' "$M2M_SET" "$M2M_SENDME" "$M2M_NOTSENT" "$OTHER_SENDME"`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestDialPaths(t *testing.T) {
 			}
 			before1, before2 := l.hop1.Accepted(), l.hop2.Accepted()
 			d := l.dialer(t, c.alias, c.opts...)
-			out, err := run(t, d, "echo reached $USER")
+			out, err := runOn(t, d, "echo reached $USER")
 			if err != nil {
 				t.Fatalf("command ended with %v", err)
 			}
