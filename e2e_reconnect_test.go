@@ -24,65 +24,20 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// cutter is a TCP relay in front of sshd whose Cut drops every connection
-// it carries, at both ends, as a failing network would; connections made
-// afterwards pass as before.
-type cutter struct {
-	port     int
-	target   string
-	mu       sync.Mutex
-	conns    []net.Conn
-	accepted atomic.Int32
-}
-
-func startCutter(t *testing.T, target string) *cutter {
+// viaRelay are the arguments that reach buildbox through r, running
+// testmcp with its pid written to pidfile.
+func (w *world) viaRelay(t *testing.T, r *sshtest.Relay, pidfile string, extra ...string) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(r.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cutter{port: l.Addr().(*net.TCPAddr).Port, target: target}
-	go func() {
-		for {
-			a, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			b, err := net.Dial("tcp", target)
-			if err != nil {
-				a.Close()
-				continue
-			}
-			c.mu.Lock()
-			c.conns = append(c.conns, a, b)
-			c.mu.Unlock()
-			go func() { io.Copy(a, b); a.Close(); b.Close() }()
-			go func() { io.Copy(b, a); a.Close(); b.Close() }()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); c.Cut() })
-	return c
-}
-
-func (c *cutter) Cut() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	c.conns = nil
-}
-
-// viaCutter are the arguments that reach buildbox through c, running
-// testmcp with its pid written to pidfile.
-func (w *world) viaCutter(t *testing.T, c *cutter, pidfile string, extra ...string) []string {
 	var kh []string
 	for _, k := range w.sshd.HostKeys {
-		kh = append(kh, fmt.Sprintf("[%s]:%d %s", w.sshd.Host, c.port, k))
+		kh = append(kh, fmt.Sprintf("[%s]:%s %s", w.sshd.Host, port, k))
 	}
-	khFile := sshtest.WriteFile(t, w.dir, fmt.Sprintf("known_hosts_%d", c.port), kh...)
-	args := append([]string{"-o", "Port=" + strconv.Itoa(c.port), "-o", "UserKnownHostsFile=" + khFile}, extra...)
+	khFile := sshtest.WriteFile(t, w.dir, "known_hosts_"+port, kh...)
+	args := append([]string{"-o", "Port=" + port, "-o", "UserKnownHostsFile=" + khFile}, extra...)
 	return append(args, "buildbox", "--", "TESTMCP_PIDFILE="+pidfile, bins.testmcp)
 }
 
@@ -211,10 +166,10 @@ func backBound(t *testing.T, startup time.Duration) time.Duration {
 // handshake, and the next request succeeds within 2 s.
 func TestEndToEndReconnect(t *testing.T) {
 	w := newWorld(t)
-	relay := startCutter(t, w.sshd.Addr())
+	relay := sshtest.StartRelay(t, w.sshd.Addr())
 	pidfile := filepath.Join(w.dir, "testmcp.pid")
 	start := time.Now()
-	h := startRaw(t, w.command(w.viaCutter(t, relay, pidfile, "--log-level", "DEBUG")...))
+	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, "--log-level", "DEBUG")...))
 	h.initialize()
 	bound := backBound(t, time.Since(start))
 	h.echo(1, 30*time.Second)
@@ -233,7 +188,7 @@ func TestEndToEndReconnect(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			h.t = t
 			id += 10
-			before := relay.accepted.Load()
+			before := relay.Accepted()
 			// The echo behind the sleep proves the sleep reached the
 			// server: frames arrive in order.
 			h.call(id, "sleep", `{"millis":60000}`)
@@ -253,8 +208,8 @@ func TestEndToEndReconnect(t *testing.T) {
 				}
 			}
 			h.echo(id+2, bound)
-			if relay.accepted.Load() != before+1 {
-				t.Fatalf("%d connections since the fault, want 1", relay.accepted.Load()-before)
+			if relay.Accepted() != before+1 {
+				t.Fatalf("%d connections since the fault, want 1", relay.Accepted()-before)
 			}
 		})
 	}
@@ -339,11 +294,11 @@ func TestEndToEndShutdown(t *testing.T) {
 	for _, how := range []string{"stdin EOF", "SIGTERM"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			relay := startCutter(t, w.sshd.Addr())
+			relay := sshtest.StartRelay(t, w.sshd.Addr())
 			pidfile := filepath.Join(t.TempDir(), "testmcp.pid")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cmd := w.command(w.viaCutter(t, relay, pidfile)...)
+			cmd := w.command(w.viaRelay(t, relay, pidfile)...)
 			start := time.Now()
 			s, err := connect(t, ctx, cmd)
 			if err != nil {
@@ -398,11 +353,11 @@ func TestEndToEndSoak(t *testing.T) {
 		cutEvery = 500
 	)
 	w := newWorld(t)
-	relay := startCutter(t, w.sshd.Addr())
+	relay := sshtest.StartRelay(t, w.sshd.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	begin := time.Now()
-	s, err := connect(t, ctx, w.command(w.viaCutter(t, relay, filepath.Join(w.dir, "pid"))...))
+	s, err := connect(t, ctx, w.command(w.viaRelay(t, relay, filepath.Join(w.dir, "pid"))...))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -448,12 +403,12 @@ func TestEndToEndSoak(t *testing.T) {
 	close(next)
 	wg.Wait()
 	t.Logf("%d calls: %d results, %d errors of m2m-ssh's, %d lost, %d corrupt; %d connections",
-		calls, results.Load(), errs.Load(), lost.Load(), corrupt.Load(), relay.accepted.Load())
+		calls, results.Load(), errs.Load(), lost.Load(), corrupt.Load(), relay.Accepted())
 	if lost.Load() != 0 || corrupt.Load() != 0 {
 		t.Fatalf("lost %d, corrupt %d; want 0", lost.Load(), corrupt.Load())
 	}
-	if relay.accepted.Load() < calls/cutEvery {
-		t.Fatalf("%d connections: the cuts did not happen", relay.accepted.Load())
+	if relay.Accepted() < calls/cutEvery {
+		t.Fatalf("%d connections: the cuts did not happen", relay.Accepted())
 	}
 	start := time.Now()
 	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "after"}}); err != nil || time.Since(start) > bound {
