@@ -98,6 +98,12 @@ func (w *world) command(args ...string) *exec.Cmd {
 
 func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSession, error) {
 	t.Helper()
+	return connectThrough(t, ctx, cmd, &mcp.CommandTransport{Command: cmd})
+}
+
+// connectThrough is connect over transport, which runs cmd.
+func connectThrough(t *testing.T, ctx context.Context, cmd *exec.Cmd, transport mcp.Transport) (*mcp.ClientSession, error) {
+	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	t.Cleanup(func() {
@@ -106,7 +112,7 @@ func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSessi
 		}
 	})
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
-	return client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	return client.Connect(ctx, transport, nil)
 }
 
 func TestEndToEnd(t *testing.T) {
