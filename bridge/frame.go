@@ -1,32 +1,40 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"io"
 )
 
 // A FrameReader reads newline-delimited JSON-RPC frames of any size.
 //
-// A frame that fits in the reader's buffer is returned without a copy;
-// a larger one is gathered into a buffer that is kept for the next large
-// frame and released once it is much larger than the frames that follow.
+// Frames are returned in place, from one buffer that the reader fills
+// straight from its source: a frame is copied once, on its way in, however
+// large it is. The buffer grows to hold the largest frame and is kept while
+// large frames keep coming, so that a stream of them costs no allocations;
+// after a run of frames much smaller than it, it goes back to its starting
+// size.
 type FrameReader struct {
-	br  *bufio.Reader
-	acc []byte
+	r     io.Reader
+	buf   []byte
+	start int // buf[start:end] is read and not yet returned
+	end   int
+	err   error // from r, returned once the buffer is used up
+	// small counts the frames in a row that would have fitted in a
+	// quarter of buf.
+	small int
+	empty int // reads in a row that returned nothing
 }
 
-// frameBufferSize fits typical MCP frames (requests, small results) so that
-// they are never copied on the way through.
+// frameBufferSize fits typical MCP frames (requests, small results), and
+// is the size of each read from the source.
 const frameBufferSize = 256 << 10
 
-// keepAccumulator is the largest gathering buffer kept between frames.
-const keepAccumulator = 4 << 20
+// shrinkAfter is how many small frames in a row give a grown buffer up.
+const shrinkAfter = 16
 
 // NewFrameReader returns a FrameReader reading from r.
 func NewFrameReader(r io.Reader) *FrameReader {
-	return &FrameReader{br: bufio.NewReaderSize(r, frameBufferSize)}
+	return &FrameReader{r: r}
 }
 
 // Next returns the next frame, ending in a single '\n' (a "\r\n" line end
@@ -35,28 +43,9 @@ func NewFrameReader(r io.Reader) *FrameReader {
 // of input Next returns io.EOF; a partial frame cut off by another error is
 // never returned.
 func (fr *FrameReader) Next() ([]byte, error) {
-	if cap(fr.acc) > keepAccumulator {
-		fr.acc = nil
-	}
 	for {
-		line, err := fr.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			fr.acc = append(fr.acc[:0], line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = fr.br.ReadSlice('\n')
-				fr.acc = append(fr.acc, line...)
-			}
-			line = fr.acc
-		}
-		switch {
-		case err == nil:
-		case err == io.EOF && len(line) > 0:
-			// The last frame may lack its newline; it is still whole.
-			if line[len(line)-1] != '\n' {
-				fr.acc = append(append(fr.acc[:0], line...), '\n')
-				line = fr.acc
-			}
-		default:
+		line, err := fr.line()
+		if err != nil {
 			return nil, err
 		}
 		if n := len(line); n >= 2 && line[n-2] == '\r' {
@@ -64,14 +53,94 @@ func (fr *FrameReader) Next() ([]byte, error) {
 			line = line[:n-1]
 		}
 		if !blank(line) {
+			fr.account(len(line))
 			return line, nil
 		}
 	}
 }
 
+// line returns the next line, blank or not, with its '\n'.
+func (fr *FrameReader) line() ([]byte, error) {
+	if fr.buf == nil {
+		fr.buf = make([]byte, frameBufferSize)
+	}
+	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
+	for {
+		if i := bytes.IndexByte(fr.buf[fr.start+scanned:fr.end], '\n'); i >= 0 {
+			line := fr.buf[fr.start : fr.start+scanned+i+1]
+			fr.start += scanned + i + 1
+			return line, nil
+		}
+		scanned = fr.end - fr.start
+		if fr.err != nil {
+			if fr.err == io.EOF && scanned > 0 {
+				// The last frame may lack its newline; it is
+				// still whole.
+				fr.room()
+				fr.buf[fr.end] = '\n'
+				line := fr.buf[fr.start : fr.end+1]
+				fr.start = fr.end
+				return line, nil
+			}
+			return nil, fr.err
+		}
+		fr.room()
+		n, err := fr.r.Read(fr.buf[fr.end:])
+		fr.end += n
+		switch {
+		case err != nil:
+			fr.err = err
+		case n > 0:
+			fr.empty = 0
+		default:
+			// As bufio.Reader: a source that keeps returning
+			// nothing is broken.
+			if fr.empty++; fr.empty >= 100 {
+				fr.err = io.ErrNoProgress
+			}
+		}
+	}
+}
+
+// room makes space after buf[start:end]: it moves the unread bytes to the
+// front, and doubles the buffer when they fill it.
+func (fr *FrameReader) room() {
+	if fr.end < len(fr.buf) {
+		return
+	}
+	unread := fr.end - fr.start
+	if unread < len(fr.buf) {
+		copy(fr.buf, fr.buf[fr.start:fr.end])
+	} else {
+		grown := make([]byte, 2*len(fr.buf))
+		copy(grown, fr.buf[fr.start:fr.end])
+		fr.buf = grown
+	}
+	fr.start, fr.end = 0, unread
+}
+
+// account notes the size of a frame just returned, and gives a grown
+// buffer back once it has not been needed for a while. The frame stays
+// valid: the old buffer is dropped, not reused.
+func (fr *FrameReader) account(n int) {
+	if len(fr.buf) <= frameBufferSize {
+		return
+	}
+	if n > len(fr.buf)/4 {
+		fr.small = 0
+		return
+	}
+	fr.small++
+	if unread := fr.end - fr.start; fr.small >= shrinkAfter && unread <= frameBufferSize/2 {
+		buf := make([]byte, frameBufferSize)
+		fr.end = copy(buf, fr.buf[fr.start:fr.end])
+		fr.buf, fr.start, fr.small = buf, 0, 0
+	}
+}
+
 // Buffered reports whether a whole or partial frame is already waiting, so
 // that a writer can hold back a flush until a burst is over.
-func (fr *FrameReader) Buffered() bool { return fr.br.Buffered() > 0 }
+func (fr *FrameReader) Buffered() bool { return fr.end > fr.start }
 
 func blank(line []byte) bool {
 	return len(bytes.TrimSpace(line)) == 0

@@ -141,3 +141,87 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// A large frame grows the buffer, which is kept while large frames keep
+// coming and given back after a run of small ones.
+func TestFrameReaderBufferSize(t *testing.T) {
+	big := "\"" + strings.Repeat("b", 5*frameBufferSize) + "\"\n"
+	var in strings.Builder
+	in.WriteString(big)
+	in.WriteString(big)
+	for range shrinkAfter {
+		in.WriteString("{}\n")
+	}
+	in.WriteString(big)
+	fr := NewFrameReader(&chunkReader{data: []byte(in.String()), chunk: 32 << 10})
+	next := func(want string) {
+		t.Helper()
+		f, err := fr.Next()
+		if err != nil || string(f) != want {
+			t.Fatalf("Next = %.20q (%d bytes), %v; want %.20q (%d bytes)", f, len(f), err, want, len(want))
+		}
+	}
+	next(big)
+	grown := len(fr.buf)
+	if grown <= frameBufferSize {
+		t.Fatalf("buffer is %d bytes after a frame of %d", grown, len(big))
+	}
+	next(big)
+	if len(fr.buf) != grown {
+		t.Fatalf("buffer went from %d to %d bytes between two large frames", grown, len(fr.buf))
+	}
+	for range shrinkAfter {
+		next("{}\n")
+	}
+	if len(fr.buf) != frameBufferSize {
+		t.Fatalf("buffer is %d bytes after %d small frames; want %d", len(fr.buf), shrinkAfter, frameBufferSize)
+	}
+	next(big)
+	if _, err := fr.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next at the end = %v, want EOF", err)
+	}
+}
+
+// Once the buffer has grown, large frames cost no allocations.
+func TestFrameReaderLargeFramesDoNotAllocate(t *testing.T) {
+	frame := []byte("\"" + strings.Repeat("x", 3*frameBufferSize) + "\"\n")
+	r := &repeatReader{frame: frame}
+	fr := NewFrameReader(r)
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if f, err := fr.Next(); err != nil || len(f) != len(frame) {
+			t.Fatalf("Next = %d bytes, %v", len(f), err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per large frame; want 0", allocs)
+	}
+}
+
+// repeatReader returns frame over and over, in reads of at most 32 KiB as
+// an SSH channel does.
+type repeatReader struct {
+	frame []byte
+	off   int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p[:min(len(p), 32<<10)], r.frame[r.off:])
+	r.off = (r.off + n) % len(r.frame)
+	return n, nil
+}
+
+// A source that keeps returning nothing ends the reader with an error
+// rather than a busy loop.
+func TestFrameReaderNoProgress(t *testing.T) {
+	fr := NewFrameReader(emptyReader{})
+	if _, err := fr.Next(); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("Next = %v, want io.ErrNoProgress", err)
+	}
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, nil }
