@@ -138,9 +138,13 @@ func (fr *FrameReader) account(n int) {
 	}
 }
 
-// Buffered reports whether a whole or partial frame is already waiting, so
-// that a writer can hold back a flush until a burst is over.
-func (fr *FrameReader) Buffered() bool { return fr.end > fr.start }
+// Buffered reports whether a whole line is already waiting, so that a
+// writer can hold back a flush until a burst is over: the next call to Next
+// returns without reading. A partial frame does not count, since the peer
+// may wait for an answer before it finishes it.
+func (fr *FrameReader) Buffered() bool {
+	return bytes.IndexByte(fr.buf[fr.start:fr.end], '\n') >= 0
+}
 
 func blank(line []byte) bool {
 	return len(bytes.TrimSpace(line)) == 0

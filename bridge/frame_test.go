@@ -225,3 +225,18 @@ func TestFrameReaderNoProgress(t *testing.T) {
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+func TestFrameReaderBuffered(t *testing.T) {
+	fr := NewFrameReader(strings.NewReader("{\"a\":1}\n{\"b\":2}\n{\"c\":"))
+	if fr.Buffered() {
+		t.Fatal("Buffered before any read")
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := fr.Next(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fr.Buffered(); got != want {
+			t.Fatalf("after frame %d: Buffered = %v, want %v", i+1, got, want)
+		}
+	}
+}
