@@ -20,7 +20,7 @@ import (
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args, pollable(os.Stdin), pollable(os.Stdout), os.Stderr))
 }
 
 // run is main with its inputs and outputs passed in, for tests.
