@@ -115,6 +115,13 @@ func TestBench(t *testing.T) {
 			return append(slices.Clone(wrap), bin["m2m-ssh"], "-F", cfg, "bench", "--", server)
 		}, m2mEnv},
 	}
+	// M2M_BENCH_BASELINE names another m2m-ssh binary to run alongside,
+	// for comparing two builds on the same machine at the same time.
+	if base := os.Getenv("M2M_BENCH_BASELINE"); base != "" {
+		kinds = append(kinds, bridgeKind{"baseline", func(server string) []string {
+			return []string{base, "-F", cfg, "bench", "--", server}
+		}, m2mEnv})
+	}
 
 	fmt.Println(machine(sshBin))
 	fmt.Printf("load before: %s\n", load())
@@ -287,8 +294,12 @@ func median(fs []figures) figures {
 // with m2m-ssh's ratios to the other two, as Markdown.
 func table(m []figures) string {
 	var b strings.Builder
-	fmt.Fprintln(&b, "| figure | direct (floor) | ssh -T | m2m-ssh | m2m-ssh ÷ ssh | m2m-ssh ÷ floor | target | met |")
-	fmt.Fprintln(&b, "|---|--:|--:|--:|--:|--:|---|---|")
+	extra, extraSep := "", ""
+	if len(m) > 3 {
+		extra, extraSep = " baseline |", "--:|"
+	}
+	fmt.Fprintln(&b, "| figure | direct (floor) | ssh -T | m2m-ssh | m2m-ssh ÷ ssh | m2m-ssh ÷ floor | target | met |"+extra)
+	fmt.Fprintln(&b, "|---|--:|--:|--:|--:|--:|---|---|"+extraSep)
 	row := func(name string, get func(figures) float64, unit func(float64) string, target string, met func(m2m, ssh float64) bool) {
 		d, s, x := get(m[0]), get(m[1]), get(m[2])
 		verdict := ""
@@ -298,7 +309,11 @@ func table(m []figures) string {
 				verdict = "yes"
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f | %.2f | %s | %s |\n", name, unit(d), unit(s), unit(x), x/s, x/d, target, verdict)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f | %.2f | %s | %s |", name, unit(d), unit(s), unit(x), x/s, x/d, target, verdict)
+		if len(m) > 3 {
+			fmt.Fprintf(&b, " %s |", unit(get(m[3])))
+		}
+		b.WriteString("\n")
 	}
 	ms := func(v float64) string {
 		if v < 1e6 {
