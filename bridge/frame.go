@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"io"
+	"runtime"
 )
 
 // A FrameReader reads newline-delimited JSON-RPC frames of any size.
@@ -28,6 +29,9 @@ type FrameReader struct {
 // frameBufferSize fits typical MCP frames (requests, small results), and
 // is the size of each read from the source.
 const frameBufferSize = 256 << 10
+
+// growSlower is the buffer size from which it grows by half, not double.
+const growSlower = 4 << 20
 
 // shrinkAfter is how many small frames in a row give a grown buffer up.
 const shrinkAfter = 16
@@ -103,7 +107,10 @@ func (fr *FrameReader) line() ([]byte, error) {
 }
 
 // room makes space after buf[start:end]: it moves the unread bytes to the
-// front, and doubles the buffer when they fill it.
+// front, and grows the buffer when they fill it: doubling it while it is
+// small, by half beyond growSlower, so that the buffer a large frame
+// leaves behind, and the garbage collector's goal, which is a multiple
+// of what is live, stay close to the frame's size.
 func (fr *FrameReader) room() {
 	if fr.end < len(fr.buf) {
 		return
@@ -112,9 +119,23 @@ func (fr *FrameReader) room() {
 	if unread < len(fr.buf) {
 		copy(fr.buf, fr.buf[fr.start:fr.end])
 	} else {
-		grown := make([]byte, 2*len(fr.buf))
+		size := 2 * len(fr.buf)
+		if len(fr.buf) >= growSlower {
+			size = len(fr.buf) + len(fr.buf)/2
+		}
+		grown := make([]byte, size)
 		copy(grown, fr.buf[fr.start:fr.end])
 		fr.buf = grown
+		if size > growSlower {
+			// The collector's goal is twice what was live at its
+			// last cycle, which may have been both the old buffer
+			// and the new: collect now, while only the new one is,
+			// or the heap may reach four times the frame before
+			// the next cycle. Growing past the largest frame so far
+			// is rare, and a cycle costs little: the buffers hold
+			// no pointers to scan.
+			runtime.GC()
+		}
 	}
 	fr.start, fr.end = 0, unread
 }

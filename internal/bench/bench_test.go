@@ -39,7 +39,7 @@ var blobs = []struct {
 }
 
 func loadSettings() settings {
-	s := settings{runs: 5, seq: 2000, parallel: 20000, servers: []string{"raw", "go-sdk"}}
+	s := settings{runs: 5, seq: 1000, parallel: 10000, servers: []string{"raw", "go-sdk"}}
 	for _, v := range []struct {
 		name string
 		p    *int
@@ -62,6 +62,7 @@ type figures struct {
 	throughput       []float64 // MiB/s, per blobs entry
 	perSecond        float64   // requests/s with inFlight outstanding
 	rssIdle, rssPeak int64     // bytes
+	largest          int       // bytes of the largest frame carried
 	cpu              time.Duration
 }
 
@@ -213,6 +214,7 @@ func measure(argv, env []string, s settings) (figures, error) {
 			if len(resp) < b.size {
 				return f, fmt.Errorf("blob %s: the response holds %d bytes", b.name, len(resp))
 			}
+			f.largest = max(f.largest, len(resp))
 		}
 		f.throughput = append(f.throughput, float64(b.size*b.calls)/(1<<20)/time.Since(t0).Seconds())
 	}
@@ -283,6 +285,7 @@ func median(fs []figures) figures {
 		rssIdle:   int64(pick(func(f figures) float64 { return float64(f.rssIdle) })),
 		rssPeak:   int64(pick(func(f figures) float64 { return float64(f.rssPeak) })),
 		cpu:       dur(func(f figures) time.Duration { return f.cpu }),
+		largest:   fs[0].largest,
 	}
 	for i := range blobs {
 		m.throughput = append(m.throughput, pick(func(f figures) float64 { return f.throughput[i] }))
@@ -345,9 +348,10 @@ func table(m []figures) string {
 		func(v float64) string { return fmt.Sprintf("%.0f", v) }, "≥ ssh", noLess)
 	row("peak RSS, idle", func(f figures) float64 { return float64(f.rssIdle) }, mib, "< 20 MiB",
 		func(x, _ float64) bool { return x < 20<<20 })
-	largest := blobs[len(blobs)-1].size
+	// The largest frame is the 16 MiB text as JSON, escapes and all.
+	largest := m[2].largest
 	row("peak RSS, whole run", func(f figures) float64 { return float64(f.rssPeak) }, mib,
-		fmt.Sprintf("< 3 × %d MiB + 16 MiB", largest>>20),
+		fmt.Sprintf("< 3 × %.1f MiB frame + 16 MiB", float64(largest)/(1<<20)),
 		func(x, _ float64) bool { return x < float64(3*largest+16<<20) })
 	row("CPU time, whole run", d(func(f figures) time.Duration { return f.cpu }), ms, "", nil)
 	return b.String()
