@@ -116,12 +116,19 @@ func TestBench(t *testing.T) {
 			return append(slices.Clone(wrap), bin["m2m-ssh"], "-F", cfg, "bench", "--", server)
 		}, m2mEnv},
 	}
-	// M2M_BENCH_BASELINE names another m2m-ssh binary to run alongside,
-	// for comparing two builds on the same machine at the same time.
-	if base := os.Getenv("M2M_BENCH_BASELINE"); base != "" {
-		kinds = append(kinds, bridgeKind{"baseline", func(server string) []string {
-			return []string{base, "-F", cfg, "bench", "--", server}
-		}, m2mEnv})
+	// M2M_BENCH_BASELINE names other m2m-ssh builds to run alongside, as
+	// label=path,label=path, for comparing builds on the same machine at
+	// the same time.
+	if list := os.Getenv("M2M_BENCH_BASELINE"); list != "" {
+		for _, item := range strings.Split(list, ",") {
+			label, path, ok := strings.Cut(item, "=")
+			if !ok {
+				label, path = "baseline", item
+			}
+			kinds = append(kinds, bridgeKind{label, func(server string) []string {
+				return []string{path, "-F", cfg, "bench", "--", server}
+			}, m2mEnv})
+		}
 	}
 
 	fmt.Println(machine(sshBin))
@@ -146,7 +153,7 @@ func TestBench(t *testing.T) {
 			med[k] = median(results[k])
 		}
 		fmt.Printf("\n### MCP server: %s (medians of %d runs; %d sequential requests, %d with %d in flight)\n\n", server, s.runs, s.seq, s.parallel, inFlight)
-		fmt.Print(table(med))
+		fmt.Print(table(kinds, med))
 	}
 	fmt.Printf("\nload after: %s; took %s\n", load(), time.Since(began).Round(time.Second))
 }
@@ -295,11 +302,12 @@ func median(fs []figures) figures {
 
 // table prints the medians of direct, ssh and m2m-ssh (in that order)
 // with m2m-ssh's ratios to the other two, as Markdown.
-func table(m []figures) string {
+func table(kinds []bridgeKind, m []figures) string {
 	var b strings.Builder
 	extra, extraSep := "", ""
-	if len(m) > 3 {
-		extra, extraSep = " baseline |", "--:|"
+	for _, k := range kinds[3:] {
+		extra += " " + k.name + " |"
+		extraSep += "--:|"
 	}
 	fmt.Fprintln(&b, "| figure | direct (floor) | ssh -T | m2m-ssh | m2m-ssh ÷ ssh | m2m-ssh ÷ floor | target | met |"+extra)
 	fmt.Fprintln(&b, "|---|--:|--:|--:|--:|--:|---|---|"+extraSep)
@@ -313,8 +321,8 @@ func table(m []figures) string {
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f | %.2f | %s | %s |", name, unit(d), unit(s), unit(x), x/s, x/d, target, verdict)
-		if len(m) > 3 {
-			fmt.Fprintf(&b, " %s |", unit(get(m[3])))
+		for _, f := range m[3:] {
+			fmt.Fprintf(&b, " %s |", unit(get(f)))
 		}
 		b.WriteString("\n")
 	}
