@@ -23,7 +23,7 @@ type settings struct {
 	parallel int // tool calls kept 64 in flight
 	// blobDivisor divides the number of calls for each result size.
 	blobDivisor int
-	servers  []string
+	servers     []string
 }
 
 const inFlight = 64
