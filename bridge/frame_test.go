@@ -200,6 +200,22 @@ func TestFrameReaderLargeFramesDoNotAllocate(t *testing.T) {
 	}
 }
 
+// chunkReader hands out data in reads of at most chunk bytes, as an SSH
+// channel does (one packet's payload at a time).
+type chunkReader struct {
+	data  []byte
+	chunk int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.chunk)], c.data)
+	c.data = c.data[n:]
+	return n, nil
+}
+
 // repeatReader returns frame over and over, in reads of at most 32 KiB as
 // an SSH channel does.
 type repeatReader struct {
