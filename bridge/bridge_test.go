@@ -71,7 +71,18 @@ func responder(banner string) sshtest.Program {
 				return p.Code
 			}
 			b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
-			ch.Write(append(b, '\n'))
+			b = append(b, '\n')
+			switch req.Method {
+			case "trailing":
+				// Blank lines after the answer, in the same write.
+				b = append(b, "\n \r\n"...)
+			case "burst":
+				// Several answers in one write.
+				for i := range p.Size {
+					b = fmt.Appendf(b, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"n":%d}}`+"\n", i)
+				}
+			}
+			ch.Write(b)
 		}
 	}
 }
@@ -312,6 +323,28 @@ func TestBridgeHostEOFWaitsForAnswers(t *testing.T) {
 	}
 	if res := h.wait(); res.code != 0 || res.err != nil {
 		t.Fatalf("Run = %d, %v", res.code, res.err)
+	}
+}
+
+// Frames that arrive together reach the host in one write, but nothing is
+// held back once the remote has no whole frame waiting, blank lines
+// included.
+func TestBridgeFlushesBursts(t *testing.T) {
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"trailing"}`)
+	if r := h.recv(); r["id"] != 1.0 {
+		t.Fatalf("response = %v, want the answer to 1", r)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"burst","params":{"size":50}}`)
+	if r := h.recv(); r["id"] != 2.0 {
+		t.Fatalf("response = %v, want the answer to 2", r)
+	}
+	for i := range 50 {
+		r := h.recv()
+		if p, _ := r["params"].(map[string]any); p == nil || p["n"] != float64(i) {
+			t.Fatalf("frame %d of the burst = %v", i, r)
+		}
 	}
 }
 

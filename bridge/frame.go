@@ -159,12 +159,23 @@ func (fr *FrameReader) account(n int) {
 	}
 }
 
-// Buffered reports whether a whole line is already waiting, so that a
+// Buffered reports whether a whole frame is already waiting, so that a
 // writer can hold back a flush until a burst is over: the next call to Next
 // returns without reading. A partial frame does not count, since the peer
-// may wait for an answer before it finishes it.
+// may wait for an answer before it finishes it, and neither do blank
+// lines, which Next skips.
 func (fr *FrameReader) Buffered() bool {
-	return bytes.IndexByte(fr.buf[fr.start:fr.end], '\n') >= 0
+	rest := fr.buf[fr.start:fr.end]
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			return false
+		}
+		if !blank(rest[:i]) {
+			return true
+		}
+		rest = rest[i+1:]
+	}
 }
 
 func blank(line []byte) bool {

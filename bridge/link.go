@@ -167,12 +167,20 @@ func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, c
 // ends. Lines that are not JSON-RPC are logged and dropped: stdout carries
 // nothing but frames.
 func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
+	// Frames of a burst go to the host in one write; nothing is held
+	// back while the pump waits for the remote.
+	defer r.host.flush()
 	for _, f := range prelude {
 		if err := r.fromRemote(l, f); err != nil {
 			return err
 		}
 	}
 	for {
+		if !fr.Buffered() {
+			if err := r.host.flush(); err != nil {
+				return fmt.Errorf("%w: %v", errHostGone, err)
+			}
+		}
 		frame, err := fr.Next()
 		if err != nil {
 			return err
@@ -238,7 +246,7 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 	if r.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		r.b.Logger.Debug("remote → host", "frame", preview(frame))
 	}
-	if err := r.host.frame(frame); err != nil {
+	if err := r.host.write(frame, false); err != nil {
 		return fmt.Errorf("%w: %v", errHostGone, err)
 	}
 	return nil
