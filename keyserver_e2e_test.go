@@ -165,7 +165,7 @@ func TestKeyServerEndToEnd(t *testing.T) {
 }
 
 // rawFrames writes frames as a host could: raw U+2028, U+2029 and U+0085
-// inside strings and CRLF line ends. The server splits its input at all
+// inside strings, a bare CR between tokens and CRLF line ends. The server splits its input at all
 // of them, so m2m-ssh must escape them for the frames to arrive whole.
 func rawFrames(t *testing.T, w *seedWorld, cmd *exec.Cmd) {
 	t.Helper()
@@ -182,7 +182,9 @@ func rawFrames(t *testing.T, w *seedWorld, cmd *exec.Cmd) {
 	frames := []string{
 		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`,
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
-		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + text + `"}}}`,
+		// A bare CR between tokens is valid JSON whitespace, and a line
+		// break to the server.
+		"{\"jsonrpc\":\"2.0\",\r\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"" + text + "\"}}}",
 	}
 	if _, err := io.WriteString(stdin, strings.Join(frames, "\r\n")+"\r\n"); err != nil {
 		t.Fatal(err)

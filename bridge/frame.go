@@ -194,8 +194,11 @@ var lineSeparators = [...]struct{ raw, escaped string }{
 // U+2028 and U+2029 written as JSON escapes. In valid JSON they can only
 // stand inside strings, where the escape means the same text; servers that
 // split their input with Python's str.splitlines() would otherwise cut the
-// frame in two there.
+// frame in two there. For the same reason a raw carriage return, which
+// valid JSON holds only as whitespace between tokens, is written as a
+// space.
 func appendSafe(dst, frame []byte) []byte {
+	start := len(dst)
 	// next[k] is the offset in frame of the next lineSeparators[k], or -1;
 	// each is searched for again only after it has been passed, so a frame
 	// is scanned once per separator kind.
@@ -212,7 +215,13 @@ func appendSafe(dst, frame []byte) []byte {
 			}
 		}
 		if k < 0 {
-			return append(dst, frame[pos:]...)
+			dst = append(dst, frame[pos:]...)
+			out := dst[start:]
+			for i := bytes.IndexByte(out, '\r'); i >= 0; i = bytes.IndexByte(out, '\r') {
+				out[i] = ' '
+				out = out[i+1:]
+			}
+			return dst
 		}
 		sep := lineSeparators[k]
 		dst = append(append(dst, frame[pos:next[k]]...), sep.escaped...)

@@ -82,12 +82,20 @@ func TestAppendSafe(t *testing.T) {
 		{"{\"a\":\"\u2029\u0085\u2028\"}", `{"a":"\u2029\u0085\u2028"}`},
 		{"{\"a\":\"é✓\u00c2\u20ac\"}", "{\"a\":\"é✓\u00c2\u20ac\"}"},
 		{"\u2028\u2028\u0085", `\u2028\u2028\u0085`},
+		// A raw CR is whitespace between tokens in valid JSON, and a
+		// line break to str.splitlines().
+		{"{\r\"a\":\r\"x\u2028\"\r}", "{ \"a\": \"x\\u2028\" }"},
+		{"[1,\r2]", "[1, 2]"},
 	}
 	for _, tt := range tests {
 		got := string(appendSafe(nil, []byte(tt.in)))
 		if got != tt.want {
 			t.Errorf("appendSafe(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	// What dst already holds is not touched.
+	if got := string(appendSafe([]byte("\r"), []byte("[\r]"))); got != "\r[ ]" {
+		t.Errorf("appendSafe with a prefix = %q", got)
 	}
 }
 
