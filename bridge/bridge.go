@@ -325,7 +325,10 @@ func (b *Bridge) readHost(in io.Reader, frames chan<- hostFrame, host *hostWrite
 			return
 		}
 		if !json.Valid(frame) {
-			b.Logger.Warn("the host sent a frame that is not JSON; answered with a parse error", "start", preview(frame))
+			// Its text may hold anything the host sends, secrets
+			// included: only at DEBUG.
+			b.Logger.Warn("the host sent a frame that is not JSON; answered with a parse error", "bytes", len(frame))
+			b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
 			host.frame(errorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
 			continue
 		}

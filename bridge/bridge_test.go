@@ -363,8 +363,10 @@ func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
 
 func TestBridgeParseErrorFromHost(t *testing.T) {
 	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
-	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
-	h.send(`{"jsonrpc":"2.0","id":1,"method":`)
+	var log safeBuffer
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: logger})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"token":"s3cr3t"`)
 	r := h.recv()
 	e, _ := r["error"].(map[string]any)
 	if r["id"] != nil || e == nil || e["code"] != float64(CodeParseError) {
@@ -373,6 +375,11 @@ func TestBridgeParseErrorFromHost(t *testing.T) {
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"echo"}`)
 	if r := h.recv(); r["id"] != 2.0 || r["result"] == nil {
 		t.Fatalf("response = %v, want the echo for id 2", r)
+	}
+	// The broken frame's text may hold secrets: it stays out of the log
+	// at INFO, which still says what happened.
+	if got := log.String(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "not JSON") {
+		t.Fatalf("INFO log = %q, want the event without the frame's text", got)
 	}
 }
 

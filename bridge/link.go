@@ -189,7 +189,8 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 			// A connection cut in the middle of a frame ends the
 			// stream as a clean EOF would: the last frame may be a
 			// piece of one. Its request is answered as lost.
-			r.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "start", preview(frame))
+			r.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "bytes", len(frame))
+			r.b.Logger.Debug("the frame cut short", "start", preview(frame))
 			continue
 		}
 		if err := r.fromRemote(l, frame); err != nil {
