@@ -141,12 +141,6 @@ func (f *inflight) has(id []byte) bool {
 	return ok
 }
 
-func (f *inflight) len() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.ids)
-}
-
 // drain removes every id still waiting and returns them in the order they
 // were sent, those of one batch together.
 func (f *inflight) drain() [][][]byte {
@@ -278,11 +272,5 @@ func (h *hostWriter) flush() error {
 	if h.err == nil && h.buf != nil {
 		h.err = h.buf.Flush()
 	}
-	return h.err
-}
-
-func (h *hostWriter) failed() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	return h.err
 }
