@@ -30,16 +30,7 @@ func TestSeedUsageErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, out, errs := runCLI(c.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2", code)
-			}
-			if out != "" {
-				t.Errorf("stdout = %q; the protocol's stream must stay clean", out)
-			}
-			if !strings.Contains(errs, "m2m-ssh: error: ") || !strings.Contains(errs, c.want) || !strings.Contains(errs, "m2m-ssh: hint: ") {
-				t.Errorf("stderr = %q, want an error containing %q and a hint", errs, c.want)
-			}
+			wantUsageError(t, c.args, c.want)
 		})
 	}
 }

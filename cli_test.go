@@ -62,17 +62,23 @@ func TestUsageErrors(t *testing.T) {
 		{"resolve with two aliases", []string{"resolve", "a", "b"}, "one ALIAS"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, out, errs := runCLI(c.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2", code)
-			}
-			if out != "" {
-				t.Errorf("stdout = %q; the protocol's stream must stay clean", out)
-			}
-			if !strings.Contains(errs, "m2m-ssh: error: ") || !strings.Contains(errs, c.want) || !strings.Contains(errs, "m2m-ssh: hint: ") {
-				t.Errorf("stderr = %q, want an error containing %q and a hint", errs, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantUsageError(t, c.args, c.want) })
+	}
+}
+
+// wantUsageError runs the command line and checks that it fails as a
+// usage error: status 2, nothing on stdout, an error containing want and a
+// hint on stderr.
+func wantUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	code, out, errs := runCLI(args...)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q; the protocol's stream must stay clean", out)
+	}
+	if !strings.Contains(errs, "m2m-ssh: error: ") || !strings.Contains(errs, want) || !strings.Contains(errs, "m2m-ssh: hint: ") {
+		t.Errorf("stderr = %q, want an error containing %q and a hint", errs, want)
 	}
 }

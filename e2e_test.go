@@ -191,24 +191,32 @@ func TestEndToEndFailures(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := w.command(c.args...)
-			_, err := connect(t, ctx, cmd)
-			if err == nil {
-				t.Fatal("connected; want an error")
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("m2m-ssh hung: %v", err)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("the host saw %q; want it to contain %q", err, c.want)
-			}
-			// The client waited for m2m-ssh when the connect failed.
-			if st := cmd.ProcessState; st == nil || st.ExitCode() <= 0 {
-				t.Fatalf("m2m-ssh exited with %v; want a non-zero status", st)
-			}
-			if !strings.Contains(fmt.Sprint(cmd.Stderr), "m2m-ssh: error: ") || !strings.Contains(fmt.Sprint(cmd.Stderr), "m2m-ssh: hint: ") {
-				t.Fatalf("stderr lacks the error and hint lines:\n%s", cmd.Stderr)
-			}
+			wantStartFailure(t, ctx, w.command(c.args...), c.want)
 		})
+	}
+}
+
+// wantStartFailure starts m2m-ssh as an MCP host would and checks that the
+// session fails to start without hanging: the host sees an error
+// containing want, m2m-ssh exits non-zero, and its stderr has the error
+// and hint lines.
+func wantStartFailure(t *testing.T, ctx context.Context, cmd *exec.Cmd, want string) {
+	t.Helper()
+	_, err := connect(t, ctx, cmd)
+	if err == nil {
+		t.Fatal("connected; want an error")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("m2m-ssh hung: %v", err)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("the host saw %q; want it to contain %q", err, want)
+	}
+	// The client waited for m2m-ssh when the connect failed.
+	if st := cmd.ProcessState; st == nil || st.ExitCode() <= 0 {
+		t.Fatalf("m2m-ssh exited with %v; want a non-zero status", st)
+	}
+	if stderr := fmt.Sprint(cmd.Stderr); !strings.Contains(stderr, "m2m-ssh: error: ") || !strings.Contains(stderr, "m2m-ssh: hint: ") {
+		t.Fatalf("stderr lacks the error and hint lines:\n%s", stderr)
 	}
 }

@@ -358,24 +358,7 @@ func TestKeyServerFailures(t *testing.T) {
 			if c.extra != nil {
 				args = append(args, c.extra(w)...)
 			}
-			cmd := w.command(args...)
-			_, err := connect(t, ctx, cmd)
-			if err == nil {
-				t.Fatal("connected; want an error")
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("m2m-ssh hung: %v", err)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("the host saw %q; want it to contain %q", err, c.want)
-			}
-			if st := cmd.ProcessState; st == nil || st.ExitCode() <= 0 {
-				t.Fatalf("m2m-ssh exited with %v; want a non-zero status", st)
-			}
-			stderr := fmt.Sprint(cmd.Stderr)
-			if !strings.Contains(stderr, "m2m-ssh: error: ") || !strings.Contains(stderr, "m2m-ssh: hint: ") {
-				t.Fatalf("stderr lacks the error and hint lines:\n%s", stderr)
-			}
+			wantStartFailure(t, ctx, w.command(args...), c.want)
 		})
 	}
 }

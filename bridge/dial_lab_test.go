@@ -166,3 +166,26 @@ func (l *labLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// startCat starts a remote command that says "up" and then waits, reads
+// the "up", and returns the session and what its next Read ends with.
+func startCat(t *testing.T, d *Dialer) (Remote, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := SSH(d, Program{Command: "echo up; cat"})(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	buf := make([]byte, 3)
+	if _, err := r.Read(buf); err != nil || string(buf) != "up\n" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		ended <- err
+	}()
+	return r, ended
+}

@@ -60,22 +60,7 @@ func TestDialPaths(t *testing.T) {
 func TestJumpHostLossEndsSession(t *testing.T) {
 	l := newLab(t)
 	d := l.dialer(t, "target-jump2")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := SSH(d, Program{Command: "echo up; cat"})(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	buf := make([]byte, 3)
-	if _, err := r.Read(buf); err != nil || string(buf) != "up\n" {
-		t.Fatalf("read %q, %v", buf, err)
-	}
-	ended := make(chan error, 1)
-	go func() {
-		_, err := r.Read(make([]byte, 1))
-		ended <- err
-	}()
+	r, ended := startCat(t, d)
 	l.hop1.Cut()
 	select {
 	case err := <-ended:

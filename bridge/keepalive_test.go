@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -22,22 +21,7 @@ func TestKeepaliveNoticesBlackHole(t *testing.T) {
 	d.Target.ServerAliveInterval = 200 * time.Millisecond
 	limit := 3 * d.Target.ServerAliveInterval
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := SSH(d, Program{Command: "echo up; cat"})(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	buf := make([]byte, 3)
-	if _, err := r.Read(buf); err != nil || string(buf) != "up\n" {
-		t.Fatalf("read %q, %v", buf, err)
-	}
-	ended := make(chan error, 1)
-	go func() {
-		_, err := r.Read(make([]byte, 1))
-		ended <- err
-	}()
+	r, ended := startCat(t, d)
 
 	// Idle for three times the limit: answered keepalives keep it up.
 	select {
@@ -48,6 +32,7 @@ func TestKeepaliveNoticesBlackHole(t *testing.T) {
 
 	l.wire.BlackHole()
 	start := time.Now()
+	var err error
 	select {
 	case err = <-ended:
 	case <-time.After(limit + 10*time.Second):
