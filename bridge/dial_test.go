@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func TestDialPaths(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.needs != "" {
-				lookTool(t, c.needs)
+				sshtest.LookPath(t, c.needs)
 			}
 			before1, before2 := l.hop1.Accepted(), l.hop2.Accepted()
 			d := l.dialer(t, c.alias, c.opts...)
@@ -142,17 +141,4 @@ func TestDialErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lookTool finds a program the test needs, skipping locally but failing
-// under CI when it is missing.
-func lookTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	if sshtest.InCI() {
-		t.Fatalf("%s is not installed; CI must install it (.ci/run)", name)
-	}
-	t.Skipf("%s is not installed", name)
 }

@@ -10,11 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // Closing the session ends the ProxyCommand, and what the dial opened.
 func TestProxyCommandEndsWithSession(t *testing.T) {
-	lookTool(t, "nc")
+	sshtest.LookPath(t, "nc")
 	l := newLab(t)
 	d := l.dialer(t, "target-nc")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // comparedKeywords are the keywords sshcfg resolves; the differential
@@ -43,13 +45,7 @@ var (
 // testdata/sshcfg/corpus with sshcfg and with OpenSSH's ssh -G, and
 // compares the two keyword by keyword.
 func TestDifferential(t *testing.T) {
-	sshPath, err := exec.LookPath("ssh")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ssh is not installed, and CI needs the differential test")
-		}
-		t.Skip("ssh is not installed")
-	}
+	sshPath := sshtest.LookPath(t, "ssh")
 	home := t.TempDir()
 	testDir := t.TempDir()
 	copyTree(t, filepath.Join("..", "testdata", "sshcfg", "home", "ssh"), filepath.Join(home, ".ssh"))

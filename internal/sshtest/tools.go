@@ -36,7 +36,7 @@ func LookPath(t testing.TB, name string) string {
 		}
 	}
 	if InCI() {
-		t.Fatalf("%s is not installed; CI must install openssh-server and openssh-client", name)
+		t.Fatalf("%s is not installed; CI must install it (.ci/run)", name)
 	}
 	t.Skipf("%s is not installed", name)
 	return ""
