@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -116,8 +117,17 @@ type run struct {
 	pending inflight       // the host's requests the remote has not answered
 	server  serverRequests // the remote's requests the host has not answered
 	hs      handshake
-	batches uint64 // batches sent; the writer's alone
+	batches uint64 // batches sent; under the live sender's lock
 	strayed atomic.Bool
+
+	// The host reader writes its frames to the live link itself while
+	// nothing waits for it (direct), and hands them to the loop otherwise.
+	gate struct {
+		sync.Mutex
+		direct  *sender
+		viaLoop int  // frames handed to the loop, not yet received
+		trying  bool // the reader is writing a frame to direct
+	}
 
 	link     *link // nil while reconnecting
 	failures int   // tries in a row that did not bring a working session
@@ -138,7 +148,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, err
 	r := &run{b: b, ctx: ctx, host: &hostWriter{w: out}}
 	frames := make(chan hostFrame, 64)
 	r.frames = frames
-	go b.readHost(in, frames, r.host)
+	go r.readHost(in, frames)
 
 	// The first connect is tried once: a session that never started has
 	// nothing to lose, and the usual causes (a wrong name, key or host
@@ -187,16 +197,21 @@ func (r *run) loop() (int, error) {
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
 	for {
-		var out chan<- []hostFrame
-		var pumped, wrote <-chan struct{}
+		var pumped, failed <-chan struct{}
+		var delivered <-chan struct{}
 		var expired <-chan time.Time
 		if l := r.link; l != nil {
-			pumped, wrote = l.pumped, l.wrote
+			pumped, failed = l.pumped, l.send.failed
 			switch {
+			case l.delivering:
+				delivered = l.delivered
 			case len(r.queue) > 0:
-				out = l.out
+				r.deliver(l)
+				delivered = l.delivered
 			case r.eof:
 				return r.finish()
+			case !l.direct:
+				r.tryDirect(l)
 			}
 		} else if d, ok := r.nextExpiry(); ok {
 			expiry.Reset(d)
@@ -216,13 +231,16 @@ func (r *run) loop() (int, error) {
 				}
 				continue
 			}
+			r.gate.Lock()
+			r.gate.viaLoop--
+			r.gate.Unlock()
 			if r.link == nil {
 				f.at = time.Now()
 			}
 			r.queue = append(r.queue, f)
 			r.queuedBytes += len(f.data)
-		case out <- r.queue:
-			r.queue, r.queuedBytes = nil, 0
+		case <-delivered:
+			r.link.delivering = false
 		case <-pumped:
 			if errors.Is(r.link.pumpErr, errHostGone) {
 				return r.hostGone()
@@ -230,7 +248,7 @@ func (r *run) loop() (int, error) {
 			if done, code, err := r.lose(); done {
 				return code, err
 			}
-		case <-wrote:
+		case <-failed:
 			if done, code, err := r.lose(); done {
 				return code, err
 			}
@@ -245,9 +263,44 @@ func (r *run) loop() (int, error) {
 			if r.link == nil {
 				return r.abandon("m2m-ssh is shutting down")
 			}
+			r.indirect()
 			r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
 			return r.finish()
 		}
+	}
+}
+
+// deliver writes the frames that waited for the link, in a goroutine: a
+// remote that does not read cannot hold the loop.
+func (r *run) deliver(l *link) {
+	frames := r.queue
+	r.queue, r.queuedBytes = nil, 0
+	l.delivering = true
+	go func() {
+		l.send.deliver(r, frames)
+		l.delivered <- struct{}{}
+	}()
+}
+
+// tryDirect lets the host reader write to the live link itself, once
+// every frame it handed to the loop has been written.
+func (r *run) tryDirect(l *link) {
+	r.gate.Lock()
+	defer r.gate.Unlock()
+	if r.gate.viaLoop == 0 && !r.gate.trying {
+		r.gate.direct = l.send
+		l.direct = true
+	}
+}
+
+// indirect stops the host reader from writing to the link: its frames
+// go to the loop.
+func (r *run) indirect() {
+	r.gate.Lock()
+	r.gate.direct = nil
+	r.gate.Unlock()
+	if r.link != nil {
+		r.link.direct = false
 	}
 }
 
@@ -256,6 +309,7 @@ func (r *run) loop() (int, error) {
 // unanswered get an error.
 func (r *run) finish() (int, error) {
 	l := r.link
+	r.indirect()
 	l.endInput()
 	timer := time.NewTimer(r.b.ExitWait)
 	defer timer.Stop()
@@ -274,7 +328,7 @@ func (r *run) finish() (int, error) {
 		l.remote.Close()
 		status = l.status(statusWait)
 	}
-	l.close()
+	r.close(l)
 	msg := fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
 	r.answerPending(CodeConnectionLost, msg)
 	return exitStatus(status)
@@ -283,7 +337,8 @@ func (r *run) finish() (int, error) {
 // hostGone ends a session whose host stopped reading.
 func (r *run) hostGone() (int, error) {
 	err := r.link.pumpErr
-	r.link.close()
+	r.indirect()
+	r.close(r.link)
 	r.b.Logger.Warn("the host stopped reading; ending the session", "err", err)
 	return ExitStatus, err
 }
@@ -311,14 +366,28 @@ func (r *run) answerQueue(code int, msg string) {
 	r.queue, r.queuedBytes = nil, 0
 }
 
-// readHost reads the host's frames, answers the ones that are not JSON
-// and hands the others on. It closes frames at the end of input.
-func (b *Bridge) readHost(in io.Reader, frames chan<- hostFrame, host *hostWriter) {
+// readHost reads the host's frames and answers the ones that are not JSON.
+// It writes the others to the live link itself when it may (the path of
+// every frame in a working session), and hands them to the loop otherwise.
+// It closes frames at the end of input.
+func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 	defer close(frames)
+	b := r.b
 	fr := NewFrameReader(in)
+	// held has frames written but not flushed, while more were waiting
+	// to be read: a burst goes to the remote in one write, and nothing
+	// is held back while the reader waits for the host.
+	var held *sender
 	for {
+		if held != nil && !fr.Buffered() {
+			held.flush()
+			held = nil
+		}
 		frame, err := fr.Next()
 		if err != nil {
+			if held != nil {
+				held.flush()
+			}
 			if !errors.Is(err, io.EOF) {
 				b.Logger.Warn("reading from the host failed", "err", err)
 			}
@@ -329,7 +398,7 @@ func (b *Bridge) readHost(in io.Reader, frames chan<- hostFrame, host *hostWrite
 			// included: only at DEBUG.
 			b.Logger.Warn("the host sent a frame that is not JSON; answered with a parse error", "bytes", len(frame))
 			b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
-			host.frame(errorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
+			r.host.frame(errorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
 			continue
 		}
 		f := hostFrame{data: appendSafe(make([]byte, 0, len(frame)), frame)}
@@ -342,8 +411,48 @@ func (b *Bridge) readHost(in io.Reader, frames chan<- hostFrame, host *hostWrite
 				f.elems[i] = element{e, env}
 			}
 		}
+		more := fr.Buffered()
+		if s := r.sendDirect(f, more); s != nil {
+			held = nil
+			if more {
+				held = s
+			}
+			continue
+		}
+		if held != nil {
+			held.flush()
+			held = nil
+		}
 		frames <- f
 	}
+}
+
+// sendDirect writes f to the live link when the reader may write to it
+// itself, flushing unless more (another frame waits to be read), and
+// returns the link's sender. Otherwise it counts f as handed to the loop,
+// and returns nil.
+func (r *run) sendDirect(f hostFrame, more bool) *sender {
+	g := &r.gate
+	g.Lock()
+	s := g.direct
+	if s == nil {
+		g.viaLoop++
+		g.Unlock()
+		return nil
+	}
+	g.trying = true
+	g.Unlock()
+	sent := s.send(r, f, !more)
+	g.Lock()
+	g.trying = false
+	if !sent {
+		// The link is lost or ending: the loop takes f.
+		g.viaLoop++
+		g.Unlock()
+		return nil
+	}
+	g.Unlock()
+	return s
 }
 
 // copyStderr passes the remote's stderr on, line by line, prefixed.

@@ -9,29 +9,29 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // link is one session with the remote program, on one connection: a
-// writer that sends it the host's frames, a pump that carries its frames
-// to the host, and its stderr.
+// sender that writes the host's frames to it, a pump that carries its
+// frames to the host, and its stderr.
 type link struct {
 	remote Remote
-	// out hands the writer the host's frames; unbuffered, so that a frame
-	// is either the writer's (and on the books) or still the bridge's.
-	// Closing it sends EOF to the remote.
-	out chan []hostFrame
-	// wrote is closed when the writer has ended, writeErr its error (nil
-	// after EOF was sent); pumped and pumpErr likewise for the pump.
-	wrote    chan struct{}
-	writeErr error
-	unsent   []hostFrame // frames the writer had, not yet written when it failed
-	pumped   chan struct{}
-	pumpErr  error
-	stderr   chan struct{}
-	heard    atomic.Bool // the remote has said something: it is working
-	closed   bool
+	send   *sender
+	// delivering is set while a goroutine writes frames that waited for
+	// the link; delivered receives when it is done. The loop's alone.
+	delivering bool
+	delivered  chan struct{}
+	direct     bool // the host reader writes to send itself
+	// pumped is closed when the pump has ended, pumpErr its error.
+	pumped  chan struct{}
+	pumpErr error
+	stderr  chan struct{}
+	heard   atomic.Bool // the remote has said something: it is working
+	ending  bool        // EOF is being sent
+	ended   chan struct{}
 }
 
 // errHostGone ends a session whose host no longer reads its answers.
@@ -41,16 +41,13 @@ var errHostGone = errors.New("bridge: the host stopped reading")
 // the remote sent during a replayed handshake, to pass on first.
 func (r *run) start(remote Remote, fr *remoteFrames, prelude [][]byte) *link {
 	l := &link{
-		remote: remote,
-		out:    make(chan []hostFrame),
-		wrote:  make(chan struct{}),
-		pumped: make(chan struct{}),
-		stderr: make(chan struct{}),
+		remote:    remote,
+		send:      &sender{remote: remote, w: bufio.NewWriterSize(remote, 64<<10), failed: make(chan struct{})},
+		delivered: make(chan struct{}, 1),
+		pumped:    make(chan struct{}),
+		stderr:    make(chan struct{}),
+		ended:     make(chan struct{}),
 	}
-	go func() {
-		defer close(l.wrote)
-		l.writeErr = r.write(l)
-	}()
 	go func() {
 		defer close(l.pumped)
 		l.pumpErr = r.pump(l, fr, prelude)
@@ -62,40 +59,104 @@ func (r *run) start(remote Remote, fr *remoteFrames, prelude [][]byte) *link {
 	return l
 }
 
-// write sends the host's frames to the remote, flushing when the bridge has
-// no more to give, and EOF once out is closed.
-func (r *run) write(l *link) error {
-	w := bufio.NewWriterSize(l.remote, 64<<10)
-	for {
-		var frames []hostFrame
-		var ok bool
-		select {
-		case frames, ok = <-l.out:
-		default:
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			frames, ok = <-l.out
+// sender writes the host's frames to one link's remote: the host reader
+// writes each frame itself while the link is live and nothing waits for
+// it, and a goroutine of the loop's writes the frames that waited. mu
+// keeps them in order, and puts each frame on the books as it is written.
+type sender struct {
+	mu     sync.Mutex
+	remote Remote
+	w      *bufio.Writer
+	done   bool        // EOF sent, or the link closed: nothing more is written
+	err    error       // the first failure to write
+	unsent []hostFrame // frames given to deliver, not written when it failed
+	failed chan struct{}
+}
+
+// send writes one frame, and flushes unless more frames follow at once. It
+// reports false when the sender takes no more frames: its link is lost or
+// ending, and nothing was done with f. A frame whose write fails is on the
+// books, and answered as lost with the link.
+func (s *sender) send(r *run, f hostFrame, flush bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done || s.err != nil {
+		return false
+	}
+	if data := r.toRemote(f); data != nil {
+		if _, err := s.w.Write(data); err != nil {
+			s.fail(err)
 		}
-		if !ok {
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			return l.remote.CloseWrite()
+	}
+	if flush {
+		s.flushLocked()
+	}
+	return true
+}
+
+// deliver writes frames that waited for the link, and flushes. Frames it
+// cannot write are kept in unsent for the next link.
+func (s *sender) deliver(r *run, frames []hostFrame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range frames {
+		if s.done || s.err != nil {
+			s.unsent = append(s.unsent, frames[i:]...)
+			return
 		}
-		for i, f := range frames {
-			data := r.toRemote(f)
-			if data == nil {
-				continue
-			}
-			if _, err := w.Write(data); err != nil {
-				// The frames after this one were not written: the
-				// next connection gets them.
-				l.unsent = frames[i+1:]
-				return err
+		if data := r.toRemote(f); data != nil {
+			if _, err := s.w.Write(data); err != nil {
+				s.fail(err)
 			}
 		}
 	}
+	s.flushLocked()
+}
+
+func (s *sender) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
+}
+
+func (s *sender) flushLocked() {
+	if s.err == nil && !s.done {
+		if err := s.w.Flush(); err != nil {
+			s.fail(err)
+		}
+	}
+}
+
+// fail records the first failure, which loses the link.
+func (s *sender) fail(err error) {
+	if s.err == nil {
+		s.err = err
+		close(s.failed)
+	}
+}
+
+// closeInput flushes and sends EOF; nothing more is written after it.
+func (s *sender) closeInput() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushLocked()
+	if s.err == nil && !s.done {
+		if err := s.remote.CloseWrite(); err != nil {
+			s.fail(err)
+		}
+	}
+	s.done = true
+}
+
+// shut ends the sender of a closed link and returns the frames it was
+// given but did not write.
+func (s *sender) shut() []hostFrame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	unsent := s.unsent
+	s.unsent = nil
+	return unsent
 }
 
 // toRemote puts one host frame on the books and returns the bytes to send,
@@ -294,22 +355,33 @@ func (r *run) strayLine(frame []byte) {
 	r.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
 }
 
-// close ends a link that is lost or done with. When it returns the
-// connection is closed and the writer and pump have ended, so nothing more
-// goes on the books for it.
-func (l *link) close() {
+// close ends a link that is lost or done with, and returns the frames it
+// was given but did not send. When it returns the connection is closed and
+// nothing more goes on the books for it. The host reader no longer writes
+// to it directly: r.indirect was called.
+func (r *run) close(l *link) []hostFrame {
 	l.remote.Close()
-	l.endInput()
-	<-l.wrote
+	if l.delivering {
+		<-l.delivered
+		l.delivering = false
+	}
+	if l.ending {
+		<-l.ended
+	}
+	unsent := l.send.shut()
 	<-l.pumped
+	return unsent
 }
 
-// endInput tells the writer that no more frames come: it flushes and sends
-// EOF.
+// endInput sends EOF to the remote once what the host sent is written, in
+// a goroutine: a remote that does not read cannot hold the loop.
 func (l *link) endInput() {
-	if !l.closed {
-		l.closed = true
-		close(l.out)
+	if !l.ending {
+		l.ending = true
+		go func() {
+			defer close(l.ended)
+			l.send.closeInput()
+		}()
 	}
 }
 

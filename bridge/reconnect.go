@@ -17,16 +17,17 @@ import (
 // session is over instead, with its exit code and error.
 func (r *run) lose() (done bool, code int, err error) {
 	l := r.link
+	r.indirect()
 	status := l.status(statusWait)
-	l.close()
+	unsent := r.close(l)
 	r.link = nil
 	r.lostAt = time.Now()
 	what := describeEnd(status)
 	if l.pumpErr != nil && !errors.Is(l.pumpErr, io.EOF) {
 		r.b.Logger.Debug("remote pump ended", "err", l.pumpErr)
 	}
-	if l.writeErr != nil {
-		r.b.Logger.Debug("writing to the remote failed", "err", l.writeErr)
+	if l.send.err != nil {
+		r.b.Logger.Debug("writing to the remote failed", "err", l.send.err)
 	}
 	if l.heard.Load() {
 		r.failures = 0
@@ -43,9 +44,9 @@ func (r *run) lose() (done bool, code int, err error) {
 			"reason":    fmt.Sprintf("m2m-ssh: the connection to %s was lost", r.b.Name),
 		}))
 	}
-	if len(l.unsent) > 0 {
-		r.queue = append(l.unsent, r.queue...)
-		for _, f := range l.unsent {
+	if len(unsent) > 0 {
+		r.queue = append(unsent, r.queue...)
+		for _, f := range unsent {
 			r.queuedBytes += len(f.data)
 		}
 	}
