@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/machine-to-machine/m2m-ssh/bridge"
 )
 
 // version is set at release time with -ldflags "-X main.version=v1.2.3";
@@ -20,7 +23,14 @@ import (
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args, pollable(os.Stdin), pollable(os.Stdout), os.Stderr))
+	// One processor unless the user says otherwise: m2m-ssh moves one
+	// stream each way, and with more the runtime wakes idle processors to
+	// hunt for work on every frame, which costs CPU and latency and buys
+	// nothing (docs/benchmarks.md).
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	os.Exit(run(os.Args, bridge.Stdio(pollable(os.Stdin)), bridge.Stdio(pollable(os.Stdout)), os.Stderr))
 }
 
 // run is main with its inputs and outputs passed in, for tests.

@@ -130,7 +130,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	if err != nil {
 		return nil, fail("connect", err)
 	}
-	conn := &watchedConn{Conn: raw}
+	conn := &watchedConn{Conn: fastConn(raw)}
 	conn.touch()
 	// x/crypto's handshake has no timeout of its own, and a channel
 	// through a jump host has no deadlines: closing the connection is

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package bridge
+
+import (
+	"io"
+	"net"
+	"os"
+)
+
+// fastConn returns c: raw system calls are used on Linux only.
+func fastConn(c net.Conn) net.Conn { return c }
+
+// Stdio returns f: raw system calls are used on Linux only.
+func Stdio(f *os.File) io.ReadWriter { return f }
