@@ -52,7 +52,7 @@ func (s settings) forServer(server string) settings {
 }
 
 func loadSettings() settings {
-	s := settings{runs: 5, seq: 1000, parallel: 10000, blobDivisor: 1, servers: []string{"raw", "go-sdk"}}
+	s := settings{runs: 5, seq: 1000, parallel: 50000, blobDivisor: 1, servers: []string{"raw", "go-sdk"}}
 	for _, v := range []struct {
 		name string
 		p    *int
@@ -119,7 +119,7 @@ func TestBench(t *testing.T) {
 	// M2M_BENCH_WRAP runs m2m-ssh under another command, such as
 	// "perf record -g -o m2m.perf --", for profiles.
 	// M2M_BENCH_ENV adds variables to m2m-ssh's environment
-	// ("GOGC=200 GOMAXPROCS=1"), for experiments.
+	// ("GOGC=200 GOMAXPROCS=2"), for experiments.
 	wrap := strings.Fields(os.Getenv("M2M_BENCH_WRAP"))
 	m2mEnv := append(slices.Clone(env), strings.Fields(os.Getenv("M2M_BENCH_ENV"))...)
 	kinds := []bridgeKind{
