@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,16 +54,29 @@ func TestStdioPipe(t *testing.T) {
 	}
 }
 
-// A blocking descriptor (a file, a terminal) is left to the os package:
-// a raw read of it would hold the processor.
-func TestStdioBlocking(t *testing.T) {
+// A blocking pipe, and a file even when non-blocking, are left to the os
+// package: a raw read of a blocking descriptor would hold the processor,
+// and only pipes and sockets are sure to be in the poller.
+func TestStdioLeftAlone(t *testing.T) {
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil { // blocking, as inherited
+		t.Fatal(err)
+	}
+	r := os.NewFile(uintptr(fds[0]), "r")
+	defer r.Close()
+	defer syscall.Close(fds[1])
 	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if got := Stdio(f); got != io.ReadWriter(f) {
-		t.Fatalf("Stdio(regular file) = %T, want the file", got)
+	if err := syscall.SetNonblock(int(f.Fd()), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*os.File{r, f} {
+		if got := Stdio(f); got != io.ReadWriter(f) {
+			t.Errorf("Stdio(%s) = %T, want the file itself", f.Name(), got)
+		}
 	}
 }
 
