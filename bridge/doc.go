@@ -13,4 +13,9 @@
 // (server/discover or initialize and notifications/initialized) without
 // the host seeing it, and holds the host's new requests until the session
 // is back or ReconnectTimeout has passed (CodeUnavailable).
+//
+// On Linux the host's pipes and the TCP connection are read and written
+// with raw system calls that wait in the runtime's poller (Stdio), which
+// spares the scheduler's per-call bookkeeping and the context switches it
+// costs on every round trip; docs/benchmarks.md has the measurements.
 package bridge
