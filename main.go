@@ -30,7 +30,7 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	os.Exit(run(os.Args, bridge.Stdio(pollable(os.Stdin)), bridge.Stdio(pollable(os.Stdout)), os.Stderr))
+	os.Exit(run(os.Args, bridge.Stdio(os.Stdin), bridge.Stdio(os.Stdout), os.Stderr))
 }
 
 // run is main with its inputs and outputs passed in, for tests.

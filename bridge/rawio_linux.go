@@ -117,31 +117,11 @@ func fastConn(c net.Conn) net.Conn {
 	return &rawConn{c, rawIO{rc: rc}}
 }
 
-// Stdio returns f read and written with raw system calls when it is a
-// pipe or a socket in non-blocking mode (as m2m-ssh makes an MCP host's
-// stdin and stdout), and f otherwise: a blocking descriptor must not be
-// read without the scheduler's knowledge, and only pipes and sockets are
-// sure to be registered with the poller.
-func Stdio(f *os.File) io.ReadWriter {
+// rawFile returns f, a pipe or socket in non-blocking mode and registered
+// with the poller (Stdio), read and written with raw system calls.
+func rawFile(f *os.File) io.ReadWriter {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return f
-	}
-	ok := false
-	rc.Control(func(fd uintptr) {
-		var st syscall.Stat_t
-		if syscall.Fstat(int(fd), &st) != nil {
-			return
-		}
-		switch st.Mode & syscall.S_IFMT {
-		case syscall.S_IFIFO, syscall.S_IFSOCK:
-		default:
-			return
-		}
-		flags, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
-		ok = e == 0 && flags&syscall.O_NONBLOCK != 0
-	})
-	if !ok {
 		return f
 	}
 	return rawIO{rc: rc, closed: os.ErrClosed}

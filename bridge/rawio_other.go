@@ -11,5 +11,5 @@ import (
 // fastConn returns c: raw system calls are used on Linux only.
 func fastConn(c net.Conn) net.Conn { return c }
 
-// Stdio returns f: raw system calls are used on Linux only.
-func Stdio(f *os.File) io.ReadWriter { return f }
+// rawFile returns f: raw system calls are used on Linux only.
+func rawFile(f *os.File) io.ReadWriter { return f }

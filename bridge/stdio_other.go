@@ -1,7 +1,11 @@
 //go:build !unix
 
-package main
+package bridge
 
-import "os"
+import (
+	"io"
+	"os"
+)
 
-func pollable(f *os.File) *os.File { return f }
+// Stdio returns f: outside Unix the host's stdio is used as it is.
+func Stdio(f *os.File) io.ReadWriter { return f }
