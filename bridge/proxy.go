@@ -25,6 +25,10 @@ var proxyShell = "/bin/sh"
 // before it is killed.
 const proxyStopWait = 2 * time.Second
 
+// stderrDrain bounds the wait, after a ProxyCommand exits, for the rest of
+// its stderr: a process it started may hold the pipe open.
+const stderrDrain = 250 * time.Millisecond
+
 // expandProxyCommand expands the tokens ssh expands in ProxyCommand: %h
 // (HostName), %p (Port), %r (User), %n (the alias as given), %k
 // (HostKeyAlias, else the alias) and %%.
@@ -71,7 +75,9 @@ type proxyConn struct {
 	cmd     *exec.Cmd
 	in      *os.File // our end of its stdin
 	out     *os.File // our end of its stdout
-	done    chan struct{}
+	// done is closed when the command has exited and its stderr is read
+	// (or stderrDrain has passed), so exitErr and lastLine are final.
+	done chan struct{}
 
 	mu       sync.Mutex
 	exitErr  error
@@ -121,9 +127,21 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 	}
 	pc := &proxyConn{command: command, cmd: cmd, in: inW, out: outR, done: make(chan struct{})}
 	log.Debug("started ProxyCommand", "target", t.Alias, "command", command, "pid", cmd.Process.Pid)
-	go pc.logStderr(errR, t.Alias, log)
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		pc.logStderr(errR, t.Alias, log)
+	}()
 	go func() {
 		err := cmd.Wait()
+		// Its last words are in the pipe: let the logger take them,
+		// unless something it started keeps stderr open.
+		drain := time.NewTimer(stderrDrain)
+		select {
+		case <-logged:
+		case <-drain.C:
+		}
+		drain.Stop()
 		pc.mu.Lock()
 		pc.exitErr = err
 		pc.mu.Unlock()
