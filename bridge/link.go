@@ -294,16 +294,10 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 		return nil
 	}
 	l.heard.Store(true)
-	switch env.Kind {
-	case KindResponse:
-		r.pending.done(env.ID)
-		r.hs.answered(env.ID, env.Error)
-	case KindRequest:
-		if id := r.server.add(env.ID); id != nil {
-			frame = spliceID(frame, env.ID, id)
-		}
-	case KindBatch:
+	if env.Kind == KindBatch {
 		frame = r.remoteBatch(frame)
+	} else {
+		frame, _ = r.remoteMessage(env, frame)
 	}
 	if r.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		r.b.Logger.Debug("remote → host", "frame", preview(frame))
@@ -327,21 +321,30 @@ func (r *run) remoteBatch(frame []byte) []byte {
 		if err != nil {
 			continue
 		}
-		switch env.Kind {
-		case KindResponse:
-			r.pending.done(env.ID)
-			r.hs.answered(env.ID, env.Error)
-		case KindRequest:
-			if id := r.server.add(env.ID); id != nil {
-				elems[i] = spliceID(e, env.ID, id)
-				edited = true
-			}
-		}
+		var changed bool
+		elems[i], changed = r.remoteMessage(env, e)
+		edited = edited || changed
 	}
 	if !edited {
 		return frame
 	}
 	return joinBatch(elems)
+}
+
+// remoteMessage puts one message from the remote on the books: a response
+// ends a request in flight, a request from the server gets the id the host
+// is to see. changed reports that the bytes returned are not msg.
+func (r *run) remoteMessage(env Envelope, msg []byte) (out []byte, changed bool) {
+	switch env.Kind {
+	case KindResponse:
+		r.pending.done(env.ID)
+		r.hs.answered(env.ID, env.Error)
+	case KindRequest:
+		if id := r.server.add(env.ID); id != nil {
+			return spliceID(msg, env.ID, id), true
+		}
+	}
+	return msg, false
 }
 
 // strayLine logs a line from the remote that is not JSON-RPC; the first
@@ -388,9 +391,13 @@ func (l *link) endInput() {
 // status is the remote program's exit status, if it comes within d: a
 // program that exited sends it just before its channel closes, while a
 // lost connection never delivers one.
-func (l *link) status(d time.Duration) error {
+func (l *link) status(d time.Duration) error { return waitStatus(l.remote, d) }
+
+// waitStatus is remote's exit status, or errNoExitStatus when none comes
+// within d.
+func waitStatus(remote Remote, d time.Duration) error {
 	done := make(chan error, 1)
-	go func() { done <- l.remote.Wait() }()
+	go func() { done <- remote.Wait() }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -223,7 +223,7 @@ func (a *attempt) await(req replayed) error {
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				// A server that crashes at start ends here: say how.
-				return errors.New(describeEnd(statusOf(a.remote)) + " before answering")
+				return errors.New(describeEnd(waitStatus(a.remote, statusWait)) + " before answering")
 			}
 			return err
 		}
@@ -242,19 +242,6 @@ func (a *attempt) await(req replayed) error {
 			}
 		}
 		return nil
-	}
-}
-
-func statusOf(remote Remote) error {
-	done := make(chan error, 1)
-	go func() { done <- remote.Wait() }()
-	t := time.NewTimer(statusWait)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		return errNoExitStatus
 	}
 }
 
