@@ -26,6 +26,10 @@ import (
 // mcpTimeout bounds the wait for the remote server's answer to initialize.
 const mcpTimeout = 20 * time.Second
 
+// stderrWait bounds the wait, once initialize has failed, for the rest of
+// the remote's stderr.
+const stderrWait = time.Second
+
 // doctorAction checks every step of a connection in order and says which
 // one fails and what to do about it. It exits 0 only when all pass.
 func doctorAction(c *cli.Context) error {
@@ -289,7 +293,11 @@ func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote bridge
 	ctx, cancel := context.WithTimeout(ctx, mcpTimeout)
 	defer cancel()
 	var stderr tailBuffer
-	go io.Copy(&stderr, remote.Stderr())
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(&stderr, remote.Stderr())
+	}()
 	f := newFrameFilter(remote)
 
 	start := time.Now()
@@ -312,6 +320,13 @@ func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote bridge
 		d.pass("stdout", "only JSON-RPC")
 	}
 	if err != nil {
+		// The remote's stderr arrives on its own stream: the lines it
+		// printed before it ended may still be on their way when its
+		// stdout ends. Its EOF comes with the channel's.
+		select {
+		case <-stderrDone:
+		case <-time.After(stderrWait):
+		}
 		var details []string
 		if e := strings.TrimSpace(stderr.String()); e != "" {
 			details = append(details, "remote stderr: "+e)
