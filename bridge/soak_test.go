@@ -13,14 +13,15 @@ import (
 // TestSoak sends thousands of requests, 64 in flight, while the connection
 // is cut again and again: every request must get exactly one response, a
 // result equal to what was asked or an error of m2m-ssh's, and results must
-// come in the order the requests went.
+// come in the order the requests went. Only the requests in flight at a
+// cut may be answered as lost.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test")
 	}
-	requests, cutEvery := 5000, 200 // cut after every cutEvery responses
+	requests, cutEvery := 5000, 200 // cut after every cutEvery results
 	if raceEnabled {
-		requests, cutEvery = 1500, 60
+		requests, cutEvery = 2000, 50
 	}
 	const inFlight = 64
 	srv := &mcpServer{}
@@ -118,11 +119,11 @@ func TestSoak(t *testing.T) {
 			}
 			last = id
 			results++
-		}
-		if n%cutEvery == 0 && n < requests-cutEvery {
-			select {
-			case cuts <- struct{}{}:
-			default:
+			if results%cutEvery == 0 && n < requests-cutEvery {
+				select {
+				case cuts <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
@@ -134,8 +135,8 @@ func TestSoak(t *testing.T) {
 	if srv.conns.Load() < 10 {
 		t.Fatalf("only %d connections: the cuts did not happen", srv.conns.Load())
 	}
-	if results < requests/2 {
-		t.Fatalf("only %d of %d requests succeeded", results, requests)
+	if bound := (int(srv.conns.Load()) - 1) * inFlight; lostErrs > bound {
+		t.Fatalf("%d requests answered as lost over %d cuts; at most %d were in flight", lostErrs, srv.conns.Load()-1, bound)
 	}
 	h.in.Close()
 	h.wait()
