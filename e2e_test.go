@@ -15,7 +15,7 @@ import (
 
 // bins are the binaries under test, built once by TestMain.
 var bins struct {
-	m2m, testmcp string
+	m2m, testmcp, hostile string
 }
 
 func TestMain(m *testing.M) {
@@ -39,7 +39,10 @@ func buildBins(dir string) (err error) {
 	if bins.m2m, err = sshtest.Build(dir, ".", "m2m-ssh"); err != nil {
 		return err
 	}
-	bins.testmcp, err = sshtest.Build(dir, "./internal/testmcp", "testmcp")
+	if bins.testmcp, err = sshtest.Build(dir, "./internal/testmcp", "testmcp"); err != nil {
+		return err
+	}
+	bins.hostile, err = sshtest.Build(dir, "./internal/hostile", "hostile")
 	return err
 }
 
