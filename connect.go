@@ -177,7 +177,7 @@ func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dial
 		return nil, err
 	}
 	if s.seed {
-		created, err := agentauth.EnsureKey(s.clientKey, s.passphrase)
+		created, err := agentauth.EnsureKey(s.clientKey, agentauth.IdentityOptions{Passphrase: s.passphrase})
 		if err != nil {
 			return nil, err
 		}

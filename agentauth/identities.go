@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -20,6 +21,17 @@ type IdentityOptions struct {
 	// nil means os.Getenv.
 	Getenv func(string) string
 	Logger *slog.Logger
+}
+
+func (o IdentityOptions) getenv() func(string) string {
+	if o.Getenv == nil {
+		return os.Getenv
+	}
+	return o.Getenv
+}
+
+func (o IdentityOptions) passphraser() passphraser {
+	return passphraser{given: o.Passphrase, getenv: o.getenv()}
 }
 
 // Identities are the keys m2m-ssh can offer to a server for one target.
@@ -58,10 +70,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
+	getenv := o.getenv()
 	ids := &Identities{t: t}
 	warn := func(err error) {
 		ids.skipped = append(ids.skipped, err)
@@ -84,11 +93,11 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		}
 	}
 	inAgent := func(pub ssh.PublicKey) bool { return findSigner(agentSigners, pub) != nil }
-	pp := passphraser{given: o.Passphrase, getenv: getenv}
+	pp := o.passphraser()
 
 	// Explicit and default key files, in the configured order.
 	var explicit, defaults []*keyFile
-	if text := getenv("M2M_SSH_KEY"); text != "" {
+	if text := getenv(secretenv.Key); text != "" {
 		// CI secrets are sometimes stored with the newlines escaped.
 		if !strings.Contains(text, "\n") && strings.Contains(text, `\n`) {
 			text = strings.ReplaceAll(text, `\n`, "\n")

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 )
 
 // askpassTimeout bounds an SSH_ASKPASS program: nobody may be there to
@@ -32,6 +34,15 @@ type passphraser struct {
 	getenv func(string) string
 }
 
+// forNewKey is the passphrase a key m2m-ssh generates is encrypted with:
+// --passphrase, else M2M_SSH_PASSPHRASE; nobody is asked for one.
+func (p passphraser) forNewKey() []byte {
+	if len(p.given) > 0 {
+		return p.given
+	}
+	return []byte(p.getenv(secretenv.Passphrase))
+}
+
 // each calls try with each available passphrase until it returns true.
 // It reports whether any source was available.
 func (p passphraser) each(prompt string, try func([]byte) bool) (available bool, err error) {
@@ -41,7 +52,7 @@ func (p passphraser) each(prompt string, try func([]byte) bool) (available bool,
 			return true, nil
 		}
 	}
-	if env := p.getenv("M2M_SSH_PASSPHRASE"); env != "" {
+	if env := p.getenv(secretenv.Passphrase); env != "" {
 		available = true
 		if try([]byte(env)) {
 			return true, nil
@@ -65,6 +76,7 @@ func askpass(prog, prompt string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), askpassTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, prompt)
+	cmd.Env = secretenv.Environ()
 	cmd.Stdin = nil
 	cmd.Stderr = nil
 	out, err := cmd.Output()

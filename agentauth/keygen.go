@@ -14,10 +14,12 @@ import (
 
 // EnsureKey makes sure a private key exists at path, as the Python client
 // does for --client-key: when the file is missing it generates an ed25519
-// key there in OpenSSH format (0600, encrypted with passphrase when one is
-// given), writes the public key without a comment to path.pub (0644), and
-// creates the directory (0700). An existing file is left alone.
-func EnsureKey(path string, passphrase []byte) (created bool, err error) {
+// key there in OpenSSH format (0600, encrypted with o.Passphrase, else
+// with M2M_SSH_PASSPHRASE, when either is given), writes the public key
+// without a comment to path.pub (0644), and creates the directory (0700).
+// An existing file is left alone.
+func EnsureKey(path string, o IdentityOptions) (created bool, err error) {
+	passphrase := o.passphraser().forNewKey()
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, os.ErrNotExist) {

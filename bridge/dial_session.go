@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -70,10 +71,11 @@ func (d *Dialer) forwardedAgent() string {
 }
 
 // environment is what the env requests carry, as NAME=VALUE: the local
-// variables SendEnv's patterns match, then SetEnv's.
+// variables SendEnv's patterns match, less m2m-ssh's own secrets, then
+// SetEnv's.
 func (d *Dialer) environment() []string {
 	t := d.Target
-	var env []string
+	var env, withheld []string
 	if len(t.SendEnv) > 0 {
 		for _, kv := range os.Environ() {
 			name, _, ok := strings.Cut(kv, "=")
@@ -81,12 +83,21 @@ func (d *Dialer) environment() []string {
 				continue
 			}
 			for _, p := range t.SendEnv {
-				if globMatch(p, name) {
-					env = append(env, kv)
-					break
+				if !globMatch(p, name) {
+					continue
 				}
+				if secretenv.Is(name) {
+					// Its value is a secret for m2m-ssh alone.
+					withheld = append(withheld, name)
+				} else {
+					env = append(env, kv)
+				}
+				break
 			}
 		}
+	}
+	if len(withheld) > 0 {
+		d.logger().Warn("SendEnv matches variables that carry m2m-ssh's secrets; not sending them", "target", t.Alias, "names", strings.Join(withheld, ","))
 	}
 	return append(env, t.SetEnv...)
 }

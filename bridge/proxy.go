@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
 
@@ -112,6 +113,7 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 		return nil, fmt.Errorf("bridge: ProxyCommand: %w", err)
 	}
 	cmd := exec.Command(proxyShell, "-c", "exec "+command)
+	cmd.Env = secretenv.Environ()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	ownGroup(cmd)
 	err = cmd.Start()

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 )
 
 // matchPattern is OpenSSH's match_pattern: "*" matches any run of
@@ -206,6 +208,7 @@ func (r *resolver) matchExec(command, host, ruser string) (bool, error) {
 		shell = "/bin/sh"
 	}
 	c := exec.CommandContext(ctx, shell, "-c", cmd)
+	c.Env = secretenv.Environ()
 	killGroup(c)
 	c.WaitDelay = time.Second
 	err = c.Run()
