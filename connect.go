@@ -203,8 +203,14 @@ func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dial
 		ids.Close()
 		return nil, err
 	}
+	return s.newDialer(t, ids, hk, idOpts, ho), nil
+}
+
+// newDialer is the dialer for t, its jump hosts resolved with the same
+// files and options; the bridge and doctor share it.
+func (s *session) newDialer(t *sshcfg.Target, ids *agentauth.Identities, hk *agentauth.HostKeyChecker, idOpts agentauth.IdentityOptions, ho agentauth.HostKeyOptions) *bridge.Dialer {
 	return &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk,
-		Config: s.opts, IdentityOptions: idOpts, HostKeyOptions: ho, Logger: logger}, nil
+		Config: s.opts, IdentityOptions: idOpts, HostKeyOptions: ho, Logger: s.opts.Logger}
 }
 
 // expandHome expands a leading ~ from $HOME, as the Python client does.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/crypto/ssh"
 )
 
 // mcpTimeout bounds the wait for the remote server's answer to initialize.
@@ -113,45 +110,29 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.pass("config", fmt.Sprintf("%s is %s@%s, to run %s", t.Alias, t.User, t.Addr(), p), details...)
 
-	timeout := t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = bridge.DefaultConnectTimeout
-	}
-	var via string
-	switch {
-	case t.ProxyJump != "":
-		via = "ProxyJump " + t.ProxyJump
-	case t.ProxyCommand != "" && !strings.EqualFold(t.ProxyCommand, "none"):
-		via = "ProxyCommand " + t.ProxyCommand
-	}
-
-	ids, err := agentauth.LoadIdentities(t, agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger})
+	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger}
+	ids, err := agentauth.LoadIdentities(t, idOpts)
 	if err != nil {
 		d.fail("identities", err)
 		return
 	}
 	defer ids.Close()
-	hk, err := agentauth.NewHostKeyChecker(t, agentauth.HostKeyOptions{Logger: s.opts.Logger})
+	ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
+	hk, err := agentauth.NewHostKeyChecker(t, ho)
 	if err != nil {
 		d.fail("known_hosts", err)
 		return
 	}
 
-	var client *ssh.Client
-	if via != "" {
-		d.note("DNS", "left to the hops")
-		d.note("TCP connect", "left to the hops")
-		d.note("proxy", "via "+via+" (the hops are not checked one by one)")
-		client = d.dialProxied(ctx, &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk})
-	} else {
-		conn := d.connect(ctx, t, timeout)
-		if conn == nil {
-			return
+	// The bridge's own dialer, traced: every hop is checked as the
+	// bridge reaches it.
+	dl := s.newDialer(t, ids, hk, idOpts, ho)
+	dl.Trace = d.trace()
+	client, err := dl.Dial(ctx)
+	if err != nil {
+		if !d.failed {
+			d.fail("connect", err)
 		}
-		d.note("proxy", "none: a direct connection")
-		client = d.handshake(ctx, t, conn, ids, hk, timeout)
-	}
-	if client == nil {
 		return
 	}
 	defer client.Close()
@@ -171,119 +152,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// connect checks the name and the TCP connect; nil when either fails.
-func (d *doctor) connect(ctx context.Context, t *sshcfg.Target, timeout time.Duration) net.Conn {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	addr := t.Addr()
-	if _, err := netip.ParseAddr(t.HostName); err == nil {
-		d.pass("DNS", t.HostName+" is an address")
-	} else {
-		start := time.Now()
-		addrs, err := net.DefaultResolver.LookupHost(ctx, t.HostName)
-		if err != nil {
-			d.fail("DNS", &bridge.DialError{Alias: t.Alias, Addr: addr, Stage: "connect", Err: err})
-			return nil
-		}
-		d.pass("DNS", fmt.Sprintf("%s is %s (%s)", t.HostName, strings.Join(addrs, ", "), ms(time.Since(start))))
-	}
-	start := time.Now()
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		d.fail("TCP connect", &bridge.DialError{Alias: t.Alias, Addr: addr, Stage: "connect", Err: err})
-		return nil
-	}
-	d.pass("TCP connect", fmt.Sprintf("%s in %s", conn.RemoteAddr(), ms(time.Since(start))))
-	return conn
-}
-
-// handshake runs the SSH handshake and authentication on conn as
-// bridge.Dialer does, telling them apart and recording what the server
-// said, which host key line matched and which identity it accepted.
-func (d *doctor) handshake(ctx context.Context, t *sshcfg.Target, conn net.Conn, ids *agentauth.Identities, hk *agentauth.HostKeyChecker, timeout time.Duration) *ssh.Client {
-	vc := &versionConn{Conn: conn}
-	conn.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	var hostKey ssh.PublicKey
-	var hostKeyErr error
-	rec := &signRecorder{last: -1}
-	cfg := &ssh.ClientConfig{
-		User: t.User,
-		Auth: []ssh.AuthMethod{rec.method(ids.Signers())},
-		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			hostKey = key
-			hostKeyErr = hk.Check(key)
-			return hostKeyErr
-		},
-		HostKeyAlgorithms: hk.Algorithms(),
-		ClientVersion:     "SSH-2.0-" + bridge.Version,
-	}
-	start := time.Now()
-	c, chans, reqs, err := ssh.NewClientConn(vc, t.Addr(), cfg)
-	took := time.Since(start)
-	if err != nil {
-		conn.Close()
-	}
-	switch {
-	case hostKey == nil:
-		if v := vc.serverLine(); v != "" && !strings.HasPrefix(v, "SSH-") {
-			err = fmt.Errorf("%s does not speak SSH; it said %q", t.Addr(), v)
-			d.fail("SSH handshake", hinted{err, "something else listens on that port: check Port ('m2m-ssh resolve " + t.Alias + "')"})
-			return nil
-		}
-		if ctx.Err() != nil || isTimeoutErr(err) {
-			err = fmt.Errorf("%w (after %s)", context.DeadlineExceeded, timeout)
-		}
-		d.fail("SSH handshake", &bridge.DialError{Alias: t.Alias, Addr: t.Addr(), Stage: "handshake", Err: err})
-		return nil
-	case hostKeyErr != nil:
-		d.fail("SSH handshake", hostKeyErr, "server "+vc.serverLine())
-		return nil
-	}
-	fp := hostKey.Type() + " " + ssh.FingerprintSHA256(hostKey)
-	matched := "accepted without a known_hosts line (StrictHostKeyChecking " + t.StrictHostKeyChecking + ")"
-	if k, ok := hk.Trusted(hostKey); ok {
-		matched = fmt.Sprintf("matched %s:%d", k.File, k.Line)
-	}
-	d.pass("SSH handshake", fmt.Sprintf("%s, host key %s %s", vc.serverLine(), fp, matched))
-	if err != nil {
-		d.fail("authentication", &bridge.DialError{Alias: t.Alias, Addr: t.Addr(), Stage: "handshake", Err: ids.AuthError(err)})
-		return nil
-	}
-	conn.SetDeadline(time.Time{})
-	offered := ids.Offered()
-	who := "an identity"
-	if rec.last >= 0 && rec.last < len(offered) {
-		o := offered[rec.last]
-		who = fmt.Sprintf("%s %s from %s", o.Type, o.Fingerprint, o.Source)
-	}
-	d.pass("authentication", fmt.Sprintf("%s accepted %s as %s (%s)", t.Alias, who, t.User, ms(took)))
-	return ssh.NewClient(c, chans, reqs)
-}
-
-// dialProxied dials through the target's hops with the bridge's own
-// dialer, which reports the handshake and authentication together.
-func (d *doctor) dialProxied(ctx context.Context, dl *bridge.Dialer) *ssh.Client {
-	start := time.Now()
-	c, err := dl.Dial(ctx)
-	if err != nil {
-		var ae *agentauth.AuthError
-		if errors.As(err, &ae) {
-			d.pass("SSH handshake", "host key verified")
-			d.fail("authentication", err)
-		} else {
-			d.fail("SSH handshake", err)
-		}
-		return nil
-	}
-	d.pass("SSH handshake", string(c.ServerVersion())+", host key verified")
-	d.pass("authentication", fmt.Sprintf("logged in as %s (%s)", dl.Target.User, ms(time.Since(start))))
-	return c
 }
 
 // initialize speaks MCP to the remote program: initialize, then
@@ -364,102 +232,6 @@ func capabilities(c *mcp.ServerCapabilities) string {
 	}
 	return orNone(strings.Join(names, ", "))
 }
-
-func isTimeoutErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// versionConn keeps the first bytes the server sends: its version line,
-// or whatever a server that is not SSH says.
-type versionConn struct {
-	net.Conn
-	mu    sync.Mutex
-	first []byte
-}
-
-func (c *versionConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	if room := 512 - len(c.first); room > 0 {
-		c.first = append(c.first, p[:min(n, room)]...)
-	}
-	c.mu.Unlock()
-	return n, err
-}
-
-// serverLine is the server's version line, or its first line when it
-// sent none.
-func (c *versionConn) serverLine() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	lines := strings.Split(string(c.first), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "SSH-") {
-			return strings.TrimRight(l, "\r")
-		}
-	}
-	return strings.TrimSpace(lines[0])
-}
-
-// signRecorder notes which signer the server let sign: x/crypto asks the
-// server whether it would accept a key before signing with it, so the
-// last signer used is the one that logged in.
-type signRecorder struct{ last int }
-
-func (r *signRecorder) method(signers []ssh.Signer) ssh.AuthMethod {
-	wrapped := make([]ssh.Signer, len(signers))
-	for i, s := range signers {
-		wrapped[i] = r.wrap(i, s)
-	}
-	return ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return wrapped, nil })
-}
-
-// wrap keeps the algorithm interfaces of s, which x/crypto uses to pick
-// rsa-sha2 signatures.
-func (r *signRecorder) wrap(i int, s ssh.Signer) ssh.Signer {
-	as, ok := s.(ssh.AlgorithmSigner)
-	if !ok {
-		return &recordSigner{Signer: s, note: func() { r.last = i }}
-	}
-	a := &recordAlgoSigner{AlgorithmSigner: as, note: func() { r.last = i }}
-	if ms, ok := s.(ssh.MultiAlgorithmSigner); ok {
-		return &recordMultiSigner{recordAlgoSigner: a, algos: ms.Algorithms()}
-	}
-	return a
-}
-
-type recordSigner struct {
-	ssh.Signer
-	note func()
-}
-
-func (s *recordSigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
-	s.note()
-	return s.Signer.Sign(rand, data)
-}
-
-type recordAlgoSigner struct {
-	ssh.AlgorithmSigner
-	note func()
-}
-
-func (s *recordAlgoSigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
-	s.note()
-	return s.AlgorithmSigner.Sign(rand, data)
-}
-
-func (s *recordAlgoSigner) SignWithAlgorithm(rand io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
-	s.note()
-	return s.AlgorithmSigner.SignWithAlgorithm(rand, data, algorithm)
-}
-
-type recordMultiSigner struct {
-	*recordAlgoSigner
-	algos []string
-}
-
-func (s *recordMultiSigner) Algorithms() []string { return s.algos }
 
 // frameFilter passes the remote's JSON-RPC lines on and keeps the others.
 type frameFilter struct {

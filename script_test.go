@@ -26,10 +26,14 @@ func TestScripts(t *testing.T) {
 //
 //	$CONFIG   an ssh config: buildbox (good), buildbox-banner (a login
 //	          that prints a banner), buildbox-unknown (host key not in
-//	          known_hosts), buildbox-wrongkey, buildbox-refused
+//	          known_hosts), buildbox-wrongkey, buildbox-refused,
+//	          buildbox-jump (through buildbox as a jump host),
+//	          buildbox-via-refused (through a jump host nothing
+//	          listens for), buildbox-nc (through ProxyCommand nc)
 //	$TESTMCP  the test MCP server's path on the server
 //	$SSH_AUTH_SOCK  the agent, holding buildbox's key
 func TestScriptsSSHD(t *testing.T) {
+	sshtest.LookPath(t, "nc")
 	dir := t.TempDir()
 	key := sshtest.Keygen(t, dir, "id_ed25519", sshtest.KeyOptions{})
 	banner := sshtest.Keygen(t, dir, "id_banner", sshtest.KeyOptions{})
@@ -56,6 +60,12 @@ func TestScriptsSSHD(t *testing.T) {
 		"  IdentitiesOnly yes",
 		"Host buildbox-refused",
 		"  Port "+strconv.Itoa(sshtest.FreePort(t)),
+		"Host buildbox-jump",
+		"  ProxyJump buildbox",
+		"Host buildbox-via-refused",
+		"  ProxyJump buildbox-refused",
+		"Host buildbox-nc",
+		"  ProxyCommand nc %h %p",
 		"Host buildbox buildbox-*",
 		"  HostName "+sshd.Host,
 		fmt.Sprintf("  Port %d", sshd.Port),

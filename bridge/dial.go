@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +45,8 @@ type Dialer struct {
 	// Logger receives ProxyCommand's stderr, keepalive failures and
 	// refused env requests; nil discards them.
 	Logger *slog.Logger
+	// Trace, when set, is told of each step of each hop.
+	Trace *Trace
 }
 
 // maxHops bounds a ProxyJump chain, which configuration can make circular.
@@ -108,6 +112,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	if via == nil && h.t.ProxyCommand != "" {
 		viaName = "ProxyCommand"
 	}
+	th := Hop{Target: h.t, JumpFor: h.jumpFor, Via: viaName}
 
 	timeout := h.t.ConnectTimeout
 	if timeout <= 0 {
@@ -126,10 +131,14 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
 	}
 
-	raw, err := d.transport(hctx, h.t, via, life)
+	start := time.Now()
+	raw, err := d.transport(hctx, th, h.t, via, life)
 	if err != nil {
-		return nil, fail("connect", err)
+		err = fail("connect", err)
+		d.Trace.connected(th, "", err, time.Since(start))
+		return nil, err
 	}
+	d.Trace.connected(th, remoteName(raw, th), nil, time.Since(start))
 	conn := &watchedConn{Conn: fastConn(raw)}
 	conn.touch()
 	// x/crypto's handshake has no timeout of its own, and a channel
@@ -144,7 +153,16 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		HostKeyAlgorithms: h.hk.Algorithms(),
 		ClientVersion:     "SSH-2.0-" + Version,
 	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, h.t.Addr(), cfg)
+	var sc net.Conn = conn
+	var tr *traceHandshake
+	if d.Trace != nil {
+		tr = &traceHandshake{conn: &versionConn{Conn: conn}}
+		sc = tr.conn
+		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
+		cfg.Auth = []ssh.AuthMethod{tr.authMethod(h.ids.Signers())}
+	}
+	start = time.Now()
+	c, chans, reqs, err := ssh.NewClientConn(sc, h.t.Addr(), cfg)
 	if !stop() && err == nil {
 		// The timeout fired as the handshake completed.
 		c.Close()
@@ -155,8 +173,11 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 			err = pc.explain(err)
 		}
 		conn.Close()
-		return nil, fail("handshake", h.ids.AuthError(err))
+		err = fail("handshake", h.ids.AuthError(err))
+		d.traceLogin(th, h, tr, err, time.Since(start))
+		return nil, err
 	}
+	d.traceLogin(th, h, tr, nil, time.Since(start))
 	client := ssh.NewClient(c, chans, reqs)
 	life.add(func() { client.Close() })
 	d.keepalive(client, conn, h, life)
@@ -166,7 +187,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 // transport opens the byte stream the SSH connection to t runs over: a
 // channel through the previous jump host, ProxyCommand's stdin and stdout,
 // or a TCP connection.
-func (d *Dialer) transport(ctx context.Context, t *sshcfg.Target, via *ssh.Client, life *lifeline) (net.Conn, error) {
+func (d *Dialer) transport(ctx context.Context, th Hop, t *sshcfg.Target, via *ssh.Client, life *lifeline) (net.Conn, error) {
 	switch {
 	case via != nil:
 		return via.DialContext(ctx, "tcp", t.Addr())
@@ -178,8 +199,71 @@ func (d *Dialer) transport(ctx context.Context, t *sshcfg.Target, via *ssh.Clien
 		life.add(func() { pc.Close() })
 		return pc, nil
 	}
+	return d.dialTCP(ctx, th, t)
+}
+
+// dialTCP looks the host name up, then connects to its addresses in the
+// order the resolver gave them, as ssh does, until one answers.
+func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
+	port := strconv.Itoa(t.Port)
+	addrs := []string{t.HostName}
+	if _, err := netip.ParseAddr(t.HostName); err == nil {
+		d.Trace.resolved(th, nil, nil, 0)
+	} else {
+		start := time.Now()
+		addrs, err = net.DefaultResolver.LookupHost(ctx, t.HostName)
+		d.Trace.resolved(th, addrs, err, time.Since(start))
+		if err != nil {
+			return nil, err
+		}
+	}
 	var nd net.Dialer
-	return nd.DialContext(ctx, "tcp", t.Addr())
+	var err error
+	for _, a := range addrs {
+		var c net.Conn
+		if c, err = nd.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
+
+// remoteName is what a trace calls the other end of the stream to a hop.
+func remoteName(c net.Conn, th Hop) string {
+	if th.Via != "" {
+		return th.Target.Addr() + " via " + th.Via
+	}
+	return c.RemoteAddr().String()
+}
+
+// traceLogin reports a hop's handshake and authentication to the trace:
+// which of the two failed follows from whether the host key was accepted.
+func (d *Dialer) traceLogin(th Hop, h hop, tr *traceHandshake, err error, took time.Duration) {
+	if tr == nil {
+		return
+	}
+	hs := Handshake{ServerVersion: tr.conn.serverLine(), HostKey: tr.key}
+	switch {
+	case tr.keyErr != nil:
+		// The verdict on the key says it all, and names the host.
+		d.Trace.handshake(th, hs, tr.keyErr)
+		return
+	case tr.key == nil:
+		d.Trace.handshake(th, hs, err)
+		return
+	}
+	if k, ok := h.hk.Trusted(tr.key); ok {
+		hs.Known = &k
+	}
+	d.Trace.handshake(th, hs, nil)
+	var accepted agentauth.Offered
+	if offered := h.ids.Offered(); err == nil && tr.signed >= 0 && tr.signed < len(offered) {
+		accepted = offered[tr.signed]
+	}
+	d.Trace.authenticated(th, accepted, err, took)
 }
 
 func (d *Dialer) logger() *slog.Logger {

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"golang.org/x/crypto/ssh"
+)
+
+// trace turns the bridge dialer's steps into doctor's report, one line a
+// step, hop by hop: a jump host's steps are named for it.
+func (d *doctor) trace() *bridge.Trace {
+	resolveFailed := map[string]bool{} // by hop alias
+	step := func(h bridge.Hop, name string) string {
+		if h.JumpFor != "" {
+			return name + " (jump host " + h.Target.Alias + ")"
+		}
+		return name
+	}
+	return &bridge.Trace{
+		Resolved: func(h bridge.Hop, addrs []string, err error, took time.Duration) {
+			switch {
+			case err != nil:
+				resolveFailed[h.Target.Alias] = true
+				d.fail(step(h, "DNS"), &bridge.DialError{Alias: h.Target.Alias, Addr: h.Target.Addr(), JumpFor: h.JumpFor, Stage: "connect", Err: err})
+			case len(addrs) == 0:
+				d.pass(step(h, "DNS"), h.Target.HostName+" is an address")
+			default:
+				d.pass(step(h, "DNS"), fmt.Sprintf("%s is %s (%s)", h.Target.HostName, strings.Join(addrs, ", "), ms(took)))
+			}
+		},
+		Connected: func(h bridge.Hop, remote string, err error, took time.Duration) {
+			name := "TCP connect"
+			if h.Via != "" {
+				name = "proxy"
+			}
+			switch {
+			case err != nil && resolveFailed[h.Target.Alias]:
+				// Said already.
+			case err != nil:
+				d.fail(step(h, name), err)
+			case h.Via == "ProxyCommand":
+				d.pass(step(h, name), "ProxyCommand "+h.Target.ProxyCommand+" started")
+			case h.Via != "":
+				d.pass(step(h, name), fmt.Sprintf("a channel to %s through jump host %s (%s)", h.Target.Addr(), h.Via, ms(took)))
+			default:
+				d.pass(step(h, name), fmt.Sprintf("%s in %s", remote, ms(took)))
+				d.note(step(h, "proxy"), "none: a direct connection")
+			}
+		},
+		Handshake: func(h bridge.Hop, hs bridge.Handshake, err error) {
+			name := step(h, "SSH handshake")
+			switch {
+			case hs.HostKey == nil && hs.ServerVersion != "" && !strings.HasPrefix(hs.ServerVersion, "SSH-"):
+				err = fmt.Errorf("%s does not speak SSH; it said %q", h.Target.Addr(), hs.ServerVersion)
+				d.fail(name, hinted{err, "something else listens on that port: check Port ('m2m-ssh resolve " + h.Target.Alias + "')"})
+			case err != nil && hs.HostKey != nil:
+				d.fail(name, err, "server "+hs.ServerVersion)
+			case err != nil:
+				d.fail(name, err)
+			default:
+				fp := hs.HostKey.Type() + " " + ssh.FingerprintSHA256(hs.HostKey)
+				matched := "accepted without a known_hosts line (StrictHostKeyChecking " + h.Target.StrictHostKeyChecking + ")"
+				if hs.Known != nil {
+					matched = fmt.Sprintf("matched %s:%d", hs.Known.File, hs.Known.Line)
+				}
+				d.pass(name, fmt.Sprintf("%s, host key %s %s", hs.ServerVersion, fp, matched))
+			}
+		},
+		Authenticated: func(h bridge.Hop, accepted agentauth.Offered, err error, took time.Duration) {
+			if err != nil {
+				d.fail(step(h, "authentication"), err)
+				return
+			}
+			who := "an identity"
+			if accepted.Fingerprint != "" {
+				who = fmt.Sprintf("%s %s from %s", accepted.Type, accepted.Fingerprint, accepted.Source)
+			}
+			d.pass(step(h, "authentication"), fmt.Sprintf("%s accepted %s as %s (%s)", h.Target.Alias, who, h.Target.User, ms(took)))
+		},
+	}
+}
