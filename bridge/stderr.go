@@ -31,15 +31,18 @@ type stderrLines struct {
 	// dropped is called with the count of lines over the rate, before
 	// the next line that is logged, or at the end.
 	dropped func(n int)
-	now     func() time.Time // time.Now; a test's clock
+	now     func() time.Time // nil for stderrClock
 }
+
+// stderrClock is the clock of the rate, which a test stops.
+var stderrClock = time.Now
 
 // read reads r until it ends or fails, holding at most maxStderrLine bytes
 // of a line.
 func (s stderrLines) read(r io.Reader) {
 	now := s.now
 	if now == nil {
-		now = time.Now
+		now = stderrClock
 	}
 	br := bufio.NewReaderSize(r, maxStderrLine)
 	text := make([]byte, 0, maxStderrLine)
