@@ -325,3 +325,77 @@ func TestHostileStderrProxyCommand(t *testing.T) {
 		})
 	}
 }
+
+// With SIGPIPE handled for stderr's sake, a host that closed m2m-ssh's
+// stdout still ends the session as a host that stopped reading: logged,
+// status 255, not a SIGPIPE death and not a session that runs on.
+func TestHostileStdoutClosed(t *testing.T) {
+	w := newWorld(t)
+	r, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer wr.Close()
+	cmd := w.command(w.hostile("polite")...)
+	log := newLogTail()
+	cmd.Stdout, cmd.Stderr = wr, log
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wr.Close()
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	fmt.Fprintln(in, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("m2m-ssh did not exit within 30 s of answering into a closed stdout")
+	}
+	st := cmd.ProcessState
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Fatalf("m2m-ssh was killed by %v", ws.Signal())
+	}
+	if st.ExitCode() != 255 || !strings.Contains(log.String(), "the host stopped reading") {
+		t.Fatalf("exit status %d, log:\n%s\nwant 255 and the host stopped reading", st.ExitCode(), log)
+	}
+}
+
+// m2m-ssh handles SIGPIPE without ignoring it: the programs it starts
+// (here a ProxyCommand) get the default, which ends them when their
+// reader goes, as they expect.
+func TestProxyCommandKeepsSIGPIPE(t *testing.T) {
+	if _, err := exec.LookPath("nc"); err != nil {
+		t.Skip("no nc")
+	}
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	w := newWorld(t)
+	log := newLogTail()
+	h := startWithStderr(t, w.command("-o", "ProxyCommand=grep SigIgn /proc/self/status | cat >&2; exec nc %h %p", "buildbox", "--", bins.hostile, "polite"), log)
+	h.initialize()
+	log.waitFor(t, "SigIgn:", 10*time.Second)
+	s := log.String()
+	i := strings.Index(s, "SigIgn:")
+	hex := strings.TrimLeft(s[i+len("SigIgn:"):], `\t `)
+	var mask uint64
+	if _, err := fmt.Sscanf(hex, "%16x", &mask); err != nil {
+		t.Fatalf("SigIgn of the ProxyCommand: %v in %.200q", err, s[i:])
+	}
+	if mask&(1<<(syscall.SIGPIPE-1)) != 0 {
+		t.Fatalf("the ProxyCommand runs with SIGPIPE ignored (SigIgn %016x)", mask)
+	}
+}
