@@ -20,7 +20,9 @@ type Bridge struct {
 	Connect Connect
 	Logger  *slog.Logger
 	// Stderr receives the remote's stderr, each line prefixed; nil
-	// discards it.
+	// discards it. Its writes must not block: a copy that waits holds
+	// up the channel, stdout included (the command gives a
+	// logsink.Writer).
 	Stderr io.Writer
 	// ExitWait bounds the wait for the remote program to end after the
 	// host closed stdin or a signal arrived (default 5 s).
