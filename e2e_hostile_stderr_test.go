@@ -399,3 +399,32 @@ func TestProxyCommandKeepsSIGPIPE(t *testing.T) {
 		t.Fatalf("the ProxyCommand runs with SIGPIPE ignored (SigIgn %016x)", mask)
 	}
 }
+
+// A FIFO nobody reads as --log-file is refused at once: opening it for
+// writing would wait for a reader forever, and the host with it.
+func TestLogFileFIFO(t *testing.T) {
+	w := newWorld(t)
+	fifo := filepath.Join(w.dir, "log.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	cmd := w.command(append([]string{"--log-file", fifo}, w.hostile("polite")...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}` + "\n")
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("m2m-ssh did not exit within 10 s with a FIFO nobody reads as --log-file")
+	}
+	if !strings.Contains(stderr.String(), "m2m-ssh: error: cannot open --log-file: "+fifo+" is a FIFO nobody reads") {
+		t.Fatalf("stderr %q, want the log file refused", stderr.String())
+	}
+}

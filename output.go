@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -116,7 +117,13 @@ func logOutput(c *cli.Context) (io.Writer, error) {
 	if lf, ok := c.App.Metadata[logFileKey].(*logFile); ok {
 		return lf.sink, nil
 	}
-	f, err := os.OpenFile(expandHome(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of
+	// holding the open forever; one that is read is written through the
+	// poller. A regular file ignores it.
+	f, err := os.OpenFile(expandHome(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, hinted{fmt.Errorf("cannot open --log-file: %s is a FIFO nobody reads", path), "start its reader first, or give a regular file"}
+	}
 	if err != nil {
 		return nil, hinted{fmt.Errorf("cannot open --log-file: %w", err), "give a file in a directory you can write to"}
 	}

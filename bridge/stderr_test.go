@@ -200,3 +200,65 @@ func TestProxyStderr(t *testing.T) {
 		t.Fatalf("log (%d bytes) %.400q", log.Len(), log.String())
 	}
 }
+
+// chunked reads data at most n bytes at a time.
+type chunked struct {
+	data []byte
+	n    int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.data)
+	c.data = c.data[k:]
+	return k, nil
+}
+
+// FuzzStderrLines checks stderrLines against the plain rule: split at
+// newlines; a line within the bound loses a trailing CR, a longer one
+// keeps its first maxStderrLine bytes less a split character, and counts
+// the rest as cut. Within the rate, every line arrives, however the input
+// is chunked.
+func FuzzStderrLines(f *testing.F) {
+	f.Add([]byte("one\r\ntwo\n\nthree"), 7)
+	f.Add(append(bytes.Repeat([]byte("é"), maxStderrLine), "\r\nx"...), 1)
+	f.Add(append(bytes.Repeat([]byte("a"), maxStderrLine), "\r\n"...), 4096)
+	f.Fuzz(func(t *testing.T, data []byte, chunk int) {
+		if chunk <= 0 || chunk > 1<<16 {
+			chunk = 1 + chunk&0xfff
+		}
+		var want []string
+		lines := bytes.Split(data, []byte("\n"))
+		if len(lines[len(lines)-1]) == 0 {
+			lines = lines[:len(lines)-1]
+		}
+		for _, l := range lines {
+			if len(l) <= maxStderrLine {
+				want = append(want, fmt.Sprintf("%q 0", bytes.TrimSuffix(l, []byte("\r"))))
+				continue
+			}
+			text, cut := trimLine(l[:maxStderrLine], int64(len(l)-maxStderrLine))
+			want = append(want, fmt.Sprintf("%q %d", text, cut))
+		}
+		now := time.Unix(1e9, 0)
+		var got []string
+		stderrLines{
+			line: func(text []byte, cut int64) {
+				if len(text) > maxStderrLine || bytes.IndexByte(text, '\n') >= 0 {
+					t.Fatalf("line %q over the bound or with a newline", text)
+				}
+				got = append(got, fmt.Sprintf("%q %d", text, cut))
+			},
+			dropped: func(n int) { t.Fatalf("%d lines dropped within the rate", n) },
+			now: func() time.Time {
+				now = now.Add(time.Second)
+				return now
+			},
+		}.read(&chunked{data: data, n: chunk})
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("got %.500q\nwant %.500q", got, want)
+		}
+	})
+}
