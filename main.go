@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/internal/logsink"
 )
 
 // version is set at release time with -ldflags "-X main.version=v1.2.3";
@@ -30,7 +33,18 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	os.Exit(run(os.Args, bridge.Stdio(os.Stdin), bridge.Stdio(os.Stdout), os.Stderr))
+	// A host that closed m2m-ssh's stderr must not kill it at the first
+	// log line. With SIGPIPE notified, a write to a closed pipe fails with
+	// EPIPE instead (the os package raises SIGPIPE itself for fds 1 and 2
+	// unless it is handled): the log sink then discards the log, and the
+	// bridge reads EPIPE on stdout as the host gone. Notified, not
+	// ignored: an ignored signal stays ignored in the programs m2m-ssh
+	// starts (ProxyCommand), which expect SIGPIPE to end them.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	stderr := logsink.New(os.Stderr)
+	code := run(os.Args, bridge.Stdio(os.Stdin), bridge.Stdio(os.Stdout), stderr)
+	stderr.Flush(exitFlush)
+	os.Exit(code)
 }
 
 // run is main with its inputs and outputs passed in, for tests.

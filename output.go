@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/logsink"
 )
 
 // report prints err as "m2m-ssh: error: ..." with any hints, and returns
@@ -91,6 +95,18 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 // so that run can report the final error there too and close it.
 const logFileKey = "logfile"
 
+// exitFlush bounds the wait at exit for the log to be written: the last
+// lines (the error and its hint) reach a sink that takes them, and one
+// that does not (a pipe nobody reads) cannot hold the exit.
+const exitFlush = 200 * time.Millisecond
+
+// logFile is an open --log-file and the sink in front of it, through which
+// everything is written: a slow disk never holds the bridge.
+type logFile struct {
+	f    *os.File
+	sink *logsink.Writer
+}
+
 // logOutput is where diagnostics go: --log-file, appended to and created
 // readable by its owner only (logs name hosts and users), or stderr.
 func logOutput(c *cli.Context) (io.Writer, error) {
@@ -98,28 +114,38 @@ func logOutput(c *cli.Context) (io.Writer, error) {
 	if path == "" {
 		return c.App.ErrWriter, nil
 	}
-	if f, ok := c.App.Metadata[logFileKey].(*os.File); ok {
-		return f, nil
+	if lf, ok := c.App.Metadata[logFileKey].(*logFile); ok {
+		return lf.sink, nil
 	}
-	f, err := os.OpenFile(expandHome(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of
+	// holding the open forever; one that is read is written through the
+	// poller. A regular file ignores it.
+	f, err := os.OpenFile(expandHome(path), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, hinted{fmt.Errorf("cannot open --log-file: %s is a FIFO nobody reads", path), "start its reader first, or give a regular file"}
+	}
 	if err != nil {
 		return nil, hinted{fmt.Errorf("cannot open --log-file: %w", err), "give a file in a directory you can write to"}
 	}
 	if c.App.Metadata == nil {
 		c.App.Metadata = map[string]any{}
 	}
-	c.App.Metadata[logFileKey] = f
-	return f, nil
+	lf := &logFile{f: f, sink: logsink.New(f)}
+	c.App.Metadata[logFileKey] = lf
+	return lf.sink, nil
 }
 
-// closeLog reports err in the --log-file as well, and closes it.
+// closeLog reports err in the --log-file as well, and closes it once what
+// was logged is written (within exitFlush).
 func closeLog(app *cli.App, err error) {
-	f, ok := app.Metadata[logFileKey].(*os.File)
+	lf, ok := app.Metadata[logFileKey].(*logFile)
 	if !ok {
 		return
 	}
-	report(f, err)
-	f.Close()
+	report(lf.sink, err)
+	if lf.sink.Flush(exitFlush) {
+		lf.f.Close()
+	}
 }
 
 // logWriter is logOutput once newLogger has succeeded.

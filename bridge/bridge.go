@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,7 +20,9 @@ type Bridge struct {
 	Connect Connect
 	Logger  *slog.Logger
 	// Stderr receives the remote's stderr, each line prefixed; nil
-	// discards it.
+	// discards it. Its writes must not block: a copy that waits holds
+	// up the channel, stdout included (the command gives a
+	// logsink.Writer).
 	Stderr io.Writer
 	// ExitWait bounds the wait for the remote program to end after the
 	// host closed stdin or a signal arrived (default 5 s).
@@ -455,22 +456,24 @@ func (r *run) sendDirect(f hostFrame, more bool) *sender {
 	return s
 }
 
-// copyStderr passes the remote's stderr on, line by line, prefixed.
+// copyStderr passes the remote's stderr on, line by line, prefixed, cut
+// and rate-bounded as stderrLines does. It never waits on more than
+// Stderr: a copy that stopped would stop the channel, whose stderr shares
+// its window with stdout.
 func (b *Bridge) copyStderr(r io.Reader) {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			msg := append([]byte("m2m-ssh: remote: "), line...)
-			if msg[len(msg)-1] != '\n' {
-				msg = append(msg, '\n')
+	var msg []byte
+	stderrLines{
+		line: func(text []byte, cut int64) {
+			msg = append(append(msg[:0], "m2m-ssh: remote: "...), text...)
+			if cut > 0 {
+				msg = fmt.Appendf(msg, " [cut: %d more bytes]", cut)
 			}
-			b.Stderr.Write(msg)
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
+			b.Stderr.Write(append(msg, '\n'))
+		},
+		dropped: func(n int) {
+			fmt.Fprintf(b.Stderr, "m2m-ssh: warning: %d lines of the remote's stderr dropped: more than %d a second\n", n, stderrRate)
+		},
+	}.read(r)
 }
 
 func exitStatus(err error) (int, error) {

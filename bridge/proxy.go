@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -152,21 +151,28 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 	return pc, nil
 }
 
+// logStderr logs the command's stderr, line by line, cut and rate-bounded
+// as stderrLines does, and keeps its last line (so cut too) for errors.
 func (pc *proxyConn) logStderr(r *os.File, alias string, log *slog.Logger) {
 	defer r.Close()
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadString('\n')
-		if line = strings.TrimRight(line, "\r\n"); line != "" {
+	stderrLines{
+		line: func(text []byte, cut int64) {
+			if len(text) == 0 && cut == 0 {
+				return
+			}
+			line := string(text)
+			if cut > 0 {
+				line += fmt.Sprintf(" [cut: %d more bytes]", cut)
+			}
 			pc.mu.Lock()
 			pc.lastLine = line
 			pc.mu.Unlock()
 			log.Info("ProxyCommand: "+line, "target", alias)
-		}
-		if err != nil {
-			return
-		}
-	}
+		},
+		dropped: func(n int) {
+			log.Warn("lines of the ProxyCommand's stderr dropped", "target", alias, "dropped", n, "limit", fmt.Sprintf("%d a second", stderrRate))
+		},
+	}.read(r)
 }
 
 func (pc *proxyConn) Read(p []byte) (int, error)  { return pc.out.Read(p) }

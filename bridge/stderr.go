@@ -1,0 +1,109 @@
+package bridge
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// maxStderrLine bounds one line of the remote's or a ProxyCommand's
+// stderr in the log: room for a long error message (a path, a URL, a JSON
+// error), while a dump is cut and the rest of it skipped as it streams.
+const maxStderrLine = 2048
+
+// stderrRate bounds how many lines a second of the remote's or a
+// ProxyCommand's stderr reach the log, after a burst of stderrBurst (a
+// start-up banner, a traceback): a program that floods its stderr must not
+// flood the host's log or the disk under --log-file.
+const (
+	stderrRate  = 100
+	stderrBurst = 200
+)
+
+// stderrLines reads a program's stderr to its end, line by line, within
+// the bounds above.
+type stderrLines struct {
+	// line is called for each line that is logged, without its line
+	// end; cut is how many bytes of it beyond maxStderrLine were skipped.
+	line func(text []byte, cut int64)
+	// dropped is called with the count of lines over the rate, before
+	// the next line that is logged, or at the end.
+	dropped func(n int)
+	now     func() time.Time // nil for stderrClock
+}
+
+// stderrClock is the clock of the rate, which a test stops.
+var stderrClock = time.Now
+
+// read reads r until it ends or fails, holding at most maxStderrLine bytes
+// of a line.
+func (s stderrLines) read(r io.Reader) {
+	now := s.now
+	if now == nil {
+		now = stderrClock
+	}
+	br := bufio.NewReaderSize(r, maxStderrLine)
+	text := make([]byte, 0, maxStderrLine)
+	var cut int64
+	tokens, last := float64(stderrBurst), now()
+	dropped := 0
+	end := func() {
+		text, cut = trimLine(text, cut)
+		t := now()
+		tokens = min(stderrBurst, tokens+t.Sub(last).Seconds()*stderrRate)
+		last = t
+		if tokens < 1 {
+			dropped++
+		} else {
+			tokens--
+			if dropped > 0 {
+				s.dropped(dropped)
+				dropped = 0
+			}
+			s.line(text, cut)
+		}
+		text, cut = text[:0], 0
+	}
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+		}
+		n := min(len(chunk), maxStderrLine-len(text))
+		text = append(text, chunk[:n]...)
+		cut += int64(len(chunk) - n)
+		if err == nil || (!full && (len(text) > 0 || cut > 0)) {
+			end()
+		}
+		if err != nil && !full {
+			if dropped > 0 {
+				s.dropped(dropped)
+			}
+			return
+		}
+	}
+}
+
+// trimLine drops a carriage return from a whole line's end, and from a cut
+// one the start of a character split by the cut, adding it to cut.
+func trimLine(text []byte, cut int64) ([]byte, int64) {
+	if cut == 0 {
+		if n := len(text); n > 0 && text[n-1] == '\r' {
+			text = text[:n-1]
+		}
+		return text, 0
+	}
+	for i := len(text) - 1; i >= 0 && i >= len(text)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(text[i]) {
+			if !utf8.FullRune(text[i:]) {
+				cut += int64(len(text) - i)
+				text = text[:i]
+			}
+			break
+		}
+	}
+	return text, cut
+}
