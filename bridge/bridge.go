@@ -349,6 +349,10 @@ func (r *run) finish() (int, error) {
 	r.close(l)
 	msg := fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
 	r.answerPending(CodeConnectionLost, msg)
+	// A frame the host reader was still taking in when a signal came
+	// reached the loop after it stopped receiving.
+	r.takeWaiting()
+	r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
 	return exitStatus(status)
 }
 

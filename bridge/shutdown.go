@@ -89,13 +89,18 @@ func (b *Bridge) stopRemote(remote Remote, hurry <-chan struct{}) error {
 		if refused != nil {
 			b.Logger.Warn("the server refused to signal the remote program; closing the session, but the program may keep running on the server",
 				"target", b.Name, "signal", step.sig,
-				"hint", "OpenSSH signals only a command m2m-ssh runs itself, not a subsystem, a ForceCommand or an authorized_keys command=: the remote MCP server should exit when its stdin closes")
+				"hint", signalHint)
 			return errNoExitStatus
 		}
 	}
 	b.Logger.Warn("the remote program did not end after KILL; closing the session, but it may keep running on the server", "target", b.Name)
 	return errNoExitStatus
 }
+
+// signalHint is what OpenSSH's session_signal_req allows: a command the
+// client asked for, not a subsystem or forced command, and before 9.8 not
+// a session without privilege separation (a root login).
+const signalHint = "OpenSSH signals only a command m2m-ssh runs itself: not a subsystem, a ForceCommand or an authorized_keys command=, and before OpenSSH 9.8 not a root login. Make the remote MCP server exit when its stdin closes"
 
 // stopWait is one stopRemote: the program's exit, and the signal that
 // shortens its waits.

@@ -195,20 +195,21 @@ var fastStop = schedule{exit: 20 * time.Millisecond, term: 20 * time.Millisecond
 func TestStopRemoteSequence(t *testing.T) {
 	tests := []struct {
 		name   string
-		remote fakeRemote
+		endsOn string // what ends the program; "" for nothing
+		refuse bool
 		calls  []string
 		code   int
 		log    string
 	}{
-		{"exits at EOF", fakeRemote{endsOn: map[string]bool{"EOF": true}}, []string{"eof", "close"}, 0, ""},
-		{"exits at TERM", fakeRemote{endsOn: map[string]bool{"TERM": true}}, []string{"eof", "signal TERM", "close"}, 128 + 15, "asking the server to stop it"},
-		{"exits only at KILL", fakeRemote{endsOn: map[string]bool{"KILL": true}}, []string{"eof", "signal TERM", "signal KILL", "close"}, 128 + 9, "asking the server to kill it"},
-		{"server refuses signals", fakeRemote{refuse: true}, []string{"eof", "signal TERM", "close"}, ExitStatus, "may keep running"},
-		{"survives KILL", fakeRemote{}, []string{"eof", "signal TERM", "signal KILL", "close"}, ExitStatus, "did not end after KILL"},
+		{"exits at EOF", "EOF", false, []string{"eof", "close"}, 0, ""},
+		{"exits at TERM", "TERM", false, []string{"eof", "signal TERM", "close"}, 128 + 15, "asking the server to stop it"},
+		{"exits only at KILL", "KILL", false, []string{"eof", "signal TERM", "signal KILL", "close"}, 128 + 9, "asking the server to kill it"},
+		{"server refuses signals", "", true, []string{"eof", "signal TERM", "close"}, ExitStatus, "may keep running"},
+		{"survives KILL", "", false, []string{"eof", "signal TERM", "signal KILL", "close"}, ExitStatus, "did not end after KILL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeRemote(&tt.remote)
+			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse})
 			var log safeBuffer
 			b := &Bridge{Name: "box", Logger: newTestLogger(&log), schedules: schedules{calm: fastStop},
 				Connect: func(context.Context) (Remote, error) { return f, nil }}
