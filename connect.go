@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
@@ -44,7 +42,7 @@ func connectAction(c *cli.Context) error {
 		return usageError(errors.New("--reconnect-timeout must be positive"))
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onSignals(c.Context, logger)
 	defer stop()
 	b := &bridge.Bridge{
 		Name:             s.alias,

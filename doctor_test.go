@@ -39,9 +39,10 @@ func (l *lateStderr) CloseWrite() error {
 	l.once.Do(func() { close(l.late) })
 	return nil
 }
-func (l *lateStderr) Stderr() io.Reader { return l.stderr }
-func (l *lateStderr) Wait() error       { return nil }
-func (l *lateStderr) Close() error      { return nil }
+func (l *lateStderr) Stderr() io.Reader   { return l.stderr }
+func (l *lateStderr) Wait() error         { return nil }
+func (l *lateStderr) Signal(string) error { return nil }
+func (l *lateStderr) Close() error        { return nil }
 
 // TestDoctorInitializeWaitsForStderr checks that a failed initialize
 // reports the stderr line that arrives after the remote's stdout ended.

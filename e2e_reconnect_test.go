@@ -289,11 +289,11 @@ func gone(t *testing.T, pid int) {
 	}
 }
 
-// Shutting down, by stdin EOF or SIGTERM, ends the remote process too; a
+// Shutting down, by stdin EOF, SIGTERM or SIGHUP, ends the remote process too; a
 // session restored after the remote exited is what shuts down.
 func TestEndToEndShutdown(t *testing.T) {
 	w := newWorld(t)
-	for _, how := range []string{"stdin EOF", "SIGTERM"} {
+	for _, how := range []string{"stdin EOF", "SIGTERM", "SIGHUP"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			relay := sshtest.StartRelay(t, w.sshd.Addr())
@@ -327,8 +327,8 @@ func TestEndToEndShutdown(t *testing.T) {
 			}
 			gone(t, first)
 
-			if how == "SIGTERM" {
-				cmd.Process.Signal(syscall.SIGTERM)
+			if sig := map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "SIGHUP": syscall.SIGHUP}[how]; sig != 0 {
+				cmd.Process.Signal(sig)
 				if err := s.Wait(); err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
 					t.Logf("session ended with %v", err)
 				}

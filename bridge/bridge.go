@@ -24,8 +24,9 @@ type Bridge struct {
 	// up the channel, stdout included (the command gives a
 	// logsink.Writer).
 	Stderr io.Writer
-	// ExitWait bounds the wait for the remote program to end after the
-	// host closed stdin or a signal arrived (default 5 s).
+	// ExitWait is how long the remote program has to exit after the
+	// host closed stdin before the server is asked to signal it TERM,
+	// then KILL (default 2 s); after a signal it has less.
 	ExitWait time.Duration
 	// FailGrace is how long a failed start waits for the host's first
 	// request, to answer it with the error (default 2 s).
@@ -41,6 +42,10 @@ type Bridge struct {
 	// BackoffMin is the wait before the first try, doubled for each
 	// failed one up to BackoffMax (defaults 250 ms and 10 s).
 	BackoffMin, BackoffMax time.Duration
+
+	// schedules are the waits of ending a remote program; tests
+	// shorten them.
+	schedules schedules
 }
 
 // ExitStatus is the exit status m2m-ssh reports for its own failures, as
@@ -157,7 +162,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, err
 	start := time.Now()
 	remote, err := b.Connect(ctx)
 	if err != nil {
-		b.refuse(frames, r.host, err)
+		b.refuse(ctx, frames, r.host, err)
 		return ExitStatus, err
 	}
 	b.Logger.Info("connected", "target", b.Name, "took", time.Since(start).Round(time.Millisecond))
@@ -173,8 +178,9 @@ func (b *Bridge) defaults() {
 		b.Stderr = io.Discard
 	}
 	if b.ExitWait <= 0 {
-		b.ExitWait = 5 * time.Second
+		b.ExitWait = exitGrace
 	}
+	b.schedules.defaults(b.ExitWait)
 	if b.FailGrace <= 0 {
 		b.FailGrace = 2 * time.Second
 	}
@@ -261,10 +267,11 @@ func (r *run) loop() (int, error) {
 			r.expire()
 		case <-r.ctx.Done():
 			r.b.Logger.Info("ending the session", "reason", context.Cause(r.ctx))
+			r.indirect()
+			r.takeWaiting()
 			if r.link == nil {
 				return r.abandon("m2m-ssh is shutting down")
 			}
-			r.indirect()
 			r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
 			return r.finish()
 		}
@@ -305,44 +312,95 @@ func (r *run) indirect() {
 	}
 }
 
-// finish ends a session the host is done with: EOF to the remote, a
-// bounded wait for it to end, then its exit status. Requests it left
-// unanswered get an error.
+// takeWaiting moves the frames the host reader has handed over, and the
+// loop not yet received, to the queue: a request the host sent just before
+// a signal is answered too.
+func (r *run) takeWaiting() {
+	for r.frames != nil {
+		select {
+		case f, ok := <-r.frames:
+			if !ok {
+				r.eof, r.frames = true, nil
+				return
+			}
+			r.gate.Lock()
+			r.gate.viaLoop--
+			r.gate.Unlock()
+			r.queue = append(r.queue, f)
+			r.queuedBytes += len(f.data)
+		default:
+			return
+		}
+	}
+}
+
+// finish ends a session the host is done with, or that a signal ends: EOF
+// to the remote, a bounded wait for it to end, the server asked to stop it
+// when it does not, then its exit status. Requests it left unanswered get
+// an error.
 func (r *run) finish() (int, error) {
 	l := r.link
 	r.indirect()
 	l.endInput()
-	timer := time.NewTimer(r.b.ExitWait)
-	defer timer.Stop()
-	var status error
-	select {
-	case <-l.pumped:
-		// The remote's stdout has ended; its stderr and exit status
-		// follow at once unless the connection is stuck.
-		select {
-		case <-l.stderr:
-		case <-timer.C:
-		}
-		status = l.status(r.b.ExitWait)
-	case <-timer.C:
-		r.b.Logger.Warn("the remote did not end after its input closed; closing the session", "waited", r.b.ExitWait)
-		l.remote.Close()
-		status = l.status(statusWait)
+	hurry := r.ctx.Done()
+	status := r.b.stopRemote(l.remote, hurry)
+	if status != errNoExitStatus {
+		r.drain(l, hurry)
 	}
 	r.close(l)
 	msg := fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
 	r.answerPending(CodeConnectionLost, msg)
+	// A frame the host reader was still taking in when a signal came
+	// reached the loop after it stopped receiving.
+	r.takeWaiting()
+	r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
 	return exitStatus(status)
 }
 
-// hostGone ends a session whose host stopped reading.
+// drain waits for what an ended program wrote to reach the host and the
+// log: its channel has closed, so the rest is in memory, unless the host
+// or the log does not read it.
+func (r *run) drain(l *link, hurry <-chan struct{}) {
+	timer := time.NewTimer(statusWait)
+	defer timer.Stop()
+	for _, done := range []<-chan struct{}{l.pumped, l.stderr} {
+		select {
+		case <-done:
+			continue
+		case <-hurry:
+		case <-timer.C:
+			return
+		}
+		// A signal came: what is left has a moment.
+		timer.Reset(hurriedDrain)
+		hurry = nil
+		select {
+		case <-done:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// hostGone ends a session whose host stopped reading. The program is
+// stopped as after a signal: nobody waits for it.
 func (r *run) hostGone() (int, error) {
-	err := r.link.pumpErr
+	l := r.link
+	err := l.pumpErr
 	r.indirect()
-	r.close(r.link)
 	r.b.Logger.Warn("the host stopped reading; ending the session", "err", err)
+	l.endInput()
+	r.b.stopRemote(l.remote, closedChan)
+	r.close(l)
 	return ExitStatus, err
 }
+
+// closedChan is a closed channel: a wait that is hurried from the start.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // answerPending answers every request in flight on a link that has ended.
 func (r *run) answerPending(code int, msg string) int {
@@ -492,7 +550,9 @@ func exitStatus(err error) (int, error) {
 // request and keeps answering until the host has been quiet for FailGrace:
 // a client that probes with one method and falls back to another
 // (server/discover, then initialize) gets an answer to each.
-func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
+// Once ctx is done (a signal) it answers only the frames already handed
+// over, and returns.
+func (b *Bridge) refuse(ctx context.Context, frames <-chan hostFrame, host *hostWriter, err error) {
 	if frames == nil {
 		return
 	}
@@ -504,19 +564,31 @@ func (b *Bridge) refuse(frames <-chan hostFrame, host *hostWriter, err error) {
 	timer := time.NewTimer(b.FailGrace)
 	defer timer.Stop()
 	for {
-		select {
-		case f, ok := <-frames:
-			if !ok {
+		var f hostFrame
+		var ok bool
+		if ctx.Err() != nil {
+			select {
+			case f, ok = <-frames:
+			default:
 				return
 			}
-			if ids, _ := f.requests(); len(ids) == 0 {
+		} else {
+			select {
+			case f, ok = <-frames:
+			case <-timer.C:
+				return
+			case <-ctx.Done():
 				continue
 			}
-			host.answer(&f, CodeUnavailable, msg)
-			timer.Reset(b.FailGrace)
-		case <-timer.C:
+		}
+		if !ok {
 			return
 		}
+		if ids, _ := f.requests(); len(ids) == 0 {
+			continue
+		}
+		host.answer(&f, CodeUnavailable, msg)
+		timer.Reset(b.FailGrace)
 	}
 }
 

@@ -60,7 +60,7 @@ func (r *run) lose() (done bool, code int, err error) {
 		code, _ := exitStatus(status)
 		err := fmt.Errorf("bridge: the connection to %s was lost (%s)", r.b.Name, what)
 		if r.b.Retries < 0 && !r.eof {
-			r.b.refuse(r.frames, r.host, err)
+			r.b.refuse(r.ctx, r.frames, r.host, err)
 		}
 		return true, code, err
 	}
@@ -294,7 +294,7 @@ func (r *run) giveUp(res reconnected) (int, error) {
 	err := &ReconnectError{Alias: r.b.Name, Tries: res.tries, Err: res.err}
 	r.b.Logger.Error("giving up", "target", r.b.Name, "tries", res.tries, "err", res.err)
 	r.answerQueue(CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
-	r.b.refuse(r.frames, r.host, err)
+	r.b.refuse(r.ctx, r.frames, r.host, err)
 	return ExitStatus, err
 }
 
@@ -304,7 +304,10 @@ func (r *run) abandon(why string) (int, error) {
 	if r.reconnected != nil {
 		r.cancelReconnect()
 		if res := <-r.reconnected; res.a != nil {
+			// A program was started for the session: it is not
+			// left running.
 			res.a.remote.CloseWrite()
+			r.b.stopRemote(res.a.remote, r.ctx.Done())
 			res.a.remote.Close()
 		}
 		r.reconnected = nil

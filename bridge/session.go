@@ -40,6 +40,11 @@ type Remote interface {
 	// status as *ssh.ExitError, or *ssh.ExitMissingError when the
 	// connection ended without one.
 	Wait() error
+	// Signal asks the server to deliver sig (a name without SIG:
+	// "TERM", "KILL") to the remote program, with RFC 4254's "signal"
+	// request. It returns *SignalError when the server refuses, and may
+	// wait for the server's reply as long as the connection lasts.
+	Signal(sig string) error
 	// Close ends the session and its connection.
 	Close() error
 }
@@ -132,6 +137,21 @@ func (r *sshRemote) Write(p []byte) (int, error) { return r.ch.Write(p) }
 func (r *sshRemote) CloseWrite() error           { return r.ch.CloseWrite() }
 func (r *sshRemote) Stderr() io.Reader           { return r.ch.Stderr() }
 
+// Signal asks for a reply, which RFC 4254 leaves out, so that a refusal
+// can be told and logged: OpenSSH refuses subsystem and forced-command
+// sessions, and a server that knows no "signal" request must answer
+// failure to one that wants a reply.
+func (r *sshRemote) Signal(sig string) error {
+	ok, err := r.ch.SendRequest("signal", true, ssh.Marshal(struct{ Signal string }{sig}))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &SignalError{Signal: sig}
+	}
+	return nil
+}
+
 func (r *sshRemote) Close() error {
 	r.ch.Close()
 	return r.client.Close()
@@ -198,6 +218,16 @@ func (e *ExitError) describe() string {
 		return "was killed by signal " + e.Signal
 	}
 	return fmt.Sprintf("exited with status %d", e.Status)
+}
+
+// SignalError is a signal the server would not deliver to the remote
+// program.
+type SignalError struct {
+	Signal string
+}
+
+func (e *SignalError) Error() string {
+	return "the server refused to deliver signal " + e.Signal + " to the remote program"
 }
 
 // errNoExitStatus is a channel that closed without saying how the

@@ -1,0 +1,300 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeRemote is a remote program in memory, with what ends it chosen by
+// the test: EOF, TERM or KILL, or nothing. It records what the bridge asks
+// of it, in order.
+type fakeRemote struct {
+	endsOn map[string]bool // "EOF", "TERM", "KILL"
+	refuse bool            // the server refuses every signal
+	deaf   bool            // the program never reads its input
+
+	stdinR, stdoutR, stderrR *io.PipeReader
+	stdinW, stdoutW, stderrW *io.PipeWriter
+
+	mu     sync.Mutex
+	calls  []string
+	events chan string // each call, as it is made
+	// writing receives when a Write starts.
+	writing chan struct{}
+
+	endOnce   sync.Once
+	exited    chan struct{}
+	status    error
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newFakeRemote(f *fakeRemote) *fakeRemote {
+	f.stdinR, f.stdinW = io.Pipe()
+	f.stdoutR, f.stdoutW = io.Pipe()
+	f.stderrR, f.stderrW = io.Pipe()
+	f.events = make(chan string, 64)
+	f.writing = make(chan struct{}, 64)
+	f.exited = make(chan struct{})
+	f.closed = make(chan struct{})
+	if !f.deaf {
+		go f.serve()
+	}
+	return f
+}
+
+// serve answers every request but "hang" with an empty result; at EOF the
+// program ends if EOF ends it, and otherwise keeps running.
+func (f *fakeRemote) serve() {
+	r := bufio.NewReader(f.stdinR)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			if f.endsOn["EOF"] {
+				f.end(nil)
+			}
+			return
+		}
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if json.Unmarshal(line, &m) != nil || m.ID == nil || m.Method == "hang" {
+			continue
+		}
+		fmt.Fprintf(f.stdoutW, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", m.ID)
+	}
+}
+
+func (f *fakeRemote) record(call string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+	f.events <- call
+}
+
+func (f *fakeRemote) recorded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// end ends the program with status: its output closes, and Wait returns.
+func (f *fakeRemote) end(status error) {
+	f.endOnce.Do(func() {
+		f.status = status
+		f.stdoutW.Close()
+		f.stderrW.Close()
+		close(f.exited)
+	})
+}
+
+func (f *fakeRemote) Read(p []byte) (int, error) { return f.stdoutR.Read(p) }
+func (f *fakeRemote) Write(p []byte) (int, error) {
+	f.writing <- struct{}{}
+	return f.stdinW.Write(p)
+}
+func (f *fakeRemote) Stderr() io.Reader { return f.stderrR }
+
+func (f *fakeRemote) CloseWrite() error {
+	f.record("eof")
+	return f.stdinW.Close()
+}
+
+func (f *fakeRemote) Signal(sig string) error {
+	f.record("signal " + sig)
+	if f.refuse {
+		return &SignalError{Signal: sig}
+	}
+	if f.endsOn[sig] {
+		f.end(&ExitError{Status: 128 + signalNumber(sig), Signal: sig})
+	}
+	return nil
+}
+
+func (f *fakeRemote) Wait() error {
+	select {
+	case <-f.exited:
+		return f.status
+	case <-f.closed:
+		return errNoExitStatus
+	}
+}
+
+func (f *fakeRemote) Close() error {
+	f.record("close")
+	f.closeOnce.Do(func() {
+		close(f.closed)
+		f.stdinR.CloseWithError(io.ErrClosedPipe)
+		f.stdoutW.CloseWithError(io.EOF)
+		f.stderrW.Close()
+	})
+	return nil
+}
+
+// startBridgeCtx is startBridge with a context the test cancels, as a
+// signal does.
+func startBridgeCtx(t *testing.T, ctx context.Context, b *Bridge) *host {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	h := &host{t: t, in: inW, lines: make(chan []byte, 1024), result: make(chan runResult, 1)}
+	go func() {
+		code, err := b.Run(ctx, inR, outW)
+		outW.Close()
+		h.result <- runResult{code, err}
+	}()
+	go func() {
+		r := bufio.NewReaderSize(outR, 1<<20)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > 0 {
+				h.lines <- line
+			}
+			if err != nil {
+				close(h.lines)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { inW.Close() })
+	return h
+}
+
+// awaitCall waits for the fake to be asked call.
+func (f *fakeRemote) awaitCall(t *testing.T, call string) {
+	t.Helper()
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for {
+		select {
+		case c := <-f.events:
+			if c == call {
+				return
+			}
+		case <-timer.C:
+			t.Fatalf("the bridge did not %s; it did %q", call, f.recorded())
+		}
+	}
+}
+
+// fastStop is a calm schedule short enough for tests.
+var fastStop = schedule{exit: 20 * time.Millisecond, term: 20 * time.Millisecond, kill: 20 * time.Millisecond}
+
+// After the host closed stdin, a program that does not exit is signalled
+// TERM, then KILL, and its session closed; each step only when the one
+// before did not end it, and never a signal the server refused.
+func TestStopRemoteSequence(t *testing.T) {
+	tests := []struct {
+		name   string
+		endsOn string // what ends the program; "" for nothing
+		refuse bool
+		calls  []string
+		code   int
+		log    string
+	}{
+		{"exits at EOF", "EOF", false, []string{"eof", "close"}, 0, ""},
+		{"exits at TERM", "TERM", false, []string{"eof", "signal TERM", "close"}, 128 + 15, "asking the server to stop it"},
+		{"exits only at KILL", "KILL", false, []string{"eof", "signal TERM", "signal KILL", "close"}, 128 + 9, "asking the server to kill it"},
+		{"server refuses signals", "", true, []string{"eof", "signal TERM", "close"}, ExitStatus, "may keep running"},
+		{"survives KILL", "", false, []string{"eof", "signal TERM", "signal KILL", "close"}, ExitStatus, "did not end after KILL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse})
+			var log safeBuffer
+			b := &Bridge{Name: "box", Logger: newTestLogger(&log), schedules: schedules{calm: fastStop},
+				Connect: func(context.Context) (Remote, error) { return f, nil }}
+			h := startBridge(t, b)
+			h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
+			if r := h.recv(); r["id"] != 1.0 {
+				t.Fatalf("echo = %v", r)
+			}
+			h.in.Close()
+			if res := h.wait(); res.code != tt.code {
+				t.Fatalf("Run = %d, %v; want %d", res.code, res.err, tt.code)
+			}
+			if got := f.recorded(); !slices.Equal(got, tt.calls) {
+				t.Fatalf("the bridge did %q; want %q", got, tt.calls)
+			}
+			if !strings.Contains(log.String(), tt.log) {
+				t.Fatalf("the log lacks %q:\n%s", tt.log, log.String())
+			}
+		})
+	}
+}
+
+// A signal (ctx ending) answers every request in flight and ends the
+// session on the hurried schedule, whatever the bridge was doing: the
+// calm one here would take an hour.
+func TestStopRemoteHurried(t *testing.T) {
+	calm := schedule{exit: time.Hour, term: time.Hour, kill: time.Hour}
+	tests := []struct {
+		name string
+		deaf bool
+		// before is what the host does before the signal; it returns
+		// the ids that must be answered with an error.
+		before func(h *host, f *fakeRemote) []float64
+	}{
+		{"requests in flight", false, func(h *host, f *fakeRemote) []float64 {
+			h.send(`{"jsonrpc":"2.0","id":1,"method":"hang"}`)
+			h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
+			h.send(`{"jsonrpc":"2.0","id":3,"method":"echo"}`)
+			if r := h.recv(); r["id"] != 3.0 {
+				h.t.Fatalf("echo = %v", r)
+			}
+			return []float64{1, 2}
+		}},
+		{"stdin closed, waiting for the exit", false, func(h *host, f *fakeRemote) []float64 {
+			h.send(`{"jsonrpc":"2.0","id":1,"method":"hang"}`)
+			h.in.Close()
+			f.awaitCall(h.t, "eof")
+			return []float64{1}
+		}},
+		{"write blocked: the remote does not read", true, func(h *host, f *fakeRemote) []float64 {
+			// The write blocks with the bridge's: not h.send, which
+			// may fail the test from this goroutine.
+			go io.WriteString(h.in, fmt.Sprintf(`{"jsonrpc":"2.0","id":9,"method":"digest","params":{"text":%q}}`+"\n", strings.Repeat("x", 1<<20)))
+			select {
+			case <-f.writing:
+			case <-time.After(bound):
+				h.t.Fatal("the bridge wrote nothing to the remote")
+			}
+			return []float64{9}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{"KILL": true}, deaf: tt.deaf})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b := &Bridge{Name: "box", ExitWait: time.Hour, schedules: schedules{calm: calm},
+				Connect: func(context.Context) (Remote, error) { return f, nil }}
+			h := startBridgeCtx(t, ctx, b)
+			ids := tt.before(h, f)
+			cancel()
+			for range ids {
+				r := h.recv()
+				e, _ := r["error"].(map[string]any)
+				if e == nil || e["code"] != float64(CodeConnectionLost) || !slices.Contains(ids, r["id"].(float64)) {
+					t.Fatalf("answer = %v; want error %d for one of %v", r, CodeConnectionLost, ids)
+				}
+			}
+			if res := h.wait(); res.code != 128+9 {
+				t.Fatalf("Run = %d, %v; want the remote's 137", res.code, res.err)
+			}
+			got := f.recorded()
+			if !slices.Contains(got, "signal TERM") || !slices.Contains(got, "signal KILL") || got[len(got)-1] != "close" {
+				t.Fatalf("the bridge did %q; want TERM, KILL and close last", got)
+			}
+		})
+	}
+}
