@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -100,12 +101,12 @@ func versionLine() string {
 				}
 			}
 		}
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
 		if rev != "" && dirty {
 			rev += "-dirty"
 		}
+	}
+	if hash, rest, _ := strings.Cut(rev, "-"); len(hash) > 12 {
+		rev = strings.TrimSuffix(hash[:12]+"-"+rest, "-")
 	}
 	switch {
 	case rev != "" && when != "":
