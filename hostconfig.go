@@ -69,7 +69,7 @@ func configAction(c *cli.Context) error {
 		return fmt.Errorf("cannot find m2m-ssh's own path: %w", err)
 	}
 	if p, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = p
+		bin = homebrewOpt(p)
 	}
 	if strings.Contains(bin, "go-build") && os.Getenv("M2M_SSH_INSTALLER") == "" {
 		fmt.Fprintf(c.App.ErrWriter, "m2m-ssh: warning: %s is a temporary build of 'go run'; install m2m-ssh (go install) and run its config command instead\n", bin)
@@ -103,6 +103,22 @@ func configAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s\n", out)
 	return nil
+}
+
+// homebrewOpt turns a path in Homebrew's Cellar (PREFIX/Cellar/m2m-ssh/
+// 1.2.3/bin/m2m-ssh), which the next upgrade removes, into the opt link
+// Homebrew keeps to the current version (PREFIX/opt/m2m-ssh/bin/m2m-ssh).
+func homebrewOpt(bin string) string {
+	dir, file := filepath.Split(bin)
+	keg := filepath.Dir(filepath.Dir(filepath.Clean(dir))) // PREFIX/Cellar/m2m-ssh
+	if filepath.Base(filepath.Dir(keg)) != "Cellar" || filepath.Base(filepath.Clean(dir)) != "bin" {
+		return bin
+	}
+	opt := filepath.Join(filepath.Dir(filepath.Dir(keg)), "opt", filepath.Base(keg), "bin", file)
+	if _, err := os.Stat(opt); err != nil {
+		return bin
+	}
+	return opt
 }
 
 // usesAuthSock reports whether the agent is found through SSH_AUTH_SOCK
