@@ -142,6 +142,26 @@ func (b built) wantVersion() string {
 	return fmt.Sprintf("m2m-ssh version %s (commit %s, %s)", b.version, c, b.date)
 }
 
+// Each packaging format spells the version its own way.
+func TestVersionSpellings(t *testing.T) {
+	for _, c := range []struct{ v, npm, py, deb string }{
+		{"v1.2.3", "1.2.3", "1.2.3", "1.2.3"},
+		{"v1.2.3-rc.1", "1.2.3-rc.1", "1.2.3rc1", "1.2.3~rc.1"},
+		{"v0.4.0-beta.2", "0.4.0-beta.2", "0.4.0b2", "0.4.0~beta.2"},
+		{"v0.0.0-dev.20261201204445", "0.0.0-dev.20261201204445", "0.0.0.dev20261201204445", "0.0.0~dev.20261201204445"},
+	} {
+		r := &release{version: c.v}
+		if got := [3]string{r.plain(), r.pyVersion(), r.debVersion()}; got != [3]string{c.npm, c.py, c.deb} {
+			t.Errorf("%s: npm, PEP 440, Debian = %q, want %q", c.v, got, [3]string{c.npm, c.py, c.deb})
+		}
+	}
+	for _, bad := range []string{"1.2.3", "v1.2", "v1.2.3-snapshot", "v1.2.3+meta"} {
+		if semver.MatchString(bad) {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
 // Building again gives the same bytes, file by file.
 func TestReproducible(t *testing.T) {
 	b := artifacts(t)
@@ -319,6 +339,12 @@ func TestNpm(t *testing.T) {
 	launcher := filepath.Join(dir, "node_modules", ".bin", "m2m-ssh")
 	if got := run(t, launcher, "--version"); got != b.wantVersion()+"\n" {
 		t.Errorf("npm launcher --version = %q, want %q", got, b.wantVersion())
+	}
+	// npx, as a host's config runs it, finds the installed package.
+	cmd = exec.Command(sshtest.LookPath(t, "npx"), "--no-install", "m2m-ssh", "--version")
+	cmd.Dir = dir
+	if out, err := cmd.Output(); err != nil || string(out) != b.wantVersion()+"\n" {
+		t.Errorf("npx m2m-ssh --version: %v, %q; want %q", err, out, b.wantVersion())
 	}
 	checkExitStatus(t, launcher)
 	checkConfig(t, launcher, `"command": "npx"`)
