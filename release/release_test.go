@@ -169,6 +169,9 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if now, err := readMetadata(again); err != nil || now.commit != b.commit {
+		t.Fatalf("%s was built from commit %s, and the tree is now at %s: make it again", b.dir, b.commit, now.commit)
+	}
 	first, err := os.ReadFile(b.path("SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)
