@@ -20,6 +20,16 @@ var mcpHosts = map[string]string{
 	"vscode": "servers",    // .vscode/mcp.json
 }
 
+// installers are the commands that start m2m-ssh from a package cache,
+// by the M2M_SSH_INSTALLER value the package's launcher sets (release/npm,
+// release/python): there the binary's own path is a cache's, which the
+// runner may replace at any time, so config prints the runner instead.
+var installers = map[string][]string{
+	"npx":  {"npx", "-y", "m2m-ssh"},
+	"uvx":  {"uvx", "m2m-ssh"},
+	"pipx": {"pipx", "run", "m2m-ssh"},
+}
+
 // pathFlags are flags whose value is a file: made absolute, since the MCP
 // host starts m2m-ssh in a directory of its own choosing.
 var pathFlags = map[string]bool{"F": true, "i": true, "client-key": true, "known-hosts": true, "log-file": true}
@@ -59,9 +69,9 @@ func configAction(c *cli.Context) error {
 		return fmt.Errorf("cannot find m2m-ssh's own path: %w", err)
 	}
 	if p, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = p
+		bin = homebrewOpt(p)
 	}
-	if strings.Contains(bin, "go-build") {
+	if strings.Contains(bin, "go-build") && os.Getenv("M2M_SSH_INSTALLER") == "" {
 		fmt.Fprintf(c.App.ErrWriter, "m2m-ssh: warning: %s is a temporary build of 'go run'; install m2m-ssh (go install) and run its config command instead\n", bin)
 	}
 
@@ -74,6 +84,9 @@ func configAction(c *cli.Context) error {
 	}
 
 	server := map[string]any{"command": bin, "args": args}
+	if runner, ok := installers[os.Getenv("M2M_SSH_INSTALLER")]; ok {
+		server = map[string]any{"command": runner[0], "args": append(runner[1:len(runner):len(runner)], args...)}
+	}
 	if host == "vscode" {
 		server["type"] = "stdio"
 	}
@@ -90,6 +103,22 @@ func configAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s\n", out)
 	return nil
+}
+
+// homebrewOpt turns a path in Homebrew's Cellar (PREFIX/Cellar/m2m-ssh/
+// 1.2.3/bin/m2m-ssh), which the next upgrade removes, into the opt link
+// Homebrew keeps to the current version (PREFIX/opt/m2m-ssh/bin/m2m-ssh).
+func homebrewOpt(bin string) string {
+	dir, file := filepath.Split(bin)
+	keg := filepath.Dir(filepath.Dir(filepath.Clean(dir))) // PREFIX/Cellar/m2m-ssh
+	if filepath.Base(filepath.Dir(keg)) != "Cellar" || filepath.Base(filepath.Clean(dir)) != "bin" {
+		return bin
+	}
+	opt := filepath.Join(filepath.Dir(filepath.Dir(keg)), "opt", filepath.Base(keg), "bin", file)
+	if _, err := os.Stat(opt); err != nil {
+		return bin
+	}
+	return opt
 }
 
 // usesAuthSock reports whether the agent is found through SSH_AUTH_SOCK

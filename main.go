@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -21,9 +22,15 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/logsink"
 )
 
-// version is set at release time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version from go install is used.
-var version = ""
+// version, commit and date are stamped by the release build
+// (go run ./release) with -ldflags "-X main.version=v1.2.3 ...". Left
+// empty, they come from the module version and VCS stamps that go build
+// and go install record (buildVersion).
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
 func main() {
 	// One processor unless the user says otherwise: m2m-ssh moves one
@@ -63,7 +70,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Description: "ALIAS is resolved through the OpenSSH configuration (~/.ssh/config, or -F) like 'ssh ALIAS'.\n" +
 			"Without ALIAS, --host and the other flags of m2m-mcp-server-ssh-client apply, with its defaults.\n" +
 			"Flags given explicitly override the configuration.",
-		Version:                   buildVersion(),
+		Version:                   versionLine(),
 		Reader:                    stdin,
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
@@ -78,6 +85,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// buildVersion is the version: stamped, else the module's (go install
+// pkg@v1.2.3, or the pseudo-version go build derives from VCS), else dev.
 func buildVersion() string {
 	if version != "" {
 		return version
@@ -86,6 +95,40 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versionLine is what --version prints after "m2m-ssh version": the
+// version, and the commit and its date when they are known.
+func versionLine() string {
+	rev, when := commit, date
+	if rev == "" {
+		var dirty bool
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.time":
+					when = s.Value
+				case "vcs.modified":
+					dirty = s.Value == "true"
+				}
+			}
+		}
+		if rev != "" && dirty {
+			rev += "-dirty"
+		}
+	}
+	if hash, rest, _ := strings.Cut(rev, "-"); len(hash) > 12 {
+		rev = strings.TrimSuffix(hash[:12]+"-"+rest, "-")
+	}
+	switch {
+	case rev != "" && when != "":
+		return fmt.Sprintf("%s (commit %s, %s)", buildVersion(), rev, when)
+	case rev != "":
+		return fmt.Sprintf("%s (commit %s)", buildVersion(), rev)
+	}
+	return buildVersion()
 }
 
 // exitError carries an exit status through cli.App.Run.
