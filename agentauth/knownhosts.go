@@ -11,7 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -60,28 +63,124 @@ func (l *knownLine) matches(host string) bool {
 // knownHosts is the content of every known_hosts file of a target.
 type knownHosts struct {
 	lines []*knownLine
+	// unread are the files that exist but were refused or could not be
+	// read, for the error when no key is known.
+	unread []error
 }
 
-// readKnownHostsFile adds the lines of one file. A malformed line is
-// skipped with a warning naming file and line, as OpenSSH does.
-func (db *knownHosts) read(r io.Reader, file string, log *slog.Logger) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		l, err := parseKnownLine(sc.Text())
+const (
+	// maxKnownHostsSize bounds one known_hosts file: a fleet of 100,000
+	// hosts with RSA keys is ~60 MiB; a larger file is a mistake (or
+	// /dev/zero behind a link) rather than a list of hosts.
+	maxKnownHostsSize = 128 << 20
+	// maxKnownHostsLine bounds one line: the longest real lines (an RSA
+	// 16384 key, a long pattern list) are a few KiB; a longer line is
+	// skipped, as malformed, and the rest of the file still counts.
+	maxKnownHostsLine = 1 << 20
+	// maxListedBadLines is how many malformed line numbers a file's one
+	// summary warning lists.
+	maxListedBadLines = 5
+)
+
+// badLines counts the malformed lines of one file for its one warning.
+type badLines struct {
+	count    int
+	lines    []int
+	firstErr error
+}
+
+func (b *badLines) add(n int, err error) {
+	if b.count == 0 {
+		b.firstErr = err
+	}
+	b.count++
+	if len(b.lines) < maxListedBadLines {
+		b.lines = append(b.lines, n)
+	}
+}
+
+// warn logs the file's malformed lines once: a million of them must not
+// become a million log lines.
+func (b *badLines) warn(log *slog.Logger, file string) {
+	if b.count == 0 {
+		return
+	}
+	nums := make([]string, len(b.lines))
+	for i, n := range b.lines {
+		nums[i] = strconv.Itoa(n)
+	}
+	list := strings.Join(nums, ",")
+	if b.count > len(b.lines) {
+		list += ",..."
+	}
+	log.Warn("skipping malformed known_hosts lines", "file", file, "count", b.count,
+		"lines", list, "first", file+":"+strconv.Itoa(b.lines[0]), "err", b.firstErr)
+}
+
+// read adds the lines of one file. A malformed or over-long line is
+// skipped, as OpenSSH does; the skipped lines are counted in bad.
+func (db *knownHosts) read(r io.Reader, file string, bad *badLines) error {
+	return eachLine(r, maxKnownHostsLine, func(n int, text []byte) {
+		if text == nil {
+			bad.add(n, fmt.Errorf("line longer than %d bytes", maxKnownHostsLine))
+			return
+		}
+		l, err := parseKnownLine(string(text))
 		if err != nil {
-			log.Warn("agentauth: skipping malformed known_hosts line", "file", file, "line", n, "err", err)
-			continue
+			bad.add(n, err)
+			return
 		}
 		if l == nil {
-			continue
+			return
 		}
 		l.file, l.line = file, n
 		db.lines = append(db.lines, l)
+	})
+}
+
+// eachLine calls fn with each line of r, numbered from 1, without its
+// newline. A line longer than max is passed as nil and never held whole.
+func eachLine(r io.Reader, max int, fn func(n int, text []byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte // a line longer than the buffer, up to max
+	over := false   // the current line is longer than max
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if !over && len(long)+len(chunk) <= max {
+				long = append(long, chunk...)
+			} else {
+				over, long = true, long[:0]
+			}
+			continue
+		}
+		if len(chunk) > 0 {
+			n++
+			text := bytes.TrimSuffix(chunk, []byte("\n"))
+			if len(long) > 0 || over {
+				if !over && len(long)+len(text) <= max {
+					long = append(long, text...)
+					text = long
+				} else {
+					over = true
+				}
+			}
+			if over {
+				text = nil
+			} else if text == nil {
+				text = []byte{}
+			}
+			fn(n, text)
+			long, over = long[:0], false
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return sc.Err()
 }
 
 // parseKnownLine parses a line; nil, nil for blank lines and comments.
@@ -202,23 +301,37 @@ func matchPattern(s, p string) bool {
 
 // loadKnownHosts reads files in order. A missing file is skipped; quiet
 // says whether that deserves only a DEBUG line (OpenSSH's default files
-// are often absent).
+// are often absent). A file that is not a regular file is refused, never
+// read: a named pipe would block, /dev/zero would never end.
 func loadKnownHosts(files []string, quiet func(string) bool, log *slog.Logger) *knownHosts {
 	db := &knownHosts{}
 	for _, file := range files {
-		f, err := os.Open(file)
+		f, fi, err := regularfile.Open(file)
+		if err == nil && fi.Size() > maxKnownHostsSize {
+			f.Close()
+			err = &regularfile.TooLargeError{Path: file, Limit: maxKnownHostsSize}
+		}
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && quiet(file) {
-				log.Debug("agentauth: known_hosts file not found", "file", file)
+			if errors.Is(err, os.ErrNotExist) {
+				if quiet(file) {
+					log.Debug("known_hosts file not found", "file", file)
+				} else {
+					log.Warn("skipping known_hosts file", "file", file, "err", err)
+				}
 			} else {
-				log.Warn("agentauth: skipping known_hosts file", "file", file, "err", err)
+				log.Warn("skipping known_hosts file", "file", file, "err", err)
+				db.unread = append(db.unread, err)
 			}
 			continue
 		}
-		if err := db.read(f, file, log); err != nil {
-			log.Warn("agentauth: reading known_hosts file", "file", file, "err", err)
-		}
+		var bad badLines
+		err = db.read(io.LimitReader(f, maxKnownHostsSize), file, &bad)
 		f.Close()
+		bad.warn(log, file)
+		if err != nil {
+			log.Warn("reading known_hosts file", "file", file, "err", err)
+			db.unread = append(db.unread, fmt.Errorf("%s: %w", file, err))
+		}
 	}
 	return db
 }
