@@ -184,64 +184,126 @@ func eachLine(r io.Reader, max int, fn func(n int, text []byte)) error {
 }
 
 // parseKnownLine parses a line; nil, nil for blank lines and comments.
+// Its errors are cheap values, formatted only if logged: a file may hold
+// a million bad lines, and only the first is shown.
 func parseKnownLine(text string) (*knownLine, error) {
-	text = strings.TrimSpace(text)
-	if text == "" || text[0] == '#' {
+	var f [4]string // marker, patterns, type, key; the rest is a comment
+	n := splitFields(text, f[:])
+	if n == 0 || f[0][0] == '#' {
 		return nil, nil
 	}
-	f := strings.Fields(text)
-	l := &knownLine{}
-	if strings.HasPrefix(f[0], "@") {
-		switch f[0] {
+	var l knownLine
+	fs := f[:n]
+	if fs[0][0] == '@' {
+		switch fs[0] {
 		case markerCA, markerRevoked:
-			l.marker = f[0]
+			l.marker = fs[0]
 		default:
-			return nil, fmt.Errorf("unknown marker %q", f[0])
+			return nil, unknownMarkerError(fs[0])
 		}
-		f = f[1:]
+		fs = fs[1:]
 	}
-	if len(f) < 3 {
-		return nil, errors.New("want host patterns, key type and key")
+	if len(fs) < 3 {
+		return nil, errTooFewFields
 	}
-	l.patterns = f[0]
-	if strings.HasPrefix(l.patterns, "|") {
+	l.patterns = fs[0]
+	if l.patterns[0] == '|' {
 		var err error
 		l.salt, l.hash, err = parseHashedHost(l.patterns)
 		if err != nil {
 			return nil, err
 		}
 	}
-	blob, err := base64.StdEncoding.DecodeString(f[2])
+	blob, err := base64.StdEncoding.DecodeString(fs[2])
 	if err != nil {
-		return nil, fmt.Errorf("key: %w", err)
+		return nil, keyError{err}
 	}
 	l.key, err = ssh.ParsePublicKey(blob)
 	if err != nil {
-		return nil, fmt.Errorf("key: %w", err)
+		return nil, keyError{err}
 	}
-	if l.key.Type() != f[1] {
-		return nil, fmt.Errorf("key type is %s, line says %s", l.key.Type(), f[1])
+	if l.key.Type() != fs[1] {
+		return nil, keyTypeError{got: l.key.Type(), line: fs[1]}
 	}
-	return l, nil
+	return &l, nil
 }
+
+// splitFields puts the first len(f) fields of s, split at spaces and
+// tabs as OpenSSH splits them, in f and returns how many it found.
+func splitFields(s string, f []string) int {
+	n := 0
+	for n < len(f) {
+		i := 0
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		s = s[i:]
+		if s == "" {
+			break
+		}
+		j := 0
+		for j < len(s) && !isSpace(s[j]) {
+			j++
+		}
+		f[n], s = s[:j], s[j:]
+		n++
+	}
+	return n
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
+
+var errTooFewFields = errors.New("want host patterns, key type and key")
+
+type unknownMarkerError string
+
+func (e unknownMarkerError) Error() string { return fmt.Sprintf("unknown marker %q", string(e)) }
+
+type keyError struct{ err error }
+
+func (e keyError) Error() string { return "key: " + e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+
+type keyTypeError struct{ got, line string }
+
+func (e keyTypeError) Error() string { return "key type is " + e.got + ", line says " + e.line }
+
+type hashedHostError struct {
+	host string
+	what string
+	err  error
+}
+
+func (e hashedHostError) Error() string {
+	if e.err != nil {
+		return "hashed host " + e.what + ": " + e.err.Error()
+	}
+	return fmt.Sprintf("unsupported hashed host %q", e.host)
+}
+
+func (e hashedHostError) Unwrap() error { return e.err }
 
 // parseHashedHost decodes "|1|salt|hash" (HMAC-SHA1 of the name).
 func parseHashedHost(s string) (salt, hash []byte, err error) {
 	parts := strings.Split(s, "|")
 	if len(parts) != 4 || parts[1] != "1" {
-		return nil, nil, fmt.Errorf("unsupported hashed host %q", s)
+		return nil, nil, hashedHostError{host: s}
 	}
 	if salt, err = base64.StdEncoding.DecodeString(parts[2]); err != nil {
-		return nil, nil, fmt.Errorf("hashed host salt: %w", err)
+		return nil, nil, hashedHostError{what: "salt", err: err}
 	}
 	if hash, err = base64.StdEncoding.DecodeString(parts[3]); err != nil {
-		return nil, nil, fmt.Errorf("hashed host hash: %w", err)
+		return nil, nil, hashedHostError{what: "hash", err: err}
 	}
 	if len(salt) != sha1.Size || len(hash) != sha1.Size {
-		return nil, nil, errors.New("hashed host: wrong length")
+		return nil, nil, errHashedLength
 	}
 	return salt, hash, nil
 }
+
+var errHashedLength = errors.New("hashed host: wrong length")
 
 // hashHost returns the "|1|salt|hash" form of name with a fresh salt.
 func hashHost(name string, salt []byte) string {
@@ -308,6 +370,7 @@ func loadKnownHosts(files []string, quiet func(string) bool, log *slog.Logger) *
 	for _, file := range files {
 		f, fi, err := regularfile.Open(file)
 		if err == nil && fi.Size() > maxKnownHostsSize {
+			// Refused whole: a file cut short could hide a @revoked line.
 			f.Close()
 			err = &regularfile.TooLargeError{Path: file, Limit: maxKnownHostsSize}
 		}
@@ -318,6 +381,8 @@ func loadKnownHosts(files []string, quiet func(string) bool, log *slog.Logger) *
 				} else {
 					log.Warn("skipping known_hosts file", "file", file, "err", err)
 				}
+			} else if regularfile.IsDevNull(fi) {
+				log.Debug("known_hosts file is the null device: nothing in it", "file", file)
 			} else {
 				log.Warn("skipping known_hosts file", "file", file, "err", err)
 				db.unread = append(db.unread, err)

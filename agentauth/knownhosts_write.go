@@ -21,6 +21,10 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 		return fmt.Errorf("agentauth: no UserKnownHostsFile to record the host key in")
 	}
 	file := c.t.UserKnownHostsFiles[0]
+	if fi, err := os.Stat(file); err == nil && regularfile.IsDevNull(fi) {
+		c.log.Debug("not recording the host key: UserKnownHostsFile is the null device", "file", file)
+		return nil
+	}
 	name := c.name
 	var salt []byte
 	if c.t.HashKnownHosts {
