@@ -267,3 +267,91 @@ func BenchmarkKnownHostsMalformed(b *testing.B) {
 		}
 	}
 }
+
+// A key file that is not a regular file is refused with its own reason,
+// never a chmod hint, quickly; a good key after it is still offered.
+func TestIdentityHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := newEd25519(t)
+	good := filepath.Join(dir, "good")
+	writeKey(t, good, priv)
+	files := hostileFiles(t, dir, maxKeyFileSize)
+	files["/dev/null"] = os.DevNull
+	// A good key whose .pub and -cert.pub are pipes: they must not block.
+	pipedPub := filepath.Join(dir, "piped")
+	writeKey(t, pipedPub, priv)
+	for _, p := range []string{pipedPub + ".pub", pipedPub + "-cert.pub"} {
+		os.Remove(p)
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantReason := map[string]string{"over the size bound": "too large to be a key"}
+	for name, bad := range files {
+		t.Run(name, func(t *testing.T) {
+			log, buf := newLog()
+			tgt := &sshcfg.Target{User: "u", Alias: "box", IdentityAgent: "none",
+				IdentityFiles: []string{bad, good}, CertificateFiles: []string{bad}}
+			ids := within(t, noBlock, func() *Identities {
+				ids, err := LoadIdentities(tgt, IdentityOptions{Logger: log, Getenv: mapEnv(nil)})
+				if err != nil {
+					t.Error(err)
+				}
+				return ids
+			})
+			if ids == nil {
+				t.Fatalf("no identities:\n%s", buf)
+			}
+			defer ids.Close()
+			if got := ids.Signers(); len(got) != 1 || !keysEqual(got[0].PublicKey(), pub) {
+				t.Fatalf("offered %v, want the good key", ids.Offered())
+			}
+			reason := wantReason[name]
+			if reason == "" {
+				reason = "not a regular file"
+			}
+			if out := buf.String(); !strings.Contains(out, bad+": "+reason) || strings.Contains(out, "chmod") {
+				t.Errorf("want %q for %s and no chmod hint:\n%s", reason, bad, out)
+			}
+			var kerr *KeyFileError
+			for _, s := range ids.skipped {
+				if errors.As(s, &kerr) && kerr.Path == bad && strings.Contains(kerr.Hint(), "chmod") {
+					t.Errorf("hint %q for %s", kerr.Hint(), bad)
+				}
+			}
+		})
+	}
+	t.Run("pipes beside a good key", func(t *testing.T) {
+		tgt := &sshcfg.Target{User: "u", Alias: "box", IdentityAgent: "none", IdentityFiles: []string{pipedPub}}
+		ids := within(t, noBlock, func() *Identities {
+			ids, _ := LoadIdentities(tgt, IdentityOptions{Getenv: mapEnv(nil)})
+			return ids
+		})
+		if ids == nil || len(ids.Signers()) != 1 {
+			t.Fatal("the key beside pipes was not loaded")
+		}
+		ids.Close()
+	})
+}
+
+// The chmod hint is for a regular file of ours that others may read; a
+// loose file of someone else's is used, as OpenSSH uses it.
+func TestIdentityPermissionHint(t *testing.T) {
+	dir := t.TempDir()
+	priv, _ := newEd25519(t)
+	loose := filepath.Join(dir, "loose")
+	writeKey(t, loose, priv)
+	os.Chmod(loose, 0o644)
+	data, err := readPrivateKeyFile(loose, true)
+	var kerr *KeyFileError
+	if !errors.As(err, &kerr) || kerr.Hint() != "run 'chmod 600 "+loose+"'" {
+		t.Fatalf("loose key of ours: %v, %v", data != nil, err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("making a file of someone else's needs root")
+	}
+	os.Chown(loose, 65534, 65534)
+	if _, err := readPrivateKeyFile(loose, true); err != nil {
+		t.Fatalf("loose key of someone else's: %v", err)
+	}
+}
