@@ -179,20 +179,26 @@ func TestEachLine(t *testing.T) {
 		name string
 		in   string
 		want []int // line lengths; -1 for a line too long
+		max  int   // 0: max
 	}{
-		{"empty", "", nil},
-		{"short lines", "a\nbb\n\nccc", []int{1, 2, 0, 3}},
-		{"over the buffer, under max", x(70<<10) + "\nz\n", []int{70 << 10, 1}},
-		{"at max", x(max) + "\nz\n", []int{max, 1}},
-		{"one over max", x(max+1) + "\nz\n", []int{-1, 1}},
-		{"far over max", x(5*max) + "\nz", []int{-1, 1}},
-		{"too long at the end", "a\n" + x(2*max), []int{1, -1}},
-		{"CRLF kept for the parser", "a\r\n", []int{2}},
+		{"empty", "", nil, 0},
+		{"short lines", "a\nbb\n\nccc", []int{1, 2, 0, 3}, 0},
+		{"over the buffer, under max", x(70<<10) + "\nz\n", []int{70 << 10, 1}, 0},
+		{"at max", x(max) + "\nz\n", []int{max, 1}, 0},
+		{"one over max", x(max+1) + "\nz\n", []int{-1, 1}, 0},
+		{"far over max", x(5*max) + "\nz", []int{-1, 1}, 0},
+		{"too long at the end", "a\n" + x(2*max), []int{1, -1}, 0},
+		{"CRLF kept for the parser", "a\r\n", []int{2}, 0},
+		{"within the buffer, over a small max", "abcdefghi\nabcdefgh\n", []int{-1, 8}, 8},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got []int
-			err := eachLine(strings.NewReader(c.in), max, func(n int, text []byte) {
+			m := max
+			if c.max != 0 {
+				m = c.max
+			}
+			err := eachLine(strings.NewReader(c.in), m, func(n int, text []byte) {
 				if n != len(got)+1 {
 					t.Errorf("line numbered %d, want %d", n, len(got)+1)
 				}

@@ -204,6 +204,11 @@ func readPublicKeyFile(path string) (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parsePublicKey(data)
+}
+
+// parsePublicKey parses the first key of a .pub or certificate file.
+func parsePublicKey(data []byte) (ssh.PublicKey, error) {
 	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
 	return pub, err
 }
@@ -214,6 +219,10 @@ func readCertificate(path string) (*ssh.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	return asCertificate(pub, path)
+}
+
+func asCertificate(pub ssh.PublicKey, path string) (*ssh.Certificate, error) {
 	cert, ok := pub.(*ssh.Certificate)
 	if !ok {
 		return nil, fmt.Errorf("agentauth: %s holds a %s key, not a certificate", path, pub.Type())

@@ -158,13 +158,11 @@ func eachLine(r io.Reader, max int, fn func(n int, text []byte)) error {
 		if len(chunk) > 0 {
 			n++
 			text := bytes.TrimSuffix(chunk, []byte("\n"))
-			if len(long) > 0 || over {
-				if !over && len(long)+len(text) <= max {
-					long = append(long, text...)
-					text = long
-				} else {
-					over = true
-				}
+			if len(long)+len(text) > max {
+				over = true
+			} else if len(long) > 0 {
+				long = append(long, text...)
+				text = long
 			}
 			if over {
 				text = nil
