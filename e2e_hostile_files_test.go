@@ -96,3 +96,23 @@ func TestHostileFileIdentityNotAFile(t *testing.T) {
 		})
 	}
 }
+
+// --key-server-ca naming a pipe or a device is a usage error naming it,
+// not a hang.
+func TestHostileFileKeyServerCA(t *testing.T) {
+	pipe := fifo(t, t.TempDir(), "ca.pem")
+	for _, ca := range []string{pipe, "/dev/zero"} {
+		t.Run(ca, func(t *testing.T) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				wantUsageError(t, []string{"--host", "h", "--use-key-server", "--key-server-ca", ca}, "--key-server-ca: "+ca+" is not a regular file")
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("still blocked after 10s")
+			}
+		})
+	}
+}
