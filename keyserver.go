@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
@@ -74,9 +75,13 @@ func pinnedKnownHosts() (string, error) {
 	return filepath.Join(dir, "m2m-ssh", "known_hosts"), nil
 }
 
+// maxCAFileSize bounds --key-server-ca: the whole Mozilla root bundle
+// is ~250 KiB; a file many times that is not a list of authorities.
+const maxCAFileSize = 4 << 20
+
 // loadCA adds the PEM certificates of file to the system's roots.
 func loadCA(file string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(file)
+	data, err := regularfile.Read(file, maxCAFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("--key-server-ca: %w", err)
 	}

@@ -187,7 +187,11 @@ type HostKeyError struct {
 	// the key; empty when HostKeyAlias makes ssh-keyscan's line useless.
 	ScanHost string
 	ScanPort int
-	Err      error
+	// Unread are the known_hosts files that exist but were refused (not
+	// a regular file, too large) or could not be read: the key may be
+	// in one of them.
+	Unread []error
+	Err    error
 }
 
 func (e *HostKeyError) Error() string {
@@ -217,7 +221,17 @@ func (e *HostKeyError) Error() string {
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
+	if e.unreadMatters() {
+		for _, u := range e.Unread {
+			fmt.Fprintf(&b, "; known_hosts file not read: %v", u)
+		}
+	}
 	return b.String()
+}
+
+// unreadMatters: only a missing key can be explained by a file not read.
+func (e *HostKeyError) unreadMatters() bool {
+	return len(e.Unread) > 0 && (e.Problem == HostUnknown || e.Problem == HostKeyOtherType)
 }
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
@@ -231,7 +245,11 @@ func (e *HostKeyError) Hint() string {
 	}
 	switch e.Problem {
 	case HostUnknown, HostKeyOtherType:
-		h := fmt.Sprintf("make sure %s is the key of %s (ask its administrator, or run 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on it), then ", e.Fingerprint, alias)
+		h := ""
+		if e.unreadMatters() {
+			h = "UserKnownHostsFile and GlobalKnownHostsFile must name regular files you can read: fix the ones not read, or "
+		}
+		h += fmt.Sprintf("make sure %s is the key of %s (ask its administrator, or run 'ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on it), then ", e.Fingerprint, alias)
 		if e.ScanHost != "" {
 			scan := "ssh-keyscan"
 			if e.ScanPort != 0 && e.ScanPort != 22 {

@@ -154,10 +154,11 @@ func (c *HostKeyChecker) warnUnchecked(err *HostKeyError) {
 // verify looks key up; nil means trusted by known_hosts.
 func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
 	c.mu.Lock()
-	lines := c.db.lines
+	lines, unread := c.db.lines, c.db.unread
 	c.mu.Unlock()
 
 	herr := &HostKeyError{
+		Unread:         unread,
 		Alias:          c.t.Alias,
 		Name:           c.name,
 		Type:           key.Type(),

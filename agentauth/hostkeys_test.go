@@ -136,7 +136,11 @@ func TestKnownHostsMalformedLinesWarn(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"line=14", "line=15", "line=19", missing} {
+	// One summary line for the file, not one per line.
+	if n := strings.Count(out, "malformed known_hosts"); n != 1 {
+		t.Errorf("%d warnings for malformed lines, want 1:\n%s", n, out)
+	}
+	for _, want := range []string{"count=3", "lines=14,15,19", "first=" + fixture("known_hosts") + ":14", missing} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

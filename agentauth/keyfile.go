@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
@@ -94,6 +94,11 @@ func askpass(prog, prompt string) ([]byte, error) {
 	return out, nil
 }
 
+// maxKeyFileSize bounds a private key, public key or certificate file:
+// the largest real ones (an RSA 16384 private key, a certificate naming
+// thousands of principals) are well under 100 KiB.
+const maxKeyFileSize = 1 << 20
+
 // loadKeyFile reads a private key file, refusing it when others may read
 // it, as OpenSSH does.
 // inAgent, when it reports that the agent holds the key, spares a
@@ -103,19 +108,53 @@ func loadKeyFile(path string, pp passphraser, inAgent func(ssh.PublicKey) bool) 
 	if pub, err := readPublicKeyFile(path + ".pub"); err == nil {
 		kf.pub = pub
 	}
-	if err := checkKeyPermissions(path); err != nil {
-		kf.err = err
-		return kf
-	}
-	data, err := os.ReadFile(path)
+	data, err := readPrivateKeyFile(path, true)
 	if err != nil {
-		kf.err = &KeyFileError{Path: path, Reason: "cannot read it", Err: err,
-			hint: "check that " + path + " exists and is readable by you"}
+		kf.err = err
 		return kf
 	}
 	defer clear(data)
 	parseKey(kf, data, "Enter passphrase for key '"+path+"': ", pp, inAgent)
 	return kf
+}
+
+// readPrivateKeyFile reads a private key file that must be a regular
+// file; checkPerm checks its permissions on the open descriptor, as
+// OpenSSH does before it uses a key to sign.
+func readPrivateKeyFile(path string, checkPerm bool) ([]byte, error) {
+	f, fi, err := regularfile.Open(path)
+	if err != nil {
+		return nil, keyFileReadError(path, err)
+	}
+	defer f.Close()
+	if checkPerm {
+		if err := checkKeyPermissions(path, fi); err != nil {
+			return nil, err
+		}
+	}
+	data, err := regularfile.ReadOpen(f, fi, path, maxKeyFileSize)
+	if err != nil {
+		return nil, keyFileReadError(path, err)
+	}
+	return data, nil
+}
+
+// keyFileReadError explains why a key file could not be read. Only a
+// file that can be read at all gets a hint about its permissions.
+func keyFileReadError(path string, err error) *KeyFileError {
+	var notRegular *regularfile.NotRegularError
+	var tooLarge *regularfile.TooLargeError
+	switch {
+	case errors.As(err, &notRegular):
+		kind := regularfile.Kind(notRegular.Mode)
+		return &KeyFileError{Path: path, Reason: "not a regular file", Err: fmt.Errorf("it is %s", kind),
+			hint: "point IdentityFile (or -i) at a private key file: " + path + " is " + kind}
+	case errors.As(err, &tooLarge):
+		return &KeyFileError{Path: path, Reason: "too large to be a key", Err: fmt.Errorf("larger than %d bytes", tooLarge.Limit),
+			hint: "point IdentityFile (or -i) at a private key file"}
+	}
+	return &KeyFileError{Path: path, Reason: "cannot read it", Err: err,
+		hint: "check that " + path + " exists and is readable by you"}
 }
 
 // loadKeyText reads a private key given as text (M2M_SSH_KEY).
@@ -170,11 +209,18 @@ func (kf *keyFile) decrypt(data []byte, prompt string, pp passphraser) {
 		hint: "check the passphrase given with --passphrase, M2M_SSH_PASSPHRASE or SSH_ASKPASS"}
 }
 
+// readPublicKeyFile reads a .pub or certificate file, refusing anything
+// but a regular file.
 func readPublicKeyFile(path string) (ssh.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := regularfile.Read(path, maxKeyFileSize)
 	if err != nil {
 		return nil, err
 	}
+	return parsePublicKey(data)
+}
+
+// parsePublicKey parses the first key of a .pub or certificate file.
+func parsePublicKey(data []byte) (ssh.PublicKey, error) {
 	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
 	return pub, err
 }
@@ -185,6 +231,10 @@ func readCertificate(path string) (*ssh.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	return asCertificate(pub, path)
+}
+
+func asCertificate(pub ssh.PublicKey, path string) (*ssh.Certificate, error) {
 	cert, ok := pub.(*ssh.Certificate)
 	if !ok {
 		return nil, fmt.Errorf("agentauth: %s holds a %s key, not a certificate", path, pub.Type())

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -356,7 +355,7 @@ func PinHostKey(t *sshcfg.Target, file string, key ssh.PublicKey, source string)
 	var pinned []KnownKey
 	n, err := appendKnownHost(file, text, func(data []byte) bool {
 		db := &knownHosts{}
-		db.read(bytes.NewReader(data), file, discardLog)
+		db.read(bytes.NewReader(data), file, &badLines{})
 		for _, l := range db.lines {
 			if l.marker != "" || !l.matches(name) {
 				continue
@@ -395,10 +394,10 @@ func ClientPublicKey(path string, passphrase []byte) (ssh.PublicKey, error) {
 	if pub, err := readPublicKeyFile(path + ".pub"); err == nil {
 		return pub, nil
 	}
-	data, err := os.ReadFile(path)
+	// Only the public half is wanted, so loose permissions do not matter.
+	data, err := readPrivateKeyFile(path, false)
 	if err != nil {
-		return nil, &KeyFileError{Path: path, Reason: "cannot read it", Err: err,
-			hint: "check that " + path + " exists and is readable by you"}
+		return nil, err
 	}
 	defer clear(data)
 	signer, err := ssh.ParsePrivateKey(data)

@@ -11,7 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -60,89 +63,245 @@ func (l *knownLine) matches(host string) bool {
 // knownHosts is the content of every known_hosts file of a target.
 type knownHosts struct {
 	lines []*knownLine
+	// unread are the files that exist but were refused or could not be
+	// read, for the error when no key is known.
+	unread []error
 }
 
-// readKnownHostsFile adds the lines of one file. A malformed line is
-// skipped with a warning naming file and line, as OpenSSH does.
-func (db *knownHosts) read(r io.Reader, file string, log *slog.Logger) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		l, err := parseKnownLine(sc.Text())
+const (
+	// maxKnownHostsSize bounds one known_hosts file: a fleet of 100,000
+	// hosts with RSA keys is ~60 MiB; a larger file is a mistake (or
+	// /dev/zero behind a link) rather than a list of hosts.
+	maxKnownHostsSize = 128 << 20
+	// maxKnownHostsLine bounds one line: the longest real lines (an RSA
+	// 16384 key, a long pattern list) are a few KiB; a longer line is
+	// skipped, as malformed, and the rest of the file still counts.
+	maxKnownHostsLine = 1 << 20
+	// maxListedBadLines is how many malformed line numbers a file's one
+	// summary warning lists.
+	maxListedBadLines = 5
+)
+
+// badLines counts the malformed lines of one file for its one warning.
+type badLines struct {
+	count    int
+	lines    []int
+	firstErr error
+}
+
+func (b *badLines) add(n int, err error) {
+	if b.count == 0 {
+		b.firstErr = err
+	}
+	b.count++
+	if len(b.lines) < maxListedBadLines {
+		b.lines = append(b.lines, n)
+	}
+}
+
+// warn logs the file's malformed lines once: a million of them must not
+// become a million log lines.
+func (b *badLines) warn(log *slog.Logger, file string) {
+	if b.count == 0 {
+		return
+	}
+	nums := make([]string, len(b.lines))
+	for i, n := range b.lines {
+		nums[i] = strconv.Itoa(n)
+	}
+	list := strings.Join(nums, ",")
+	if b.count > len(b.lines) {
+		list += ",..."
+	}
+	log.Warn("skipping malformed known_hosts lines", "file", file, "count", b.count,
+		"lines", list, "first", file+":"+strconv.Itoa(b.lines[0]), "err", b.firstErr)
+}
+
+// read adds the lines of one file. A malformed or over-long line is
+// skipped, as OpenSSH does; the skipped lines are counted in bad.
+func (db *knownHosts) read(r io.Reader, file string, bad *badLines) error {
+	return eachLine(r, maxKnownHostsLine, func(n int, text []byte) {
+		if text == nil {
+			bad.add(n, fmt.Errorf("line longer than %d bytes", maxKnownHostsLine))
+			return
+		}
+		l, err := parseKnownLine(string(text))
 		if err != nil {
-			log.Warn("agentauth: skipping malformed known_hosts line", "file", file, "line", n, "err", err)
-			continue
+			bad.add(n, err)
+			return
 		}
 		if l == nil {
-			continue
+			return
 		}
 		l.file, l.line = file, n
 		db.lines = append(db.lines, l)
+	})
+}
+
+// eachLine calls fn with each line of r, numbered from 1, without its
+// newline. A line longer than max is passed as nil and never held whole.
+func eachLine(r io.Reader, max int, fn func(n int, text []byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte // a line longer than the buffer, up to max
+	over := false   // the current line is longer than max
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if !over && len(long)+len(chunk) <= max {
+				long = append(long, chunk...)
+			} else {
+				over, long = true, long[:0]
+			}
+			continue
+		}
+		if len(chunk) > 0 {
+			n++
+			text := bytes.TrimSuffix(chunk, []byte("\n"))
+			if len(long)+len(text) > max {
+				over = true
+			} else if len(long) > 0 {
+				long = append(long, text...)
+				text = long
+			}
+			if over {
+				text = nil
+			} else if text == nil {
+				text = []byte{}
+			}
+			fn(n, text)
+			long, over = long[:0], false
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return sc.Err()
 }
 
 // parseKnownLine parses a line; nil, nil for blank lines and comments.
+// Its errors are cheap values, formatted only if logged: a file may hold
+// a million bad lines, and only the first is shown.
 func parseKnownLine(text string) (*knownLine, error) {
-	text = strings.TrimSpace(text)
-	if text == "" || text[0] == '#' {
+	var f [4]string // marker, patterns, type, key; the rest is a comment
+	n := splitFields(text, f[:])
+	if n == 0 || f[0][0] == '#' {
 		return nil, nil
 	}
-	f := strings.Fields(text)
-	l := &knownLine{}
-	if strings.HasPrefix(f[0], "@") {
-		switch f[0] {
+	var l knownLine
+	fs := f[:n]
+	if fs[0][0] == '@' {
+		switch fs[0] {
 		case markerCA, markerRevoked:
-			l.marker = f[0]
+			l.marker = fs[0]
 		default:
-			return nil, fmt.Errorf("unknown marker %q", f[0])
+			return nil, unknownMarkerError(fs[0])
 		}
-		f = f[1:]
+		fs = fs[1:]
 	}
-	if len(f) < 3 {
-		return nil, errors.New("want host patterns, key type and key")
+	if len(fs) < 3 {
+		return nil, errTooFewFields
 	}
-	l.patterns = f[0]
-	if strings.HasPrefix(l.patterns, "|") {
+	l.patterns = fs[0]
+	if l.patterns[0] == '|' {
 		var err error
 		l.salt, l.hash, err = parseHashedHost(l.patterns)
 		if err != nil {
 			return nil, err
 		}
 	}
-	blob, err := base64.StdEncoding.DecodeString(f[2])
+	blob, err := base64.StdEncoding.DecodeString(fs[2])
 	if err != nil {
-		return nil, fmt.Errorf("key: %w", err)
+		return nil, keyError{err}
 	}
 	l.key, err = ssh.ParsePublicKey(blob)
 	if err != nil {
-		return nil, fmt.Errorf("key: %w", err)
+		return nil, keyError{err}
 	}
-	if l.key.Type() != f[1] {
-		return nil, fmt.Errorf("key type is %s, line says %s", l.key.Type(), f[1])
+	if l.key.Type() != fs[1] {
+		return nil, keyTypeError{got: l.key.Type(), line: fs[1]}
 	}
-	return l, nil
+	return &l, nil
 }
+
+// splitFields puts the first len(f) fields of s, split at spaces and
+// tabs as OpenSSH splits them, in f and returns how many it found.
+func splitFields(s string, f []string) int {
+	n := 0
+	for n < len(f) {
+		i := 0
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		s = s[i:]
+		if s == "" {
+			break
+		}
+		j := 0
+		for j < len(s) && !isSpace(s[j]) {
+			j++
+		}
+		f[n], s = s[:j], s[j:]
+		n++
+	}
+	return n
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
+
+var errTooFewFields = errors.New("want host patterns, key type and key")
+
+type unknownMarkerError string
+
+func (e unknownMarkerError) Error() string { return fmt.Sprintf("unknown marker %q", string(e)) }
+
+type keyError struct{ err error }
+
+func (e keyError) Error() string { return "key: " + e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+
+type keyTypeError struct{ got, line string }
+
+func (e keyTypeError) Error() string { return "key type is " + e.got + ", line says " + e.line }
+
+type hashedHostError struct {
+	host string
+	what string
+	err  error
+}
+
+func (e hashedHostError) Error() string {
+	if e.err != nil {
+		return "hashed host " + e.what + ": " + e.err.Error()
+	}
+	return fmt.Sprintf("unsupported hashed host %q", e.host)
+}
+
+func (e hashedHostError) Unwrap() error { return e.err }
 
 // parseHashedHost decodes "|1|salt|hash" (HMAC-SHA1 of the name).
 func parseHashedHost(s string) (salt, hash []byte, err error) {
 	parts := strings.Split(s, "|")
 	if len(parts) != 4 || parts[1] != "1" {
-		return nil, nil, fmt.Errorf("unsupported hashed host %q", s)
+		return nil, nil, hashedHostError{host: s}
 	}
 	if salt, err = base64.StdEncoding.DecodeString(parts[2]); err != nil {
-		return nil, nil, fmt.Errorf("hashed host salt: %w", err)
+		return nil, nil, hashedHostError{what: "salt", err: err}
 	}
 	if hash, err = base64.StdEncoding.DecodeString(parts[3]); err != nil {
-		return nil, nil, fmt.Errorf("hashed host hash: %w", err)
+		return nil, nil, hashedHostError{what: "hash", err: err}
 	}
 	if len(salt) != sha1.Size || len(hash) != sha1.Size {
-		return nil, nil, errors.New("hashed host: wrong length")
+		return nil, nil, errHashedLength
 	}
 	return salt, hash, nil
 }
+
+var errHashedLength = errors.New("hashed host: wrong length")
 
 // hashHost returns the "|1|salt|hash" form of name with a fresh salt.
 func hashHost(name string, salt []byte) string {
@@ -202,23 +361,40 @@ func matchPattern(s, p string) bool {
 
 // loadKnownHosts reads files in order. A missing file is skipped; quiet
 // says whether that deserves only a DEBUG line (OpenSSH's default files
-// are often absent).
+// are often absent). A file that is not a regular file is refused, never
+// read: a named pipe would block, /dev/zero would never end.
 func loadKnownHosts(files []string, quiet func(string) bool, log *slog.Logger) *knownHosts {
 	db := &knownHosts{}
 	for _, file := range files {
-		f, err := os.Open(file)
+		f, fi, err := regularfile.Open(file)
+		if err == nil && fi.Size() > maxKnownHostsSize {
+			// Refused whole: a file cut short could hide a @revoked line.
+			f.Close()
+			err = &regularfile.TooLargeError{Path: file, Limit: maxKnownHostsSize}
+		}
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && quiet(file) {
-				log.Debug("agentauth: known_hosts file not found", "file", file)
+			if errors.Is(err, os.ErrNotExist) {
+				if quiet(file) {
+					log.Debug("known_hosts file not found", "file", file)
+				} else {
+					log.Warn("skipping known_hosts file", "file", file, "err", err)
+				}
+			} else if regularfile.IsDevNull(fi) {
+				log.Debug("known_hosts file is the null device: nothing in it", "file", file)
 			} else {
-				log.Warn("agentauth: skipping known_hosts file", "file", file, "err", err)
+				log.Warn("skipping known_hosts file", "file", file, "err", err)
+				db.unread = append(db.unread, err)
 			}
 			continue
 		}
-		if err := db.read(f, file, log); err != nil {
-			log.Warn("agentauth: reading known_hosts file", "file", file, "err", err)
-		}
+		var bad badLines
+		err = db.read(io.LimitReader(f, maxKnownHostsSize), file, &bad)
 		f.Close()
+		bad.warn(log, file)
+		if err != nil {
+			log.Warn("reading known_hosts file", "file", file, "err", err)
+			db.unread = append(db.unread, fmt.Errorf("%s: %w", file, err))
+		}
 	}
 	return db
 }

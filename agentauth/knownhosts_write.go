@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -21,6 +21,10 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 		return fmt.Errorf("agentauth: no UserKnownHostsFile to record the host key in")
 	}
 	file := c.t.UserKnownHostsFiles[0]
+	if fi, err := os.Stat(file); err == nil && regularfile.IsDevNull(fi) {
+		c.log.Debug("not recording the host key: UserKnownHostsFile is the null device", "file", file)
+		return nil
+	}
 	name := c.name
 	var salt []byte
 	if c.t.HashKnownHosts {
@@ -34,7 +38,7 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 	// Another process may have recorded it since the files were read.
 	already := func(data []byte) bool {
 		db := &knownHosts{}
-		db.read(bytes.NewReader(data), file, discardLog)
+		db.read(bytes.NewReader(data), file, &badLines{})
 		for _, l := range db.lines {
 			if l.marker == "" && keysEqual(l.key, key) && l.matches(c.name) {
 				return true
@@ -74,7 +78,8 @@ func appendKnownHost(file, text string, skip func(data []byte) bool) (int, error
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return 0, fmt.Errorf("agentauth: create known_hosts directory: %w", err)
 	}
-	f, err := os.OpenFile(file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	// Never append to a pipe or device, nor read /dev/zero without end.
+	f, fi, err := regularfile.OpenFile(file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("agentauth: open known_hosts: %w", err)
 	}
@@ -85,9 +90,9 @@ func appendKnownHost(file, text string, skip func(data []byte) bool) (int, error
 	}
 	defer unlock()
 
-	data, err := io.ReadAll(f)
+	data, err := regularfile.ReadOpen(f, fi, file, maxKnownHostsSize)
 	if err != nil {
-		return 0, fmt.Errorf("agentauth: read %s: %w", file, err)
+		return 0, fmt.Errorf("agentauth: read known_hosts: %w", err)
 	}
 	if skip != nil && skip(data) {
 		return 0, nil

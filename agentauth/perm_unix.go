@@ -4,18 +4,15 @@ package agentauth
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
 
 // checkKeyPermissions refuses a private key file that group or others may
-// access when it belongs to us, as OpenSSH's sshkey_perm_ok does.
-func checkKeyPermissions(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return &KeyFileError{Path: path, Reason: "cannot read it", Err: err,
-			hint: "check that " + path + " exists and is readable by you"}
-	}
+// access when it belongs to us, as OpenSSH's sshkey_perm_ok does. st is
+// the open regular file's: only then is chmod the fix.
+func checkKeyPermissions(path string, st fs.FileInfo) error {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	perm := st.Mode().Perm()
 	if ok && int(sys.Uid) == os.Geteuid() && perm&0o077 != 0 {

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 )
 
 // Options says where configuration comes from besides the alias.
@@ -248,31 +250,25 @@ func (r *resolver) checkPerm(path string) {
 
 // readFile processes one file. found is false when it does not exist.
 func (r *resolver) readFile(src source) (found bool, err error) {
-	fi, err := os.Stat(src.path)
+	f, fi, err := regularfile.Open(src.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	if err == nil && fi.IsDir() {
+	if fi != nil && fi.IsDir() {
 		return true, nil // ssh reads nothing from a directory and carries on
 	}
-	if err == nil && !fi.Mode().IsRegular() {
-		// A device or pipe could block forever; ssh would read it.
-		return true, fmt.Errorf("%s is not a regular file", src.path)
-	}
-	f, err := os.Open(src.path)
 	if err != nil {
+		// A pipe or device is refused, not read: it could block or
+		// never end (ssh would wait on it forever).
 		return true, err
 	}
 	defer f.Close()
 	if !slices.Contains(r.files, src.path) {
 		r.files = append(r.files, src.path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := regularfile.ReadOpen(f, fi, src.path, maxFileSize)
 	if err != nil {
 		return true, err
-	}
-	if len(data) > maxFileSize {
-		return true, fmt.Errorf("%s is larger than %d bytes", src.path, maxFileSize)
 	}
 	for i, text := range strings.Split(string(data), "\n") {
 		ln, ok, err := r.lex(text, src.path, i+1)
