@@ -15,6 +15,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
@@ -86,9 +87,8 @@ func (d *doctor) fail(step string, err error, details ...string) {
 	for _, l := range details {
 		fmt.Fprintf(d.out, "    %s\n", l)
 	}
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(d.out, "    hint: %s\n", h.Hint())
+	if h := verdict.Hint(err); h != "" {
+		fmt.Fprintf(d.out, "    hint: %s\n", h)
 	}
 }
 

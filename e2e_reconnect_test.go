@@ -417,3 +417,52 @@ func TestEndToEndSoak(t *testing.T) {
 		t.Fatalf("a call after the soak: %v after %s", err, time.Since(start))
 	}
 }
+
+// A ProxyCommand that fails while the network is down (a laptop that just
+// woke) is tried again with backoff, not taken for a verdict, and the
+// session comes back through it once it works.
+func TestEndToEndProxyCommandHeals(t *testing.T) {
+	sshtest.LookPath(t, "nc")
+	w := newWorld(t)
+	relay := sshtest.StartRelay(t, w.sshd.Addr())
+	up := filepath.Join(w.dir, "network-up")
+	runs := filepath.Join(w.dir, "proxy-runs")
+	if err := os.WriteFile(up, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proxy := fmt.Sprintf("ProxyCommand=sh -c 'echo run >> %s; [ -e %s ] || { echo network is down >&2; exit 1; }; exec nc %%h %%p'", runs, up)
+	pidfile := filepath.Join(w.dir, "testmcp.pid")
+	start := time.Now()
+	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, "-o", proxy)...))
+	h.initialize()
+	bound := backBound(t, time.Since(start))
+	h.echo(1, 30*time.Second)
+
+	if err := os.Remove(up); err != nil {
+		t.Fatal(err)
+	}
+	relay.Cut()
+	// Wait, bounded, until the ProxyCommand has failed twice.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b, _ := os.ReadFile(runs)
+		if strings.Count(string(b), "run") >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ProxyCommand ran %d times in 30 s; want a retry after each failure", strings.Count(string(b), "run"))
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file the child writes; no event to wait on
+	}
+	if err := os.WriteFile(up, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The backoff has grown by now: allow for its longest wait too.
+	h.echo(2, bound+10*time.Second)
+	h.in.Close()
+	if err := h.cmd.Wait(); err != nil {
+		t.Fatalf("m2m-ssh after stdin EOF: %v", err)
+	}
+	if !strings.Contains(h.stderr.String(), "network is down") {
+		t.Errorf("the log does not show the ProxyCommand's reason:\n%s", h.stderr)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/logsink"
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
 // report prints err as "m2m-ssh: error: ..." with any hints, and returns
@@ -31,9 +32,8 @@ func report(stderr io.Writer, err error) int {
 		return code
 	}
 	fmt.Fprintf(stderr, "m2m-ssh: error: %v\n", err)
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(stderr, "m2m-ssh: hint: %s\n", h.Hint())
+	if h := verdict.Hint(err); h != "" {
+		fmt.Fprintf(stderr, "m2m-ssh: hint: %s\n", h)
 	}
 	return code
 }
@@ -49,8 +49,7 @@ func (h hinted) Unwrap() error { return h.err }
 func (h hinted) Hint() string  { return h.hint }
 
 func usageError(err error) error {
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
+	if verdict.Hint(err) != "" {
 		return &exitError{code: 2, err: err}
 	}
 	return &exitError{code: 2, err: hinted{err, "see 'm2m-ssh --help'"}}

@@ -1,9 +1,10 @@
 package agentauth
 
 import (
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
 // AuthError reports that the server refused every identity offered. Its
@@ -68,11 +69,13 @@ func (e *AuthError) Error() string {
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // Hint says what to try.
+// Permanent reports that waiting does not change it: it is a verdict.
+func (e *AuthError) Permanent() bool { return true }
+
 func (e *AuthError) Hint() string {
 	for _, s := range e.Skipped {
-		var h interface{ Hint() string }
-		if errors.As(s, &h) {
-			return h.Hint()
+		if h := verdict.Hint(s); h != "" {
+			return h
 		}
 	}
 	if len(e.Offered) == 0 {
@@ -104,11 +107,13 @@ func (e *NoIdentitiesError) Error() string {
 func (e *NoIdentitiesError) Unwrap() []error { return e.Problems }
 
 // Hint says what to try.
+// Permanent reports that waiting does not change it: it is a verdict.
+func (e *NoIdentitiesError) Permanent() bool { return true }
+
 func (e *NoIdentitiesError) Hint() string {
 	for _, p := range e.Problems {
-		var h interface{ Hint() string }
-		if errors.As(p, &h) {
-			return h.Hint()
+		if h := verdict.Hint(p); h != "" {
+			return h
 		}
 	}
 	return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
@@ -135,6 +140,9 @@ func (e *KeyFileError) Error() string {
 func (e *KeyFileError) Unwrap() error { return e.Err }
 
 // Hint says how to make the key usable.
+// Permanent reports that waiting does not change it: it is a verdict.
+func (e *KeyFileError) Permanent() bool { return true }
+
 func (e *KeyFileError) Hint() string { return e.hint }
 
 // HostKeyProblem says why a host key was refused.
@@ -238,6 +246,9 @@ func (e *HostKeyError) Unwrap() error { return e.Err }
 
 // Hint gives the command that would trust the key, or how to recover from
 // a change.
+// Permanent reports that waiting does not change it: it is a verdict.
+func (e *HostKeyError) Permanent() bool { return true }
+
 func (e *HostKeyError) Hint() string {
 	alias := e.Alias
 	if alias == "" {

@@ -305,7 +305,7 @@ func hostKeyAlgorithms(v string) []string {
 		for _, a := range supported {
 			drop := false
 			for _, p := range split(v[1:]) {
-				if matchPattern(a, p) {
+				if sshcfg.MatchPattern(a, p) {
 					drop = true
 				}
 			}

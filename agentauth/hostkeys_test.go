@@ -321,24 +321,3 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
-
-func TestMatchPattern(t *testing.T) {
-	tests := []struct {
-		s, p string
-		want bool
-	}{
-		{"a.example", "*.example", true},
-		{"example", "*.example", false},
-		{"[a.example]:22", "*.example", false},
-		{"[a.example]:2222", "[*.example]:*", true},
-		{"10.0.0.13", "10.0.0.1?", true},
-		{"10.0.0.130", "10.0.0.1?", false},
-		{"anything", "*", true},
-		{"aaa", "a*a*a*a", false},
-	}
-	for _, tt := range tests {
-		if got := matchPattern(tt.s, tt.p); got != tt.want {
-			t.Errorf("matchPattern(%q, %q) = %v", tt.s, tt.p, got)
-		}
-	}
-}

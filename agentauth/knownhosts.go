@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -57,7 +58,7 @@ func (l *knownLine) matches(host string) bool {
 		mac.Write([]byte(host))
 		return hmac.Equal(mac.Sum(nil), l.hash)
 	}
-	return matchPatternList(strings.ToLower(host), strings.ToLower(l.patterns))
+	return sshcfg.MatchHost(host, l.patterns)
 }
 
 // knownHosts is the content of every known_hosts file of a target.
@@ -308,55 +309,6 @@ func hashHost(name string, salt []byte) string {
 	mac := hmac.New(sha1.New, salt)
 	mac.Write([]byte(name))
 	return "|1|" + base64.StdEncoding.EncodeToString(salt) + "|" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// matchPatternList is OpenSSH's match_pattern_list: a comma-separated list
-// of patterns, '!' negating one; a negated match vetoes the list.
-func matchPatternList(s, list string) bool {
-	matched := false
-	for _, p := range strings.Split(list, ",") {
-		neg := strings.HasPrefix(p, "!")
-		if neg {
-			p = p[1:]
-		}
-		if p == "" || !matchPattern(s, p) {
-			continue
-		}
-		if neg {
-			return false
-		}
-		matched = true
-	}
-	return matched
-}
-
-// matchPattern matches s against a pattern with '*' (any run of
-// characters) and '?' (one character), as OpenSSH's match_pattern.
-func matchPattern(s, p string) bool {
-	// Iterative glob with single backtrack point: linear enough for the
-	// short names here and immune to pathological patterns.
-	si, pi := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			si++
-			pi++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 // loadKnownHosts reads files in order. A missing file is skipped; quiet

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
 // Bridge carries one MCP host session over SSH.
@@ -557,9 +559,8 @@ func (b *Bridge) refuse(ctx context.Context, frames <-chan hostFrame, host *host
 		return
 	}
 	msg := "m2m-ssh: " + err.Error()
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
-		msg += " (hint: " + h.Hint() + ")"
+	if h := verdict.Hint(err); h != "" {
+		msg += " (hint: " + h + ")"
 	}
 	timer := time.NewTimer(b.FailGrace)
 	defer timer.Stop()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 )
@@ -125,7 +126,9 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		switch {
 		case ctx.Err() != nil:
 			err = ctx.Err() // the caller gave up: a signal
-		case hctx.Err() != nil && !isCallerError(err):
+		case hctx.Err() != nil && !verdict.Permanent(err):
+			// A verdict stands; anything else that failed as the time
+			// ran out failed because it ran out.
 			err = &TimeoutError{After: timeout, Stage: stage}
 		}
 		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
@@ -343,13 +346,6 @@ func (c *watchedConn) touch() { c.last.Store(time.Now().UnixNano()) }
 
 func (c *watchedConn) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
 
-// isCallerError reports whether err is a verdict of ours (a host key or an
-// authentication refusal) rather than a cut connection.
-func isCallerError(err error) bool {
-	var h interface{ Hint() string }
-	return errors.As(err, &h)
-}
-
 // TimeoutError is a connect or handshake that did not finish within the
 // connect timeout.
 type TimeoutError struct {
@@ -431,9 +427,8 @@ func (e *DialError) openFailed() *ssh.OpenChannelError {
 // Hint says what to do; errors from agentauth bring their own hints, which
 // errors.As finds first.
 func (e *DialError) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) {
-		return h.Hint()
+	if h := verdict.Hint(e.Err); h != "" {
+		return h
 	}
 	resolve := e.Alias
 	if e.JumpFor != "" {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -83,7 +84,7 @@ func (d *Dialer) environment() []string {
 				continue
 			}
 			for _, p := range t.SendEnv {
-				if !globMatch(p, name) {
+				if !sshcfg.MatchPattern(name, p) {
 					continue
 				}
 				if secretenv.Is(name) {
@@ -100,34 +101,4 @@ func (d *Dialer) environment() []string {
 		d.logger().Warn("SendEnv matches variables that carry m2m-ssh's secrets; not sending them", "target", t.Alias, "names", strings.Join(withheld, ","))
 	}
 	return append(env, t.SetEnv...)
-}
-
-// globMatch is ssh's match_pattern: * matches any run of characters, ?
-// any one; nothing else is special.
-func globMatch(pattern, s string) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*':
-			pattern = strings.TrimLeft(pattern, "*")
-			if pattern == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(pattern, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
-		}
-		pattern, s = pattern[1:], s[1:]
-	}
-	return s == ""
 }

@@ -79,26 +79,3 @@ func TestEnvRequests(t *testing.T) {
 		t.Error("a variable's value was logged")
 	}
 }
-
-func TestGlobMatch(t *testing.T) {
-	cases := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"LC_*", "LC_ALL", true},
-		{"LC_*", "LANG", false},
-		{"*", "", true},
-		{"M2M_?", "M2M_A", true},
-		{"M2M_?", "M2M_AB", false},
-		{"A*B*C", "AxxBxxC", true},
-		{"A*B*C", "AxxBxx", false},
-		{"EXACT", "EXACT", true},
-		{"EXACT", "EXACTLY", false},
-		{"[ab]", "a", false}, // brackets are literal, as in ssh
-	}
-	for _, c := range cases {
-		if got := globMatch(c.pattern, c.s); got != c.want {
-			t.Errorf("globMatch(%q, %q) = %v", c.pattern, c.s, got)
-		}
-	}
-}

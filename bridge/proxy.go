@@ -8,8 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,45 +26,6 @@ const proxyStopWait = 2 * time.Second
 // stderrDrain bounds the wait, after a ProxyCommand exits, for the rest of
 // its stderr: a process it started may hold the pipe open.
 const stderrDrain = 250 * time.Millisecond
-
-// expandProxyCommand expands the tokens ssh expands in ProxyCommand: %h
-// (HostName), %p (Port), %r (User), %n (the alias as given), %k
-// (HostKeyAlias, else the alias) and %%.
-func expandProxyCommand(t *sshcfg.Target) (string, error) {
-	var b strings.Builder
-	s := t.ProxyCommand
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+1 == len(s) {
-			return "", &TokenError{Command: s, Token: "%"}
-		}
-		i++
-		switch s[i] {
-		case '%':
-			b.WriteByte('%')
-		case 'h':
-			b.WriteString(t.HostName)
-		case 'p':
-			b.WriteString(strconv.Itoa(t.Port))
-		case 'r':
-			b.WriteString(t.User)
-		case 'n':
-			b.WriteString(t.Alias)
-		case 'k':
-			if t.HostKeyAlias != "" {
-				b.WriteString(t.HostKeyAlias)
-			} else {
-				b.WriteString(t.Alias)
-			}
-		default:
-			return "", &TokenError{Command: s, Token: "%" + string(s[i])}
-		}
-	}
-	return b.String(), nil
-}
 
 // proxyConn is a running ProxyCommand, its stdin and stdout used as the
 // connection to the target.
@@ -89,7 +48,7 @@ type proxyConn struct {
 // startProxy starts t's ProxyCommand through sh -c in a process group of
 // its own, logging its stderr line by line.
 func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
-	command, err := expandProxyCommand(t)
+	command, err := t.ProxyCommandLine()
 	if err != nil {
 		return nil, err
 	}
@@ -254,18 +213,4 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 
 func (e *ProxyError) Hint() string {
 	return fmt.Sprintf("run the ProxyCommand by hand to see why it fails: %s", e.Command)
-}
-
-// TokenError is a ProxyCommand with a % that is not a token ssh knows.
-type TokenError struct {
-	Command string
-	Token   string
-}
-
-func (e *TokenError) Error() string {
-	return fmt.Sprintf("bridge: ProxyCommand has the unknown token %s", e.Token)
-}
-
-func (e *TokenError) Hint() string {
-	return "ProxyCommand knows %h %p %r %n %k; write a literal % as %%"
 }

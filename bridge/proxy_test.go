@@ -1,41 +1,8 @@
 package bridge
 
 import (
-	"errors"
 	"testing"
-
-	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
-
-func TestExpandProxyCommand(t *testing.T) {
-	cases := []struct {
-		command, want string
-		opts          []string
-		bad           string // the unknown token
-	}{
-		{command: "nc %h %p", want: "nc 10.1.2.3 2222"},
-		{command: "ssh -W %h:%p -l %r jump # for %n", want: "ssh -W 10.1.2.3:2222 -l alice jump # for box"},
-		{command: "echo 100%% %k", want: "echo 100% box"},
-		{command: "echo %k", opts: []string{"HostKeyAlias=Keyname"}, want: "echo keyname"},
-		{command: "echo %d", bad: "%d"},
-		{command: "echo 5%", bad: "%"},
-	}
-	for _, c := range cases {
-		opts := append([]string{"HostName=10.1.2.3", "Port=2222", "User=alice", "ProxyCommand=" + c.command}, c.opts...)
-		tg, err := sshcfg.Resolve("box", sshcfg.Options{ConfigFile: "none", Options: opts, Home: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := expandProxyCommand(tg)
-		var te *TokenError
-		switch {
-		case c.bad != "" && (!errors.As(err, &te) || te.Token != c.bad):
-			t.Errorf("%q: error %v, want the unknown token %s", c.command, err, c.bad)
-		case c.bad == "" && (err != nil || got != c.want):
-			t.Errorf("%q: got %q, %v; want %q", c.command, got, err, c.want)
-		}
-	}
-}
 
 func TestParseJumpHost(t *testing.T) {
 	cases := []struct {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
 // lose handles the loss of the live link while the host still talks: the
@@ -129,7 +131,7 @@ func (b *Bridge) reconnect(ctx context.Context, script replay, failures int, cau
 			return reconnected{tries: try, err: context.Cause(ctx)}
 		}
 		b.Logger.Warn("reconnecting failed", "target", b.Name, "try", try+1, "of", b.Retries, "err", err)
-		if permanent(err) {
+		if verdict.Permanent(err) {
 			return reconnected{tries: try + 1, err: err}
 		}
 	}
@@ -145,13 +147,6 @@ func (b *Bridge) backoff(try int) time.Duration {
 		d = min(b.BackoffMin<<try, b.BackoffMax)
 	}
 	return d - time.Duration(rand.Int64N(int64(d/5)+1))
-}
-
-// permanent reports whether err is a verdict that waiting does not change:
-// a host key that no longer matches, or credentials the server refuses.
-func permanent(err error) bool {
-	var de *DialError
-	return errors.As(err, &de) && de.Stage == "handshake" && isCallerError(de.Err)
 }
 
 // attempt is a new session, opened and handshaken the way the host opened
@@ -281,9 +276,8 @@ func (e *ReconnectError) Error() string {
 func (e *ReconnectError) Unwrap() error { return e.Err }
 
 func (e *ReconnectError) Hint() string {
-	var h interface{ Hint() string }
-	if errors.As(e.Err, &h) && h.Hint() != "" {
-		return h.Hint()
+	if h := verdict.Hint(e.Err); h != "" {
+		return h
 	}
 	return fmt.Sprintf("check that 'ssh %s' works and that the remote MCP server starts and stays up (its stderr is logged with the prefix 'remote:'); then restart the MCP server in the host", e.Alias)
 }

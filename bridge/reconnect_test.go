@@ -531,8 +531,38 @@ func TestReconnectPermanentFailure(t *testing.T) {
 
 type hintedErr struct{ msg string }
 
-func (e hintedErr) Error() string { return e.msg }
-func (e hintedErr) Hint() string  { return "check known_hosts" }
+func (e hintedErr) Error() string   { return e.msg }
+func (e hintedErr) Hint() string    { return "check known_hosts" }
+func (e hintedErr) Permanent() bool { return true }
+
+// A failure with a hint is not a verdict: a ProxyCommand that exits while
+// the network is down (a laptop that just woke) is tried again with
+// backoff, and the session comes back once it works.
+func TestReconnectProxyCommandHeals(t *testing.T) {
+	srv := &mcpServer{}
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	down := &DialError{Alias: "box", Addr: ssrv.Addr, Via: "ProxyCommand", Stage: "handshake",
+		Err: &ProxyError{Command: "nc box 22", Err: errors.New("exited with status 1: no route to host")}}
+	var calls atomic.Int32
+	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: func(ctx context.Context) (Remote, error) {
+		switch n := calls.Add(1); {
+		case n == 1, n >= 5:
+			return connect(ctx)
+		default:
+			return nil, down
+		}
+	}}))
+	h.initialize()
+	h.cut(ssrv, 10)
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
+	h.listChanged()
+	if m := h.recvID("1"); m["result"] == nil {
+		t.Fatalf("echo after the ProxyCommand healed = %v", m)
+	}
+	if n := calls.Load(); n != 5 {
+		t.Fatalf("%d connects, want 1 + 3 failed + 1", n)
+	}
+}
 
 // Batches are tracked message by message; the requests of a batch lost
 // with the connection are answered as a batch.

@@ -565,7 +565,7 @@ func sendEnvKeyword(r *resolver, c *call) error {
 		if strings.HasPrefix(a, "-") {
 			kept := r.cfg.sendEnv[:0]
 			for _, e := range r.cfg.sendEnv {
-				if !matchPattern(e, a[1:]) {
+				if !MatchPattern(e, a[1:]) {
 					kept = append(kept, e)
 				}
 			}

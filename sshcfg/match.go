@@ -12,73 +12,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 )
 
-// matchPattern is OpenSSH's match_pattern: "*" matches any run of
-// characters, "?" exactly one, everything else itself, case-sensitively.
-// It backtracks only to the last star, so hostile patterns stay linear-ish
-// where ssh's recursive version is exponential.
-func matchPattern(s, pattern string) bool {
-	si, pi := 0, 0
-	star, mark := -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(pattern) && (pattern[pi] == '?' || pattern[pi] == s[si]):
-			si++
-			pi++
-		case pi < len(pattern) && pattern[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			mark++
-			si, pi = mark, star+1
-		default:
-			return false
-		}
-	}
-	for pi < len(pattern) && pattern[pi] == '*' {
-		pi++
-	}
-	return pi == len(pattern)
-}
-
-// maxSubpattern mirrors the 1024-byte buffer of match_pattern_list: a
-// longer element never matches.
-const maxSubpattern = 1023
-
-// matchPatternList is OpenSSH's match_pattern_list: a comma-separated list
-// of patterns, "!" negating one. It returns 1 for a match, -1 when a
-// negated pattern matched and 0 otherwise. With fold, the patterns are
-// lowercased (callers lowercase s themselves).
-func matchPatternList(s, list string, fold bool) int {
-	positive := false
-	for _, sub := range strings.Split(list, ",") {
-		negated := strings.HasPrefix(sub, "!")
-		if negated {
-			sub = sub[1:]
-		}
-		if len(sub) >= maxSubpattern {
-			return 0
-		}
-		if fold {
-			sub = lower(sub)
-		}
-		if matchPattern(s, sub) {
-			if negated {
-				return -1
-			}
-			positive = true
-		}
-	}
-	if positive {
-		return 1
-	}
-	return 0
-}
-
-// matchHost is OpenSSH's match_hostname: case-insensitive on both sides.
-func matchHost(host, list string) bool {
-	return matchPatternList(lower(host), list, true) == 1
-}
-
 // hostLine applies a Host line: active when one pattern matches and no
 // negated one does.
 func hostLine(host string, patterns []string) bool {
@@ -88,7 +21,7 @@ func hostLine(host string, patterns []string) bool {
 		if negated {
 			p = p[1:]
 		}
-		if matchPattern(host, p) {
+		if MatchPattern(host, p) {
 			if negated {
 				return false
 			}
@@ -151,9 +84,9 @@ func (r *resolver) matchLine(ln *line) (bool, error) {
 		var hit bool
 		switch name {
 		case "host":
-			hit = matchHost(host, arg)
+			hit = MatchHost(host, arg)
 		case "originalhost":
-			hit = matchHost(r.alias, arg)
+			hit = MatchHost(r.alias, arg)
 		case "user":
 			hit = matchPatternList(ruser, arg, false) == 1
 		case "localuser":

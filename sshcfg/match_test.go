@@ -6,52 +6,6 @@ import (
 	"time"
 )
 
-func TestMatchPattern(t *testing.T) {
-	for _, tc := range []struct {
-		s, pattern string
-		want       bool
-	}{
-		{"web-1", "web-?", true},
-		{"web-", "web-?", false},
-		{"web-12", "web-?", false},
-		{"db01", "db??", true},
-		{"anything", "*", true},
-		{"", "*", true},
-		{"a.example.com", "*.example.com", true},
-		{"example.com", "*.example.com", false},
-		{"abcbd", "a*b?", true},
-		{"abc", "a*b?", true},
-		{"ab", "a*b?", false},
-		{"Foo", "foo", false},
-		{strings.Repeat("a", 60) + "c", "a?*?*?*?*?*?*?*?*?*?*?*?*?*?*b", false},
-	} {
-		if got := matchPattern(tc.s, tc.pattern); got != tc.want {
-			t.Errorf("matchPattern(%q, %q) = %v, want %v", tc.s, tc.pattern, got, tc.want)
-		}
-	}
-}
-
-func TestMatchPatternList(t *testing.T) {
-	for _, tc := range []struct {
-		s, list string
-		fold    bool
-		want    int
-	}{
-		{"b", "a,b,c", false, 1},
-		{"d", "a,b,c", false, 0},
-		{"b", "*,!b", false, -1},
-		{"b", "!b,*", false, -1},
-		{"x", "*,!b", false, 1},
-		{"host", "HOST", true, 1},
-		{"host", "HOST", false, 0},
-		{"x", strings.Repeat("x", maxSubpattern), false, 0},
-	} {
-		if got := matchPatternList(tc.s, tc.list, tc.fold); got != tc.want {
-			t.Errorf("matchPatternList(%q, %q) = %d, want %d", tc.s, tc.list, got, tc.want)
-		}
-	}
-}
-
 func TestHostLine(t *testing.T) {
 	for _, tc := range []struct {
 		host     string

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/user"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -53,7 +55,7 @@ func (t tokens) expand(s string, dollar bool, getenv func(string) (string, bool)
 		}
 		i++
 		if i == len(s) {
-			return "", fmt.Errorf("%q ends in a lone %%", s)
+			return "", &TokenError{Value: s, Token: "%"}
 		}
 		if s[i] == '%' {
 			b.WriteByte('%')
@@ -61,11 +63,63 @@ func (t tokens) expand(s string, dollar bool, getenv func(string) (string, bool)
 		}
 		v, ok := t[s[i]]
 		if !ok {
-			return "", fmt.Errorf("unknown token %%%c in %q", s[i], s)
+			return "", &TokenError{Value: s, Token: "%" + string(s[i]), Known: t.letters()}
 		}
 		b.WriteString(v)
 	}
 	return b.String(), nil
+}
+
+// letters are t's tokens as "%a %b ...", for messages.
+func (t tokens) letters() string {
+	ls := make([]string, 0, len(t))
+	for c := range t {
+		ls = append(ls, "%"+string(c))
+	}
+	slices.Sort(ls)
+	return strings.Join(ls, " ")
+}
+
+// TokenError is a value with a % that is not a token its keyword takes.
+type TokenError struct {
+	Value string
+	Token string // "%z", or "%" for a lone % at the end
+	Known string // the tokens the keyword takes, "%h %p ..."
+}
+
+func (e *TokenError) Error() string {
+	if e.Token == "%" {
+		return fmt.Sprintf("%q ends in a lone %%", e.Value)
+	}
+	return fmt.Sprintf("unknown token %s in %q", e.Token, e.Value)
+}
+
+// Permanent reports that waiting does not change it: the configuration
+// must.
+func (e *TokenError) Permanent() bool { return true }
+
+func (e *TokenError) Hint() string {
+	if e.Known == "" {
+		return "write a literal % as %%"
+	}
+	return "this keyword takes " + e.Known + "; write a literal % as %%"
+}
+
+// ProxyCommandLine is ProxyCommand with the tokens ssh expands when it
+// runs it: %h (HostName), %p (Port), %r (User), %n (the alias as given),
+// %k (HostKeyAlias, else the alias) and %%. ProxyCommand itself stays
+// unexpanded, as ssh -G prints it.
+func (t *Target) ProxyCommandLine() (string, error) {
+	k := t.HostKeyAlias
+	if k == "" {
+		k = t.Alias
+	}
+	tk := tokens{'h': t.HostName, 'p': strconv.Itoa(t.Port), 'r': t.User, 'n': t.Alias, 'k': k}
+	line, err := tk.expand(t.ProxyCommand, false, nil)
+	if err != nil {
+		return "", fmt.Errorf("ProxyCommand: %w", err)
+	}
+	return line, nil
 }
 
 // connTokens are the tokens OpenSSH's default_client_percent_expand

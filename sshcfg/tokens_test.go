@@ -1,9 +1,11 @@
 package sshcfg
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os/user"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +71,36 @@ func TestConnectionHash(t *testing.T) {
 
 func textLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func TestProxyCommandLine(t *testing.T) {
+	cases := []struct {
+		command, want string
+		opts          []string
+		bad           string // the unknown token
+	}{
+		{command: "nc %h %p", want: "nc 10.1.2.3 2222"},
+		{command: "ssh -W %h:%p -l %r jump # for %n", want: "ssh -W 10.1.2.3:2222 -l alice jump # for box"},
+		{command: "echo 100%% %k", want: "echo 100% box"},
+		{command: "echo %k", opts: []string{"HostKeyAlias=Keyname"}, want: "echo keyname"},
+		{command: "echo %d", bad: "%d"},
+		{command: "echo 5%", bad: "%"},
+	}
+	for _, c := range cases {
+		opts := append([]string{"HostName=10.1.2.3", "Port=2222", "User=alice", "ProxyCommand=" + c.command}, c.opts...)
+		tg, err := Resolve("box", Options{ConfigFile: "none", Options: opts, Home: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tg.ProxyCommandLine()
+		var te *TokenError
+		switch {
+		case c.bad != "" && (!errors.As(err, &te) || te.Token != c.bad):
+			t.Errorf("%q: error %v, want the unknown token %s", c.command, err, c.bad)
+		case c.bad != "" && c.bad != "%" && !strings.Contains(te.Hint(), "%h %k %n %p %r"):
+			t.Errorf("%q: hint %q does not list the tokens", c.command, te.Hint())
+		case c.bad == "" && (err != nil || got != c.want):
+			t.Errorf("%q: got %q, %v; want %q", c.command, got, err, c.want)
+		}
+	}
 }
