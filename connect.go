@@ -42,7 +42,7 @@ func connectAction(c *cli.Context) error {
 		return usageError(errors.New("--reconnect-timeout must be positive"))
 	}
 
-	ctx, stop := onSignals(c.Context, logger)
+	ctx, stop := onSignals(c.Context, logger, logWriter(c))
 	defer stop()
 	b := &bridge.Bridge{
 		Name:             s.alias,

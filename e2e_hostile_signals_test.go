@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -57,25 +58,69 @@ func containsID(ids []float64, id float64) bool {
 	return false
 }
 
-// signalsHonoured reports whether the server delivered m2m-ssh's signal
-// requests. Where it refused (OpenSSH before 9.8 refuses a root login's,
-// for want of privilege separation), the log must say that the remote may
-// keep running, and the test ends the process itself.
-func signalsHonoured(t *testing.T, stderr string, pid int) bool {
-	t.Helper()
-	if !strings.Contains(stderr, "refused to signal") {
-		return true
-	}
-	if !strings.Contains(stderr, "may keep running") {
-		t.Fatalf("the server refused the signal and the log does not say the remote may keep running:\n%s", stderr)
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	return false
+// signalWorld is a world whose sshd honours signal requests: its logins
+// are not root's, for OpenSSH before 9.8 refuses to signal a root login's
+// program (it runs it without privilege separation).
+type signalWorld struct {
+	*world
+	login *user.User
 }
 
-// refusedSkip is the reason for skipping what a refused signal request
-// leaves unchecked.
-const refusedSkip = "this sshd refused the signal request (OpenSSH before 9.8 does for a root login): whether the remote is gone cannot be checked here"
+func newSignalWorld(t *testing.T) *signalWorld {
+	t.Helper()
+	u := sshtest.UnprivilegedUser(t)
+	return &signalWorld{world: newWorldAs(t, u.Username), login: u}
+}
+
+// pidfile is a path the remote program, running as the login user, can
+// write its pid to.
+func (w *signalWorld) pidfile(t *testing.T, name string) string {
+	t.Helper()
+	return filepath.Join(sshtest.UserDir(t, w.login), name)
+}
+
+// hostileExec is w.hostile with the login shell replaced by the program:
+// sshd signals the session's process group but forgets the session once
+// its first process exits, so a program the shell forks (dash does, for
+// "sh -c cmd") outlives a TERM that ends the shell, and KILL is then
+// refused (TestHostileSignalsShellEnds).
+func (w *signalWorld) hostileExec(mode string, args ...string) []string {
+	a := w.hostile(mode, args...)
+	a[len(a)-1] = "exec " + a[len(a)-1]
+	return a
+}
+
+// stopped checks that the server delivered m2m-ssh's signal requests and
+// that the remote program pid is gone within exitBound.
+func stopped(t *testing.T, stderr string, pid int) {
+	t.Helper()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if strings.Contains(stderr, "refused to signal") {
+		t.Fatalf("the server refused to signal a non-root login's program:\n%s", stderr)
+	}
+	goneWithin(t, pid, exitBound)
+}
+
+// goneWithin waits at most d for process pid to end. The test runs as
+// root or as the login user, so kill(pid, 0) fails only with ESRCH, once
+// the process is gone.
+func goneWithin(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := syscall.Kill(pid, 0)
+		if err == syscall.ESRCH {
+			return
+		}
+		if err != nil {
+			t.Fatalf("kill(%d, 0): %v", pid, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote process %d still runs %s after the session", pid, d)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the process table
+	}
+}
 
 // waitFile waits for another process to create path.
 func waitFile(t *testing.T, path string) {
@@ -95,11 +140,11 @@ func waitFile(t *testing.T, path string) {
 // A signal with requests in flight: each is answered as lost, m2m-ssh
 // exits within the bound and says why, and the remote is gone.
 func TestHostileSignalsInFlight(t *testing.T) {
-	w := newWorld(t)
+	w := newSignalWorld(t)
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
 		name := signalName(sig)
 		t.Run(name, func(t *testing.T) {
-			pidfile := filepath.Join(t.TempDir(), "testmcp.pid")
+			pidfile := w.pidfile(t, "testmcp.pid")
 			h := startRaw(t, w.command("buildbox", "--", "TESTMCP_PIDFILE="+pidfile, bins.testmcp))
 			h.initialize()
 			h.call(1, "sleep", `{"millis":60000}`)
@@ -119,10 +164,7 @@ func TestHostileSignalsInFlight(t *testing.T) {
 			if s := h.stderr.String(); !strings.Contains(s, "shutting down") || !strings.Contains(s, "signal="+name) {
 				t.Fatalf("the log does not say a %s ended the session:\n%s", name, s)
 			}
-			if !signalsHonoured(t, h.stderr.String(), pid) {
-				t.Skip(refusedSkip)
-			}
-			gone(t, pid)
+			stopped(t, h.stderr.String(), pid)
 		})
 	}
 }
@@ -131,8 +173,8 @@ func TestHostileSignalsInFlight(t *testing.T) {
 // stopped reading in the middle of it: the frame's request is answered,
 // and m2m-ssh exits within the bound.
 func TestHostileSignalsBlockedWrite(t *testing.T) {
-	w := newWorld(t)
-	pidfile := filepath.Join(t.TempDir(), "deaf.pid")
+	w := newSignalWorld(t)
+	pidfile := w.pidfile(t, "deaf.pid")
 	h := startRaw(t, w.command(w.hostile("sig-deaf", pidfile)...))
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"deaf"}`)
@@ -160,53 +202,87 @@ func TestHostileSignalsBlockedWrite(t *testing.T) {
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	h.wantError(exitBound, bridge.CodeConnectionLost, 2)
 	t.Logf("exit status %d", h.waitExit(exitBound))
-	if !signalsHonoured(t, h.stderr.String(), pid) {
-		t.Skip(refusedSkip)
-	}
-	gone(t, pid)
+	stopped(t, h.stderr.String(), pid)
 }
 
 // The MCP host's shutdown: stdin closed, then SIGTERM while m2m-ssh waits
 // for a remote that ignores EOF and traps TERM. The signal cuts the wait
 // short, and the remote is killed.
 func TestHostileSignalsStdinCloseThenSIGTERM(t *testing.T) {
-	w := newWorld(t)
-	pidfile := filepath.Join(t.TempDir(), "trap.pid")
-	h := startRaw(t, w.command(w.hostile("sig-trap-term", pidfile)...))
+	w := newSignalWorld(t)
+	pidfile := w.pidfile(t, "trap.pid")
+	h := startRaw(t, w.command(w.hostileExec("sig-trap-term", pidfile)...))
 	h.initialize()
 	pid := readPid(t, pidfile)
 	h.in.Close()
 	waitFile(t, pidfile+".eof")
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	t.Logf("exit status %d", h.waitExit(exitBound))
-	if !signalsHonoured(t, h.stderr.String(), pid) {
-		t.Skip(refusedSkip)
-	}
-	gone(t, pid)
+	stopped(t, h.stderr.String(), pid)
 }
 
-// A remote that ignores EOF and SIGHUP (and one that traps TERM too) does
-// not outlive the session: the server is asked to signal it.
+// A remote that ignores EOF and SIGHUP does not outlive the session: the
+// server is asked to signal it TERM, which ends it; one that traps TERM
+// too is killed. m2m-ssh's exit status is the remote's, as the server
+// reports it: killed by that signal.
 func TestHostileSignalsNothingLeftBehind(t *testing.T) {
-	w := newWorld(t)
-	for _, mode := range []string{"sig-linger", "sig-trap-term"} {
-		t.Run(mode, func(t *testing.T) {
+	w := newSignalWorld(t)
+	for _, tc := range []struct {
+		mode   string
+		exec   bool // whether the program replaces the login shell
+		signal syscall.Signal
+		logs   string
+	}{
+		{"sig-linger", false, syscall.SIGTERM, "asking the server to stop it"},
+		{"sig-trap-term", true, syscall.SIGKILL, "asking the server to kill it"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
 			t.Parallel()
-			pidfile := filepath.Join(t.TempDir(), "pid")
-			h := startRaw(t, w.command(w.hostile(mode, pidfile)...))
+			pidfile := w.pidfile(t, "pid")
+			args := w.hostile(tc.mode, pidfile)
+			if tc.exec {
+				args = w.hostileExec(tc.mode, pidfile)
+			}
+			h := startRaw(t, w.command(args...))
 			h.initialize()
 			pid := readPid(t, pidfile)
 			h.in.Close()
 			// The whole calm schedule, with room for a busy machine.
-			t.Logf("exit status %d", h.waitExit(15*time.Second))
-			if s := h.stderr.String(); !strings.Contains(s, "asking the server to stop it") {
-				t.Fatalf("the log does not say the remote was stopped:\n%s", s)
+			code := h.waitExit(15 * time.Second)
+			stopped(t, h.stderr.String(), pid)
+			t.Logf("remote %d (run as %s) gone; m2m-ssh exit status %d", pid, w.login.Username, code)
+			if s := h.stderr.String(); !strings.Contains(s, tc.logs) {
+				t.Fatalf("the log does not say %q:\n%s", tc.logs, s)
 			}
-			if !signalsHonoured(t, h.stderr.String(), pid) {
-				t.Skip(refusedSkip)
+			if want := 128 + int(tc.signal); code != want {
+				t.Fatalf("exit status %d; want %d, the remote killed by %s\n%s", code, want, signalName(tc.signal), h.stderr.String())
 			}
-			gone(t, pid)
 		})
+	}
+}
+
+// A program that traps TERM, started by a login shell that stays as its
+// parent: TERM ends the shell, sshd then has no process to send KILL to
+// and refuses it, and the program stays. m2m-ssh still ends, and says the
+// program may keep running.
+func TestHostileSignalsShellEnds(t *testing.T) {
+	w := newSignalWorld(t)
+	pidfile := w.pidfile(t, "pid")
+	// "; :" keeps every shell from replacing itself with the program.
+	h := startRaw(t, w.command("buildbox", "--", bins.hostile+" sig-trap-term "+pidfile+"; :"))
+	h.initialize()
+	pid := readPid(t, pidfile)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	h.in.Close()
+	t.Logf("exit status %d", h.waitExit(15*time.Second))
+	if s := h.stderr.String(); !strings.Contains(s, "refused to signal") || !strings.Contains(s, "signal=KILL") || !strings.Contains(s, "may keep running") {
+		t.Fatalf("the log does not say KILL was refused and the remote may keep running:\n%s", s)
+	}
+	if !strings.Contains(w.sshd.Log(), "no pid for session") {
+		t.Fatalf("sshd did not refuse KILL for want of a pid:\n%s", w.sshd.Log())
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Logf("as the log says, the program %d outlived the session", pid)
 	}
 }
 

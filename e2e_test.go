@@ -26,6 +26,12 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
+		// The binaries run behind sshd as whoever the test logs in as
+		// (sshtest.UnprivilegedUser), not only as the test's user.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		if err := buildBins(dir); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -61,6 +67,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldAs(t, "")
+}
+
+// newWorldAs is newWorld whose sshd takes logins as user (the current
+// user when empty).
+func newWorldAs(t *testing.T, user string) *world {
+	t.Helper()
 	w := &world{dir: t.TempDir()}
 	w.key = sshtest.Keygen(t, w.dir, "id_ed25519", sshtest.KeyOptions{})
 	w.shell = sshtest.Keygen(t, w.dir, "id_shell", sshtest.KeyOptions{})
@@ -71,6 +84,7 @@ func newWorld(t *testing.T) *world {
 			fmt.Sprintf("command=%q,restrict %s", bins.testmcp, w.shell.Public),
 		},
 		Subsystems: map[string]string{"mcp": bins.testmcp},
+		LoginUser:  user,
 	})
 	w.agent = sshtest.StartAgent(t)
 	w.agent.Add(t, w.key.Path)

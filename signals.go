@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,15 +19,23 @@ import (
 // process with nothing answered.
 var shutdownSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
-// lastWords bounds the wait for the log line m2m-ssh writes before it
-// exits by itself: a log nobody reads must not keep it alive.
+// lastWords bounds each wait, for the logger and then for the log to be
+// written, of the line m2m-ssh writes before it exits by itself: a log
+// nobody reads must not keep it alive.
 const lastWords = 50 * time.Millisecond
+
+// flusher is a log that holds lines back (logsink.Writer): the last one
+// must be written before the process exits, or it is lost.
+type flusher interface {
+	Flush(wait time.Duration) bool
+}
 
 // onSignals returns a context that ends at the first shutdown signal, with
 // the signal as its cause. From then on the process exits by itself if it
 // has not ended within bridge.ShutdownBound, and at once at a second
-// signal. stop releases the signals and the timer.
-func onSignals(parent context.Context, logger *slog.Logger) (ctx context.Context, stop func()) {
+// signal; its last words go to the logger, whose output is log. stop
+// releases the signals and the timer.
+func onSignals(parent context.Context, logger *slog.Logger, log io.Writer) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, shutdownSignals...)
@@ -44,9 +53,9 @@ func onSignals(parent context.Context, logger *slog.Logger) (ctx context.Context
 		defer late.Stop()
 		select {
 		case s := <-sigs:
-			exitNow(logger, 128+signalNumber(s), "a second signal came while shutting down; exiting at once", "signal", signalName(s))
+			exitNow(logger, log, 128+signalNumber(s), "a second signal came while shutting down; exiting at once", "signal", signalName(s))
 		case <-late.C:
-			exitNow(logger, bridge.ExitStatus, "shutting down took too long; exiting", "bound", bridge.ShutdownBound)
+			exitNow(logger, log, bridge.ExitStatus, "shutting down took too long; exiting", "bound", bridge.ShutdownBound)
 		case <-done:
 		}
 	}()
@@ -57,8 +66,9 @@ func onSignals(parent context.Context, logger *slog.Logger) (ctx context.Context
 	}
 }
 
-// exitNow logs msg, waiting at most lastWords for the log, and exits.
-func exitNow(logger *slog.Logger, code int, msg string, args ...any) {
+// exitNow logs msg, waiting at most lastWords for the logger and as long
+// again for log to write it, and exits.
+func exitNow(logger *slog.Logger, log io.Writer, code int, msg string, args ...any) {
 	logged := make(chan struct{})
 	go func() {
 		logger.Warn(msg, args...)
@@ -67,6 +77,9 @@ func exitNow(logger *slog.Logger, code int, msg string, args ...any) {
 	select {
 	case <-logged:
 	case <-time.After(lastWords):
+	}
+	if f, ok := log.(flusher); ok {
+		f.Flush(lastWords)
 	}
 	os.Exit(code)
 }

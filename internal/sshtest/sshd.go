@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,13 +26,18 @@ type SSHDConfig struct {
 	Extra []string
 	// HostKeyTypes are the host key types to generate; ed25519 when empty.
 	HostKeyTypes []string
+	// LoginUser is the user the tests log in as; the current one when
+	// empty. sshd reads authorized_keys as that user, so it is then
+	// written where anyone can read it; what the user's commands run
+	// must be reachable by it too (UserDir).
+	LoginUser string
 }
 
 // SSHD is a running OpenSSH server on 127.0.0.1.
 type SSHD struct {
 	Host string // 127.0.0.1
 	Port int
-	User string // the user the tests log in as: the current one
+	User string // the user the tests log in as: SSHDConfig.LoginUser, or the current one
 	Dir  string // config, host keys, authorized_keys
 	// HostKeys are the host public key lines, one per type, in the order
 	// of SSHDConfig.HostKeyTypes.
@@ -81,6 +85,11 @@ func StartSSHD(t testing.TB, c SSHDConfig) *SSHD {
 		t.Fatal(err)
 	}
 	s := &SSHD{Host: "127.0.0.1", User: u.Username, Dir: dir}
+	keysDir := dir
+	if c.LoginUser != "" && c.LoginUser != u.Username {
+		s.User = c.LoginUser
+		keysDir = sharedDir(t, "m2m-ssh-keys")
+	}
 	types := c.HostKeyTypes
 	if len(types) == 0 {
 		types = []string{"ed25519"}
@@ -90,13 +99,16 @@ func StartSSHD(t testing.TB, c SSHDConfig) *SSHD {
 		s.HostKeys = append(s.HostKeys, stripComment(k.Public))
 		s.HostKeyFiles = append(s.HostKeyFiles, k.Path)
 	}
-	WriteFile(t, dir, "authorized_keys", c.AuthorizedKeys...)
+	keys := WriteFile(t, keysDir, "authorized_keys", c.AuthorizedKeys...)
+	if err := os.Chmod(keys, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// The port is picked by the kernel and handed to sshd; another
 	// process may take it in between, so a failed bind is retried.
 	for attempt := 0; ; attempt++ {
 		s.Port = freePort(t)
-		cfg := s.config(c)
+		cfg := s.config(c, keys)
 		cfgPath := WriteFile(t, dir, "sshd_config", cfg...)
 		s.log = &lockedBuffer{}
 		cmd := exec.Command(sshd, "-D", "-e", "-f", cfgPath)
@@ -126,11 +138,11 @@ func StartSSHD(t testing.TB, c SSHDConfig) *SSHD {
 	}
 }
 
-func (s *SSHD) config(c SSHDConfig) []string {
+func (s *SSHD) config(c SSHDConfig, authorizedKeys string) []string {
 	lines := []string{
 		"ListenAddress " + s.Addr(),
 		"PidFile none",
-		"AuthorizedKeysFile " + filepath.Join(s.Dir, "authorized_keys"),
+		"AuthorizedKeysFile " + authorizedKeys,
 		"StrictModes no",
 		"UsePAM no",
 		"PasswordAuthentication no",
