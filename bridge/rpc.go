@@ -34,9 +34,10 @@ type rpcError struct {
 }
 
 // errorFrame is a JSON-RPC error response to id (raw JSON; nil for null),
-// ending in '\n'.
+// ending in '\n'. An id that is not a JSON string, number or null, which
+// ParseEnvelope never returns, is answered as null rather than echoed.
 func errorFrame(id []byte, code int, message string, data any) []byte {
-	if id == nil {
+	if id == nil || !validID(id) {
 		id = []byte("null")
 	}
 	b, err := json.Marshal(struct {
@@ -45,9 +46,8 @@ func errorFrame(id []byte, code int, message string, data any) []byte {
 		Error   rpcError        `json:"error"`
 	}{"2.0", id, rpcError{code, message, data}})
 	if err != nil {
-		// Only an id that is not JSON gets here; the frame it came
-		// from was checked, so this is a bug.
-		panic("bridge: cannot encode error response: " + err.Error())
+		// Only data that cannot be encoded gets here: answer without it.
+		return errorFrame(id, code, message, nil)
 	}
 	return append(b, '\n')
 }
@@ -61,7 +61,8 @@ func errorBatch(ids [][]byte, code int, message string) []byte {
 	return joinBatch(elems)
 }
 
-// notification is a JSON-RPC notification frame, ending in '\n'.
+// notification is a JSON-RPC notification frame, ending in '\n'. Params
+// that cannot be encoded are left out: the notification still goes.
 func notification(method string, params any) []byte {
 	b, err := json.Marshal(struct {
 		JSONRPC string `json:"jsonrpc"`
@@ -69,7 +70,7 @@ func notification(method string, params any) []byte {
 		Params  any    `json:"params,omitempty"`
 	}{"2.0", method, params})
 	if err != nil {
-		panic("bridge: cannot encode notification: " + err.Error())
+		return notification(method, nil)
 	}
 	return append(b, '\n')
 }
