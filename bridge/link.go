@@ -382,12 +382,12 @@ func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, chan
 		}
 		r.hs.answered(env.ID, env.Error)
 	case KindRequest:
+		r.refusals(r.server.settle())
 		id, ok := r.server.add(env.ID)
 		if !ok {
 			r.refuseServerRequest(l, env)
 			return nil, true
 		}
-		r.refusals(r.server.settle())
 		if id != nil {
 			return spliceID(msg, env.ID, id), true
 		}
