@@ -43,6 +43,10 @@ func connectAction(c *cli.Context) error {
 	if c.Duration("reconnect-timeout") <= 0 {
 		return usageError(errors.New("--reconnect-timeout must be positive"))
 	}
+	maxFrame, err := parseSize(c.String("max-frame"))
+	if err != nil {
+		return usageError(err)
+	}
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -53,6 +57,7 @@ func connectAction(c *cli.Context) error {
 		Stderr:           logWriter(c),
 		ReconnectTimeout: c.Duration("reconnect-timeout"),
 		Retries:          c.Int("max-reconnects"),
+		MaxFrame:         maxFrame,
 	}
 	if b.Retries <= 0 {
 		b.Retries = -1
