@@ -302,8 +302,8 @@ func (e endReader) Read(p []byte) (int, error) {
 }
 
 func (r *run) fromRemote(l *link, frame []byte) error {
-	if !validJSON(frame) {
-		r.remoteNotJSON(frame)
+	if ok, twoIDs := validFrame(frame); !ok || twoIDs {
+		r.remoteNotJSON(frame, twoIDs)
 		return nil
 	}
 	env, err := ParseEnvelope(frame)
@@ -450,22 +450,27 @@ func (s *sender) reply(b []byte) {
 	s.flushLocked()
 }
 
-// remoteNotJSON handles a frame from the remote that is not JSON. A
+// remoteNotJSON handles a frame from the remote that is not JSON, or whose
+// message has two ids (which a host reads differently from the bridge). A
 // response whose id can still be read, to a request in flight, is answered
-// with an error: the host could not parse the server's. Any other such
-// frame is dropped.
-func (r *run) remoteNotJSON(frame []byte) {
+// with an error: the host could not use the server's. Any other such frame
+// is dropped.
+func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
 	env, err := ParseEnvelope(frame)
-	if err != nil {
+	if err != nil && !twoIDs {
 		r.strayLine(frame)
 		return
 	}
-	r.b.Logger.Warn("the remote sent a frame that is not JSON; dropped it", "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
+	what := "the remote sent a frame that is not JSON; dropped it"
+	if twoIDs {
+		what = "the remote sent a message with two ids; dropped it"
+	}
+	r.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
 	r.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
 	if env.Kind == KindResponse && r.pending.done(env.ID) {
 		r.hs.answered(env.ID, true)
 		r.host.write(errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
-			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
+			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
 	}
 }
 

@@ -65,3 +65,20 @@ func BenchmarkValidJSON(b *testing.B) {
 		})
 	}
 }
+
+func TestValidFrameTwoIDs(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"id":1,"result":{}}`:                    false,
+		`{"id":1,"result":{},"id":"0"}`:           true,
+		`[{"id":1},{"id":2,"x":{"id":3,"id":4}}]`: false,
+		`[{"id":1,"result":1,"id":2}]`:            true,
+		`{"id":1,"result":{"id":1,"id":2}}`:       false,
+		`{"i\u0064":1,"id":2,"result":{}}`:        false,
+		`[[{"id":1,"id":2}]]`:                     false,
+	} {
+		ok, got := validFrame([]byte(in))
+		if !ok || got != want {
+			t.Errorf("validFrame(%s) = %v, two ids %v; want two ids %v", in, ok, got, want)
+		}
+	}
+}
