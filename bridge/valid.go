@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math/bits"
 )
 
@@ -107,7 +109,7 @@ func (v *validator) object(depth int) bool {
 		if !v.str() {
 			return false
 		}
-		if message && string(v.b[key:v.i-1]) == "id" {
+		if message && isID(v.b[key:v.i-1]) {
 			if ids++; ids > 1 {
 				v.twoIDs = true
 			}
@@ -167,6 +169,16 @@ func (v *validator) array(depth int) bool {
 			return false
 		}
 	}
+}
+
+// isID reports whether a key's raw contents spell "id", escapes decoded
+// ("i\u0064" is "id" to a parser).
+func isID(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == "id"
+	}
+	var key string
+	return json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key) == nil && key == "id"
 }
 
 // SWAR constants: a byte of each lane.

@@ -73,7 +73,7 @@ func TestValidFrameTwoIDs(t *testing.T) {
 		`[{"id":1},{"id":2,"x":{"id":3,"id":4}}]`: false,
 		`[{"id":1,"result":1,"id":2}]`:            true,
 		`{"id":1,"result":{"id":1,"id":2}}`:       false,
-		`{"i\u0064":1,"id":2,"result":{}}`:        false,
+		`{"i\u0064":1,"id":2,"result":{}}`:        true,
 		`[[{"id":1,"id":2}]]`:                     false,
 	} {
 		ok, got := validFrame([]byte(in))
