@@ -85,8 +85,8 @@ type figures struct {
 	// rssAfter the resident size once 2 × shrinkAfter small frames
 	// followed it.
 	rssLimit, rssAfter int64
-	largest          int       // bytes of the largest frame carried
-	cpu              time.Duration
+	largest            int // bytes of the largest frame carried
+	cpu                time.Duration
 }
 
 type bridgeKind struct {
