@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // next is one result of Next: a frame, or the size of one over the limit.
@@ -142,4 +143,30 @@ func FuzzFrameReaderLimit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// When a grown buffer is given up, the frame returned with it is moved to
+// the new one: nothing holds the old buffer, whose memory can go back to
+// the system at once.
+func TestFrameReaderGivesBufferBack(t *testing.T) {
+	big := "\"" + strings.Repeat("b", 2*growSlower) + "\"\n"
+	in := big + strings.Repeat("{}\n", shrinkAfter+1)
+	fr := NewFrameReader(&chunkReader{data: []byte(in), chunk: 32 << 10})
+	if f, err := fr.Next(); err != nil || len(f) != len(big) {
+		t.Fatalf("Next = %d bytes, %v", len(f), err)
+	}
+	for i := range shrinkAfter {
+		f, err := fr.Next()
+		if err != nil || string(f) != "{}\n" {
+			t.Fatalf("Next = %q, %v", f, err)
+		}
+		if i == shrinkAfter-1 {
+			if len(fr.buf) != frameBufferSize {
+				t.Fatalf("buffer is %d bytes after %d small frames", len(fr.buf), shrinkAfter)
+			}
+			if start := &fr.buf[0]; &f[0] != start && !(uintptr(unsafe.Pointer(&f[0])) > uintptr(unsafe.Pointer(start)) && uintptr(unsafe.Pointer(&f[0])) < uintptr(unsafe.Pointer(start))+uintptr(len(fr.buf))) {
+				t.Fatal("the frame returned with the shrink still points into the old buffer")
+			}
+		}
+	}
 }
