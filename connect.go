@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,10 @@ type session struct {
 	keyServer  *keyServer
 }
 
+// minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
+// and a burst of ordinary frames fit many times over.
+const minHeapLimit = 48 << 20
+
 func connectAction(c *cli.Context) error {
 	logger, err := newLogger(c)
 	if err != nil {
@@ -46,6 +51,15 @@ func connectAction(c *cli.Context) error {
 	maxFrame, err := parseSize(c.String("max-frame"))
 	if err != nil {
 		return usageError(err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The promise is 3 × the frame limit + 16 MiB of RSS whatever
+		// arrives; a soft limit on the heap at 3 × the frame limit
+		// (the rest is the binary and stacks) has the collector keep
+		// the garbage of a large frame's read inside it.
+		// Not under minHeapLimit: a small limit must not have the
+		// collector run without end.
+		debug.SetMemoryLimit(max(3*int64(maxFrame), minHeapLimit))
 	}
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

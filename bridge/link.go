@@ -426,8 +426,10 @@ func (r *run) replyRemote(l *link, frame []byte) {
 		l.replies = make(chan []byte, replyQueue)
 		go func() {
 			for b := range l.replies {
-				l.send.reply(b)
+				// A burst of answers goes in one write.
+				l.send.reply(b, len(l.replies) == 0)
 			}
+			l.send.flush()
 		}()
 	}
 	select {
@@ -437,8 +439,9 @@ func (r *run) replyRemote(l *link, frame []byte) {
 	}
 }
 
-// reply writes one frame of the bridge's own, and flushes.
-func (s *sender) reply(b []byte) {
+// reply writes one frame of the bridge's own, and flushes unless more
+// follow at once.
+func (s *sender) reply(b []byte, flush bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done || s.err != nil {
@@ -447,7 +450,9 @@ func (s *sender) reply(b []byte) {
 	if _, err := s.w.Write(b); err != nil {
 		s.fail(err)
 	}
-	s.flushLocked()
+	if flush {
+		s.flushLocked()
+	}
 }
 
 // remoteNotJSON handles a frame from the remote that is not JSON, or whose
