@@ -49,20 +49,31 @@ func TestValidID(t *testing.T) {
 	}
 }
 
+// BenchmarkValidJSON checks a 1 MiB result two ways: the test blob, with
+// an escape every few bytes (the worst case for the validator's fast
+// path), and base64, as an image result carries.
 func BenchmarkValidJSON(b *testing.B) {
-	frame := toolResult(1, 1<<20)
-	for _, v := range []struct {
+	frames := []struct {
 		name  string
-		valid func([]byte) bool
-	}{{"validJSON", validJSON}, {"json.Valid", json.Valid}} {
-		b.Run(v.name, func(b *testing.B) {
-			b.SetBytes(int64(len(frame)))
-			for b.Loop() {
-				if !v.valid(frame) {
-					b.Fatal("not valid")
+		frame []byte
+	}{
+		{"blob", toolResult(1, 1<<20)},
+		{"base64", []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"image","data":"` + strings.Repeat("iVBORw0KGgoAAAANSUhEUgAA", 1<<20/24) + `"}]}}`)},
+	}
+	for _, f := range frames {
+		for _, v := range []struct {
+			name  string
+			valid func([]byte) bool
+		}{{"validJSON", validJSON}, {"json.Valid", json.Valid}} {
+			b.Run(f.name+"/"+v.name, func(b *testing.B) {
+				b.SetBytes(int64(len(f.frame)))
+				for b.Loop() {
+					if !v.valid(f.frame) {
+						b.Fatal("not valid")
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
