@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ type session struct {
 	keyServer  *keyServer
 }
 
+// minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
+// and a burst of ordinary frames fit many times over.
+const minHeapLimit = 48 << 20
+
 func connectAction(c *cli.Context) error {
 	logger, err := newLogger(c)
 	if err != nil {
@@ -41,6 +46,19 @@ func connectAction(c *cli.Context) error {
 	if c.Duration("reconnect-timeout") <= 0 {
 		return usageError(errors.New("--reconnect-timeout must be positive"))
 	}
+	maxFrame, err := parseSize(c.String("max-frame"))
+	if err != nil {
+		return usageError(err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The promise is 3 × the frame limit + 16 MiB of RSS whatever
+		// arrives; a soft limit on the heap at 3 × the frame limit
+		// (the rest is the binary and stacks) has the collector keep
+		// the garbage of a large frame's read inside it.
+		// Not under minHeapLimit: a small limit must not have the
+		// collector run without end.
+		debug.SetMemoryLimit(max(3*int64(maxFrame), minHeapLimit))
+	}
 
 	ctx, stop := onSignals(c.Context, logger, logWriter(c))
 	defer stop()
@@ -51,6 +69,7 @@ func connectAction(c *cli.Context) error {
 		Stderr:           logWriter(c),
 		ReconnectTimeout: c.Duration("reconnect-timeout"),
 		Retries:          c.Int("max-reconnects"),
+		MaxFrame:         maxFrame,
 	}
 	if b.Retries <= 0 {
 		b.Retries = -1

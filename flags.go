@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/bridge"
@@ -32,6 +36,9 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "reconnect-timeout", Usage: "how long a request waits for a lost session to come back before it is answered with an error", Value: 30 * time.Second},
 		&cli.IntFlag{Name: "max-reconnects", Usage: "tries in a row to restore a lost session before giving up; 0 ends the session at the first loss", Value: bridge.DefaultRetries},
 
+		// Limits.
+		&cli.StringFlag{Name: "max-frame", Usage: "the longest JSON-RPC message carried either way, as `SIZE`: bytes, or a number with KiB, MiB or GiB (64MiB = 67108864); a longer one is discarded and its request answered with an error", Value: "64MiB"},
+
 		// m2m-mcp-server-ssh-client's.
 		&cli.StringFlag{Name: "host", Usage: "SSH server host (seed mode, when no ALIAS is given)", Value: defaultSeedHost},
 		&cli.IntFlag{Name: "port", Usage: "SSH server port", Value: defaultSeedPort, DefaultText: "8022 without ALIAS, else the config's"},
@@ -48,4 +55,33 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Usage: "DEBUG, INFO, WARNING, ERROR or CRITICAL", Value: "INFO"},
 		&cli.StringFlag{Name: "log-file", Usage: "append the log to this `FILE` instead of stderr (for hosts that hide stderr)", TakesFile: true},
 	}
+}
+
+// minFrame is the smallest --max-frame: below it even an initialize
+// result would not fit.
+const minFrame = 1 << 10
+
+// parseSize reads a --max-frame SIZE: a number of bytes, or a whole number
+// followed by KiB, MiB or GiB (binary units; the case of the unit does not
+// matter, and "K", "KB", "M", "MB", "G", "GB" mean the same).
+func parseSize(s string) (int, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"kib", 10}, {"kb", 10}, {"k", 10}, {"mib", 20}, {"mb", 20}, {"m", 20}, {"gib", 30}, {"gb", 30}, {"g", 30}, {"b", 0}}
+	num, shift := strings.TrimSpace(strings.ToLower(s)), uint(0)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, shift = strings.TrimSpace(rest), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > math.MaxInt>>shift {
+		return 0, fmt.Errorf("--max-frame %q is not a size: give bytes, or a number with KiB, MiB or GiB, as in 64MiB", s)
+	}
+	if n<<shift < minFrame {
+		return 0, fmt.Errorf("--max-frame %q is under the smallest limit, 1KiB", s)
+	}
+	return int(n << shift), nil
 }

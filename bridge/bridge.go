@@ -44,6 +44,10 @@ type Bridge struct {
 	// BackoffMin is the wait before the first try, doubled for each
 	// failed one up to BackoffMax (defaults 250 ms and 10 s).
 	BackoffMin, BackoffMax time.Duration
+	// MaxFrame is the longest frame carried either way, newline not
+	// counted (default DefaultMaxFrame). A longer one is discarded as it
+	// streams, and the request it carries or answers gets an error.
+	MaxFrame int
 
 	// schedules are the waits of ending a remote program; tests
 	// shorten them.
@@ -127,6 +131,7 @@ type run struct {
 	hs      handshake
 	batches uint64 // batches sent; under the live sender's lock
 	strayed atomic.Bool
+	unasked atomic.Bool // an answer to no request in flight was logged
 
 	// The host reader writes its frames to the live link itself while
 	// nothing waits for it (direct), and hands them to the loop otherwise.
@@ -194,6 +199,9 @@ func (b *Bridge) defaults() {
 	}
 	if b.BackoffMin <= 0 {
 		b.BackoffMin = 250 * time.Millisecond
+	}
+	if b.MaxFrame <= 0 {
+		b.MaxFrame = DefaultMaxFrame
 	}
 	if b.BackoffMax < b.BackoffMin {
 		b.BackoffMax = max(10*time.Second, b.BackoffMin)
@@ -435,6 +443,7 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 	defer close(frames)
 	b := r.b
 	fr := NewFrameReader(in)
+	fr.Max = b.MaxFrame
 	// held has frames written but not flushed, while more were waiting
 	// to be read: a burst goes to the remote in one write, and nothing
 	// is held back while the reader waits for the host.
@@ -445,6 +454,14 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 			held = nil
 		}
 		frame, err := fr.Next()
+		var tl *FrameTooLargeError
+		if errors.As(err, &tl) {
+			answer, ok := r.hostTooLarge(tl)
+			if !ok {
+				continue
+			}
+			frame, err = answer, nil
+		}
 		if err != nil {
 			if held != nil {
 				held.flush()
@@ -486,6 +503,31 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 		}
 		frames <- f
 	}
+}
+
+// hostTooLarge handles a frame from the host over the limit, which the
+// reader discarded. A request gets an error (a frame whose id cannot be
+// read, one with id null); the host's answer to a request of the server's
+// becomes an error answer, returned to be sent in its place.
+func (r *run) hostTooLarge(tl *FrameTooLargeError) (answer []byte, ok bool) {
+	env, found := headEnvelope(tl.Head)
+	r.b.Logger.Warn("the host sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
+	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
+	size, limit := frameSize(tl), byteCount(int64(tl.Limit))
+	if found && env.Kind == KindResponse {
+		return errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+			"m2m-ssh: the host's answer was %s, over m2m-ssh's limit of %s (--max-frame); it was discarded", size, limit), nil), true
+	}
+	if env.Kind == KindNotification {
+		return nil, false
+	}
+	var id []byte
+	if found {
+		id = env.ID
+	}
+	r.host.frame(errorFrame(id, CodeInvalidRequest, fmt.Sprintf(
+		"m2m-ssh: the request is %s, over the limit of %s; it was not sent (hint: raise --max-frame, or send less)", size, limit), nil))
+	return nil, false
 }
 
 // sendDirect writes f to the live link when the reader may write to it

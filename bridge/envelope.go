@@ -49,7 +49,8 @@ var errNotJSON = errors.New("not a JSON-RPC message")
 // ParseEnvelope reads the top-level keys of one JSON-RPC message. It stops
 // as soon as the kind and id are known, so a large result or params value
 // is not walked when it follows them, as encoders put it. It does not
-// validate the whole frame; callers that must, use json.Valid.
+// validate the whole frame (callers that must, use validJSON), but an id
+// it returns is always a JSON string, number or null.
 func ParseEnvelope(frame []byte) (Envelope, error) {
 	var env Envelope
 	s := scanner{b: frame}
@@ -83,7 +84,9 @@ func ParseEnvelope(frame []byte) (Envelope, error) {
 		start := s.i
 		switch string(key) {
 		case "id":
-			if !s.value() {
+			// Only a string, number or null is an id: anything else
+			// (1x, Infinity) must never be echoed into a message.
+			if !s.value() || !validID(frame[start:s.i]) {
 				return env, errNotJSON
 			}
 			env.ID = frame[start:s.i]

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -49,6 +51,7 @@ func TestParseEnvelopeRejects(t *testing.T) {
 func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
 	f.Add([]byte(`{"result":{"a":["}"]},"id":"q"}`))
+	f.Add([]byte(`{"id":"a\"b","method":"m"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		env, err := ParseEnvelope(in)
 		if err != nil {
@@ -56,6 +59,50 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		if env.Kind == KindRequest && (env.ID == nil || env.Method == nil) {
 			t.Fatalf("request without id or method: %q", in)
+		}
+		// An id is only ever a JSON string, number or null: it goes
+		// into the messages the bridge builds.
+		if env.ID != nil && (!validID(env.ID) || !json.Valid(env.ID) || !json.Valid(errorFrame(env.ID, 1, "m", nil))) {
+			t.Fatalf("id %q of %q is not a JSON string, number or null", env.ID, in)
+		}
+		var m struct {
+			ID json.RawMessage `json:"id"`
+		}
+		// For a valid frame, the id is the one a JSON parser reads (a
+		// repeated key aside, which parsers settle differently).
+		if json.Valid(in) && env.Kind != KindBatch && env.ID != nil && json.Unmarshal(in, &m) == nil &&
+			bytes.Count(in, []byte(`"id"`)) == 1 && !bytes.Equal(m.ID, env.ID) {
+			t.Fatalf("ParseEnvelope(%q) read id %q, a parser %q", in, env.ID, m.ID)
+		}
+	})
+}
+
+// FuzzElements: a valid batch is split into exactly the elements a JSON
+// parser sees.
+func FuzzElements(f *testing.F) {
+	f.Add([]byte(`[{"id":1,"result":{"s":"],"}},{"method":"n"},3]`))
+	f.Add([]byte(` [ "a\"]" , [1,[2]] ,{}] `))
+	f.Add([]byte(`[1,`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		elems, err := Elements(in)
+		var want []json.RawMessage
+		isArray := json.Unmarshal(in, &want) == nil
+		if !isArray {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Elements(%q) failed on a valid batch: %v", in, err)
+		}
+		if len(elems) != len(want) {
+			t.Fatalf("Elements(%q) = %d elements, want %d", in, len(elems), len(want))
+		}
+		for i, e := range elems {
+			if !bytes.Equal(e, want[i]) {
+				t.Fatalf("element %d of %q = %q, want %q", i, in, e, want[i])
+			}
+		}
+		if b := joinBatch(elems); !json.Valid(b) {
+			t.Fatalf("joinBatch of %q is not JSON: %q", in, b)
 		}
 	})
 }

@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 )
 
 // A FrameReader reads newline-delimited JSON-RPC frames of any size.
@@ -13,8 +15,13 @@ import (
 // large it is. The buffer grows to hold the largest frame and is kept while
 // large frames keep coming, so that a stream of them costs no allocations;
 // after a run of frames much smaller than it, it goes back to its starting
-// size.
+// size. A frame longer than Max is never held whole: it is discarded as it
+// streams, but for its first bytes, and Next reports it with a
+// *FrameTooLargeError.
 type FrameReader struct {
+	// Max is the longest frame Next returns, newline not counted; 0
+	// means no limit.
+	Max   int
 	r     io.Reader
 	buf   []byte
 	start int // buf[start:end] is read and not yet returned
@@ -35,6 +42,29 @@ const growSlower = 4 << 20
 
 // shrinkAfter is how many small frames in a row give a grown buffer up.
 const shrinkAfter = 16
+
+// frameHead is how much of a frame over the limit is kept: enough to find
+// its id and method, which encoders write before its params or result.
+const frameHead = 4 << 10
+
+// DefaultMaxFrame is the default limit on one frame each way: MCP's
+// largest results (files, screenshots) are well under it, and it bounds
+// what a broken or hostile peer can make m2m-ssh hold.
+const DefaultMaxFrame = 64 << 20
+
+// A FrameTooLargeError is a frame longer than the reader's Max. It was
+// discarded as it streamed, all but its first bytes, and the stream goes
+// on after it.
+type FrameTooLargeError struct {
+	Size  int64  // its length, newline not counted, as far as it was read
+	Limit int    // the reader's Max
+	Cut   bool   // the stream ended before the frame did
+	Head  []byte // its first bytes, at most frameHead; valid until the next call to Next
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("a frame of %d bytes is over the limit of %d bytes", e.Size, e.Limit)
+}
 
 // NewFrameReader returns a FrameReader reading from r.
 func NewFrameReader(r io.Reader) *FrameReader {
@@ -57,8 +87,7 @@ func (fr *FrameReader) Next() ([]byte, error) {
 			line = line[:n-1]
 		}
 		if !blank(line) {
-			fr.account(len(line))
-			return line, nil
+			return fr.account(line), nil
 		}
 	}
 }
@@ -71,11 +100,20 @@ func (fr *FrameReader) line() ([]byte, error) {
 	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
 	for {
 		if i := bytes.IndexByte(fr.buf[fr.start+scanned:fr.end], '\n'); i >= 0 {
+			if n := scanned + i; fr.Max > 0 && n > fr.Max {
+				// Over the limit, but in the buffer already.
+				head := fr.buf[fr.start : fr.start+min(n, frameHead) : fr.start+min(n, frameHead)]
+				fr.start += n + 1
+				return nil, &FrameTooLargeError{Size: int64(n), Limit: fr.Max, Head: head}
+			}
 			line := fr.buf[fr.start : fr.start+scanned+i+1]
 			fr.start += scanned + i + 1
 			return line, nil
 		}
 		scanned = fr.end - fr.start
+		if fr.Max > 0 && scanned > fr.Max {
+			return nil, fr.discard(scanned)
+		}
 		if fr.err != nil {
 			if fr.err == io.EOF && scanned > 0 {
 				// The last frame may lack its newline; it is
@@ -106,6 +144,54 @@ func (fr *FrameReader) line() ([]byte, error) {
 	}
 }
 
+// discard skips the rest of a frame over the limit, of which scanned bytes
+// are in buf[start:end] with no newline among them, keeping its head. A
+// grown buffer is given up at once, and the memory returned to the system:
+// a frame over the limit is an attack or a bug, not a sign that more like
+// it will follow.
+func (fr *FrameReader) discard(scanned int) error {
+	head := min(scanned, frameHead)
+	size := int64(scanned)
+	grown := len(fr.buf) > frameBufferSize
+	if grown {
+		buf := make([]byte, frameBufferSize)
+		copy(buf, fr.buf[fr.start:fr.start+head])
+		fr.buf = buf
+	} else {
+		copy(fr.buf, fr.buf[fr.start:fr.start+head])
+	}
+	fr.start, fr.end = head, head
+	cut := false
+	for {
+		n, err := fr.r.Read(fr.buf[head:])
+		// The head grows to frameHead; later bytes are read over.
+		if i := bytes.IndexByte(fr.buf[head:head+n], '\n'); i >= 0 {
+			size += int64(i)
+			fr.start, fr.end = head+i+1, head+n
+			head += min(i, frameHead-head)
+			break
+		}
+		size += int64(n)
+		head += min(n, frameHead-head)
+		if err == nil && n == 0 {
+			if fr.empty++; fr.empty >= 100 {
+				err = io.ErrNoProgress
+			}
+		} else if n > 0 {
+			fr.empty = 0
+		}
+		if err != nil {
+			fr.err, cut = err, true
+			break
+		}
+	}
+	if grown {
+		debug.FreeOSMemory()
+	}
+	fr.small = 0
+	return &FrameTooLargeError{Size: size, Limit: fr.Max, Cut: cut, Head: fr.buf[:head:head]}
+}
+
 // room makes space after buf[start:end]: it moves the unread bytes to the
 // front, and grows the buffer when they fill it: doubling it while it is
 // small, by half beyond growSlower, so that the buffer a large frame
@@ -122,6 +208,11 @@ func (fr *FrameReader) room() {
 		size := 2 * len(fr.buf)
 		if len(fr.buf) >= growSlower {
 			size = len(fr.buf) + len(fr.buf)/2
+		}
+		if fr.Max > 0 {
+			// Room for the longest frame and the byte that shows a
+			// line to be longer.
+			size = min(size, fr.Max+1)
 		}
 		grown := make([]byte, size)
 		copy(grown, fr.buf[fr.start:fr.end])
@@ -141,22 +232,33 @@ func (fr *FrameReader) room() {
 }
 
 // account notes the size of a frame just returned, and gives a grown
-// buffer back once it has not been needed for a while. The frame stays
-// valid: the old buffer is dropped, not reused.
-func (fr *FrameReader) account(n int) {
+// buffer back once it has not been needed for a while. It returns the
+// frame, moved into the new buffer when the old one is given up, so that
+// nothing holds the old one and its memory can go back to the system.
+func (fr *FrameReader) account(line []byte) []byte {
 	if len(fr.buf) <= frameBufferSize {
-		return
+		return line
 	}
-	if n > len(fr.buf)/4 {
+	if len(line) > len(fr.buf)/4 {
 		fr.small = 0
-		return
+		return line
 	}
 	fr.small++
-	if unread := fr.end - fr.start; fr.small >= shrinkAfter && unread <= frameBufferSize/2 {
+	if unread := fr.end - fr.start; fr.small >= shrinkAfter && len(line)+unread <= frameBufferSize {
 		buf := make([]byte, frameBufferSize)
-		fr.end = copy(buf, fr.buf[fr.start:fr.end])
-		fr.buf, fr.start, fr.small = buf, 0, 0
+		n := copy(buf, line)
+		fr.end = n + copy(buf[n:], fr.buf[fr.start:fr.end])
+		release := len(fr.buf) > growSlower
+		fr.buf, fr.start, fr.small = buf, n, 0
+		line = buf[:n:n]
+		if release {
+			// The scavenger would return the old buffer's pages
+			// over minutes; a peer's one large frame should not
+			// cost its size in RSS for that long.
+			debug.FreeOSMemory()
+		}
 	}
+	return line
 }
 
 // Buffered reports whether a whole frame is already waiting, so that a

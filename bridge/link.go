@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +31,9 @@ type link struct {
 	heard   atomic.Bool // the remote has said something: it is working
 	ending  bool        // EOF is being sent
 	ended   chan struct{}
+	// replies carries the bridge's own answers to the remote; the
+	// pump's alone, nil until the first.
+	replies chan []byte
 }
 
 // errHostGone ends a session whose host no longer reads its answers.
@@ -225,12 +227,19 @@ func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, c
 }
 
 // pump carries the remote's frames to the host until the remote's stdout
-// ends. Lines that are not JSON-RPC are logged and dropped: stdout carries
-// nothing but frames.
+// ends. Every frame is checked to be JSON first: stdout carries nothing but
+// frames the host can parse.
 func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 	// Frames of a burst go to the host in one write; nothing is held
 	// back while the pump waits for the remote.
 	defer r.host.flush()
+	defer func() {
+		if l.replies != nil {
+			close(l.replies)
+		}
+		r.refusals(r.server.refused())
+	}()
+	fr.Max = r.b.MaxFrame
 	for _, f := range prelude {
 		if err := r.fromRemote(l, f); err != nil {
 			return err
@@ -243,10 +252,15 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 			}
 		}
 		frame, err := fr.Next()
+		var tl *FrameTooLargeError
+		if errors.As(err, &tl) {
+			r.remoteTooLarge(l, tl)
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		if fr.ended && !json.Valid(frame) {
+		if fr.ended && !validJSON(frame) {
 			// A connection cut in the middle of a frame ends the
 			// stream as a clean EOF would: the last frame may be a
 			// piece of one. Its request is answered as lost.
@@ -288,6 +302,10 @@ func (e endReader) Read(p []byte) (int, error) {
 }
 
 func (r *run) fromRemote(l *link, frame []byte) error {
+	if ok, twoIDs := validFrame(frame); !ok || twoIDs {
+		r.remoteNotJSON(frame, twoIDs)
+		return nil
+	}
 	env, err := ParseEnvelope(frame)
 	if err != nil {
 		r.strayLine(frame)
@@ -295,9 +313,12 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 	}
 	l.heard.Store(true)
 	if env.Kind == KindBatch {
-		frame = r.remoteBatch(frame)
+		frame = r.remoteBatch(l, frame)
 	} else {
-		frame, _ = r.remoteMessage(env, frame)
+		frame, _ = r.remoteMessage(l, env, frame)
+	}
+	if frame == nil {
+		return nil
 	}
 	if r.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		r.b.Logger.Debug("remote → host", "frame", preview(frame))
@@ -309,42 +330,178 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 }
 
 // remoteBatch puts each message of a batch from the remote on the books,
-// and gives its requests the ids the host is to see.
-func (r *run) remoteBatch(frame []byte) []byte {
+// and gives its requests the ids the host is to see. It returns nil when
+// no message is left to pass on.
+func (r *run) remoteBatch(l *link, frame []byte) []byte {
 	elems, err := Elements(frame)
 	if err != nil {
 		return frame
 	}
 	edited := false
-	for i, e := range elems {
+	kept := elems[:0]
+	for _, e := range elems {
 		env, err := ParseEnvelope(e)
 		if err != nil {
+			kept = append(kept, e)
 			continue
 		}
-		var changed bool
-		elems[i], changed = r.remoteMessage(env, e)
+		msg, changed := r.remoteMessage(l, env, e)
 		edited = edited || changed
+		if msg != nil {
+			kept = append(kept, msg)
+		}
 	}
-	if !edited {
+	switch {
+	case !edited:
 		return frame
+	case len(kept) == 0:
+		return nil
 	}
-	return joinBatch(elems)
+	return joinBatch(kept)
 }
 
 // remoteMessage puts one message from the remote on the books: a response
 // ends a request in flight, a request from the server gets the id the host
-// is to see. changed reports that the bytes returned are not msg.
-func (r *run) remoteMessage(env Envelope, msg []byte) (out []byte, changed bool) {
+// is to see. changed reports that the bytes returned are not msg; nil
+// means the message is not passed on: a second answer to a request, or a
+// request the bridge refused itself.
+func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, changed bool) {
 	switch env.Kind {
 	case KindResponse:
-		r.pending.done(env.ID)
+		// An answer to no request in flight (a second answer, or one
+		// to an id the host never sent) would break the promise of
+		// exactly one answer each; an error with id null is the
+		// server's word on a frame it could not read, and goes on.
+		if string(env.ID) != "null" && !r.pending.done(env.ID) {
+			level := slog.LevelDebug
+			if r.unasked.CompareAndSwap(false, true) {
+				level = slog.LevelWarn
+			}
+			r.b.Logger.Log(context.Background(), level, "the remote answered a request that is not in flight; dropped the answer", "id", string(env.ID))
+			return nil, true
+		}
 		r.hs.answered(env.ID, env.Error)
 	case KindRequest:
-		if id := r.server.add(env.ID); id != nil {
+		r.refusals(r.server.settle())
+		id, ok := r.server.add(env.ID)
+		if !ok {
+			r.refuseServerRequest(l, env)
+			return nil, true
+		}
+		if id != nil {
 			return spliceID(msg, env.ID, id), true
 		}
 	}
 	return msg, false
+}
+
+// refuseServerRequest answers a request from the server when too many
+// wait for the host already.
+func (r *run) refuseServerRequest(l *link, env Envelope) {
+	if n := r.server.refused(); n == 1 {
+		r.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
+	}
+	r.replyRemote(l, errorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
+		"m2m-ssh: %d requests from this server already wait for the host to answer; the request was not passed on", maxServerRequests), nil))
+}
+
+// refusals logs how many of the server's requests were refused while the
+// table was full, once it has room again or the link ends.
+func (r *run) refusals(n int) {
+	if n > 0 {
+		r.b.Logger.Warn("refused requests from the remote while too many waited for the host", "refused", n, "limit", maxServerRequests)
+	}
+}
+
+// replyQueue bounds the bridge's own answers to the remote waiting to be
+// written: the answers to a remote that floods requests and does not read
+// are dropped rather than holding the pump.
+const replyQueue = 256
+
+// replyRemote writes one of the bridge's own answers to the remote, from
+// a goroutine of the link's, so that a remote that does not read cannot
+// hold the pump. Called from the pump only.
+func (r *run) replyRemote(l *link, frame []byte) {
+	if l.replies == nil {
+		l.replies = make(chan []byte, replyQueue)
+		go func() {
+			for b := range l.replies {
+				// A burst of answers goes in one write.
+				l.send.reply(b, len(l.replies) == 0)
+			}
+			l.send.flush()
+		}()
+	}
+	select {
+	case l.replies <- frame:
+	default:
+		r.b.Logger.Debug("dropped an answer to the remote: it does not read")
+	}
+}
+
+// reply writes one frame of the bridge's own, and flushes unless more
+// follow at once.
+func (s *sender) reply(b []byte, flush bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done || s.err != nil {
+		return
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.fail(err)
+	}
+	if flush {
+		s.flushLocked()
+	}
+}
+
+// remoteNotJSON handles a frame from the remote that is not JSON, or whose
+// message has two ids (which a host reads differently from the bridge). A
+// response whose id can still be read, to a request in flight, is answered
+// with an error: the host could not use the server's. Any other such frame
+// is dropped.
+func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
+	env, err := ParseEnvelope(frame)
+	if err != nil && !twoIDs {
+		r.strayLine(frame)
+		return
+	}
+	what := "the remote sent a frame that is not JSON; dropped it"
+	if twoIDs {
+		what = "the remote sent a message with two ids; dropped it"
+	}
+	r.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
+	r.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
+	if env.Kind == KindResponse && r.pending.done(env.ID) {
+		r.hs.answered(env.ID, true)
+		r.host.write(errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
+	}
+}
+
+// remoteTooLarge handles a frame from the remote over the limit, which the
+// reader discarded: the request it answers, or that it carries, gets an
+// error.
+func (r *run) remoteTooLarge(l *link, tl *FrameTooLargeError) {
+	env, ok := headEnvelope(tl.Head)
+	r.b.Logger.Warn("the remote sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
+	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
+	if !ok {
+		return
+	}
+	l.heard.Store(true)
+	switch env.Kind {
+	case KindResponse:
+		if r.pending.done(env.ID) {
+			r.hs.answered(env.ID, true)
+			r.host.write(errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+				"m2m-ssh: the remote MCP server on %s answered with %s, over the limit of %s; the answer was discarded (hint: raise --max-frame, or ask for less)",
+				r.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)
+		}
+	case KindRequest:
+		r.replyRemote(l, errorFrame(env.ID, CodeInvalidRequest, fmt.Sprintf(
+			"m2m-ssh: the request is %s, over m2m-ssh's limit of %s (--max-frame); it was not passed on", frameSize(tl), byteCount(int64(tl.Limit))), nil))
+	}
 }
 
 // strayLine logs a line from the remote that is not JSON-RPC; the first

@@ -169,6 +169,7 @@ func (b *Bridge) attempt(ctx context.Context, script replay) (*attempt, error) {
 	}
 	b.Logger.Debug("connected; replaying the handshake", "target", b.Name, "requests", len(script.requests))
 	a := &attempt{remote: remote, fr: newRemoteFrames(remote)}
+	a.fr.Max = b.MaxFrame
 	if script.empty() {
 		return a, nil
 	}

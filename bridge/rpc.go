@@ -25,7 +25,47 @@ const (
 	// server when the connection to it, or the server process, was lost
 	// before it answered. The request may or may not have run.
 	CodeConnectionLost = -32001
+	// CodeInvalidRequest answers a request over the frame limit, which
+	// was not passed on.
+	CodeInvalidRequest = -32600
+	// CodeInternalError answers a request whose response from the remote
+	// server could not be passed on: over the frame limit, or not JSON.
+	// The request ran.
+	CodeInternalError = -32603
 )
+
+// headEnvelope reads the envelope of a frame of which only head is left,
+// and reports whether it names a request or response by an id that lies
+// whole within head (a number cut short would name another request).
+func headEnvelope(head []byte) (Envelope, bool) {
+	env, err := ParseEnvelope(head)
+	if err != nil || env.ID == nil || (env.Kind != KindRequest && env.Kind != KindResponse) {
+		return env, false
+	}
+	end := cap(head) - cap(env.ID) + len(env.ID)
+	return env, end < len(head)
+}
+
+// frameSize says how large a frame over the limit was.
+func frameSize(tl *FrameTooLargeError) string {
+	if tl.Cut {
+		return "at least " + byteCount(tl.Size)
+	}
+	return byteCount(tl.Size)
+}
+
+// byteCount is n bytes, for people, as --max-frame takes it.
+func byteCount(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
 
 type rpcError struct {
 	Code    int    `json:"code"`
@@ -34,9 +74,10 @@ type rpcError struct {
 }
 
 // errorFrame is a JSON-RPC error response to id (raw JSON; nil for null),
-// ending in '\n'.
+// ending in '\n'. An id that is not a JSON string, number or null, which
+// ParseEnvelope never returns, is answered as null rather than echoed.
 func errorFrame(id []byte, code int, message string, data any) []byte {
-	if id == nil {
+	if id == nil || !validID(id) {
 		id = []byte("null")
 	}
 	b, err := json.Marshal(struct {
@@ -45,9 +86,8 @@ func errorFrame(id []byte, code int, message string, data any) []byte {
 		Error   rpcError        `json:"error"`
 	}{"2.0", id, rpcError{code, message, data}})
 	if err != nil {
-		// Only an id that is not JSON gets here; the frame it came
-		// from was checked, so this is a bug.
-		panic("bridge: cannot encode error response: " + err.Error())
+		// Only data that cannot be encoded gets here: answer without it.
+		return errorFrame(id, code, message, nil)
 	}
 	return append(b, '\n')
 }
@@ -61,7 +101,8 @@ func errorBatch(ids [][]byte, code int, message string) []byte {
 	return joinBatch(elems)
 }
 
-// notification is a JSON-RPC notification frame, ending in '\n'.
+// notification is a JSON-RPC notification frame, ending in '\n'. Params
+// that cannot be encoded are left out: the notification still goes.
 func notification(method string, params any) []byte {
 	b, err := json.Marshal(struct {
 		JSONRPC string `json:"jsonrpc"`
@@ -69,7 +110,7 @@ func notification(method string, params any) []byte {
 		Params  any    `json:"params,omitempty"`
 	}{"2.0", method, params})
 	if err != nil {
-		panic("bridge: cannot encode notification: " + err.Error())
+		return notification(method, nil)
 	}
 	return append(b, '\n')
 }
@@ -128,10 +169,13 @@ func (f *inflight) add(id []byte, batch uint64) {
 	f.mu.Unlock()
 }
 
-func (f *inflight) done(id []byte) {
+// done takes id off the books, and reports whether it was in flight.
+func (f *inflight) done(id []byte) bool {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.ids[string(id)]
 	delete(f.ids, string(id))
-	f.mu.Unlock()
+	return ok
 }
 
 func (f *inflight) has(id []byte) bool {
@@ -181,28 +225,61 @@ func (f *inflight) drain() [][][]byte {
 // answer to a request of a lost connection can never be taken for the
 // answer to a new request that happens to reuse its id.
 type serverRequests struct {
-	mu   sync.Mutex
-	gen  int
-	next uint64
-	ids  map[string][]byte // as the host sees it -> as the remote sent it
+	mu      sync.Mutex
+	gen     int
+	next    uint64
+	ids     map[string][]byte // as the host sees it -> as the remote sent it
+	refusal int               // requests refused since the table was last full
 }
 
+// maxServerRequests bounds the server's requests waiting for the host: MCP
+// servers ask the host a handful of things at a time (sampling,
+// elicitation, roots), and a server that asks without end must not fill
+// m2m-ssh's memory.
+const maxServerRequests = 1024
+
 // add records a request with the remote's id and returns the id to show
-// the host, or nil when it is the same.
-func (s *serverRequests) add(id []byte) []byte {
+// the host, or nil when it is the same. ok is false, and nothing recorded,
+// when maxServerRequests wait already.
+func (s *serverRequests) add(id []byte) (hostID []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ids == nil {
 		s.ids = make(map[string][]byte)
 	}
+	if _, dup := s.ids[string(id)]; len(s.ids) >= maxServerRequests && (s.gen > 0 || !dup) {
+		s.refusal++
+		return nil, false
+	}
 	if s.gen == 0 {
 		s.ids[string(id)] = nil
-		return nil
+		return nil, true
 	}
 	s.next++
-	hostID := strconv.AppendQuote(nil, "m2m-ssh-"+strconv.Itoa(s.gen)+"-"+strconv.FormatUint(s.next, 10))
+	hostID = strconv.AppendQuote(nil, "m2m-ssh-"+strconv.Itoa(s.gen)+"-"+strconv.FormatUint(s.next, 10))
 	s.ids[string(hostID)] = bytes.Clone(id)
-	return hostID
+	return hostID, true
+}
+
+// refused is how many requests were refused since the table last had
+// room, this one included.
+func (s *serverRequests) refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal
+}
+
+// settle returns the count of requests refused while the table was full,
+// and starts a new count, once the table has room again.
+func (s *serverRequests) settle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.refusal
+	if n == 0 || len(s.ids) >= maxServerRequests {
+		return 0
+	}
+	s.refusal = 0
+	return n
 }
 
 // answer takes the host's answer to hostID off the books. It returns the
@@ -227,6 +304,7 @@ func (s *serverRequests) forget() [][]byte {
 	}
 	s.ids = nil
 	s.gen++
+	s.refusal = 0
 	return ids
 }
 

@@ -112,21 +112,6 @@ func repeat(n int, s string) []string {
 	return out
 }
 
-// endless is size bytes of one line without a newline.
-type endless struct{ left int64 }
-
-func (e *endless) Read(p []byte) (int, error) {
-	if e.left == 0 {
-		return 0, io.EOF
-	}
-	n := min(int64(len(p)), e.left)
-	for i := range p[:n] {
-		p[i] = 'x'
-	}
-	e.left -= n
-	return int(n), nil
-}
-
 // A line far over the bound is skipped as it streams: the memory it takes
 // is the bound's, not the line's.
 func TestStderrLinesStreamsALongLine(t *testing.T) {
@@ -137,7 +122,7 @@ func TestStderrLinesStreamsALongLine(t *testing.T) {
 	stderrLines{
 		line:    func(text []byte, c int64) { cut = c },
 		dropped: func(int) {},
-	}.read(&endless{left: size})
+	}.read(&endless{n: size})
 	runtime.ReadMemStats(&after)
 	if cut != size-maxStderrLine {
 		t.Fatalf("cut %d bytes, want %d", cut, size-maxStderrLine)
@@ -185,9 +170,9 @@ func TestProxyStderr(t *testing.T) {
 	}
 	go func() {
 		defer w.Close()
-		io.Copy(w, &endless{left: 32 << 20})
+		io.Copy(w, &endless{n: 32 << 20})
 		io.WriteString(w, "\nconnect: no route\n")
-		io.Copy(w, &endless{left: 1 << 20})
+		io.Copy(w, &endless{n: 1 << 20})
 	}()
 	var log bytes.Buffer
 	pc := &proxyConn{}

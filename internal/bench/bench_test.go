@@ -30,6 +30,10 @@ type settings struct {
 
 const inFlight = 64
 
+// nearLimit is the text of the result carried near the default
+// --max-frame (64 MiB): as JSON, escapes and all, it is about 58 MiB.
+const nearLimit = 48 << 20
+
 // blobs are the tool result sizes whose throughput is measured, with how
 // many calls each.
 var blobs = []struct {
@@ -77,8 +81,12 @@ type figures struct {
 	throughput       []float64 // MiB/s, per blobs entry
 	perSecond        float64   // requests/s with inFlight outstanding
 	rssIdle, rssPeak int64     // bytes
-	largest          int       // bytes of the largest frame carried
-	cpu              time.Duration
+	// rssLimit is the peak after a frame near the default --max-frame,
+	// rssAfter the resident size once 2 × shrinkAfter small frames
+	// followed it.
+	rssLimit, rssAfter int64
+	largest            int // bytes of the largest frame carried
+	cpu                time.Duration
 }
 
 type bridgeKind struct {
@@ -248,6 +256,24 @@ func measure(argv, env []string, s settings) (figures, error) {
 	if f.rssPeak, err = hwm(c.cmd.Process.Pid); err != nil {
 		return f, err
 	}
+
+	// One frame near the limit, then small ones: the peak it costs, and
+	// whether the memory goes back.
+	body := fmt.Sprintf(`"method":"tools/call","params":{"name":"blob","arguments":{"size":%d}}`, nearLimit)
+	if _, err := c.call(body); err != nil {
+		return f, fmt.Errorf("blob near the limit: %w", err)
+	}
+	if f.rssLimit, err = hwm(c.cmd.Process.Pid); err != nil {
+		return f, err
+	}
+	for range 32 {
+		if _, err := c.call(`"method":"ping"`); err != nil {
+			return f, err
+		}
+	}
+	if f.rssAfter, err = procKB(c.cmd.Process.Pid, "VmRSS:"); err != nil {
+		return f, err
+	}
 	ru, err := c.close()
 	if err != nil {
 		return f, err
@@ -308,6 +334,8 @@ func median(fs []figures) figures {
 		perSecond: pick(func(f figures) float64 { return f.perSecond }),
 		rssIdle:   int64(pick(func(f figures) float64 { return float64(f.rssIdle) })),
 		rssPeak:   int64(pick(func(f figures) float64 { return float64(f.rssPeak) })),
+		rssLimit:  int64(pick(func(f figures) float64 { return float64(f.rssLimit) })),
+		rssAfter:  int64(pick(func(f figures) float64 { return float64(f.rssAfter) })),
 		cpu:       dur(func(f figures) time.Duration { return f.cpu }),
 		largest:   fs[0].largest,
 	}
@@ -378,6 +406,10 @@ func table(kinds []bridgeKind, m []figures) string {
 	row("peak RSS, whole run", func(f figures) float64 { return float64(f.rssPeak) }, mib,
 		fmt.Sprintf("< 3 × %.1f MiB frame + 16 MiB", float64(largest)/(1<<20)),
 		func(x, _ float64) bool { return x < float64(3*largest+16<<20) })
+	row("peak RSS, a 58 MiB frame (limit 64 MiB)", func(f figures) float64 { return float64(f.rssLimit) }, mib,
+		"< 3 × 64 MiB + 16 MiB", func(x, _ float64) bool { return x < 3*64<<20+16<<20 })
+	row("RSS, 32 small frames after it", func(f figures) float64 { return float64(f.rssAfter) }, mib,
+		"< idle + 10 MiB", func(x, _ float64) bool { return x < float64(m[2].rssIdle+10<<20) })
 	row("CPU time, whole run", d(func(f figures) time.Duration { return f.cpu }), ms, "", nil)
 	return b.String()
 }

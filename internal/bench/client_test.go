@@ -134,18 +134,21 @@ func (c *client) close() (*syscall.Rusage, error) {
 }
 
 // hwm is the process's peak resident set so far, in bytes.
-func hwm(pid int) (int64, error) {
+func hwm(pid int) (int64, error) { return procKB(pid, "VmHWM:") }
+
+// procKB is a size field of /proc/pid/status, in bytes.
+func procKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return 0, errors.New("no " + field + " in /proc status")
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
