@@ -15,6 +15,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -246,14 +247,14 @@ func newFrameFilter(r io.Reader) *frameFilter {
 	pr, pw := io.Pipe()
 	f := &frameFilter{pr: pr}
 	go func() {
-		fr := bridge.NewFrameReader(r)
+		fr := jsonrpc.NewFrameReader(r)
 		for {
 			frame, err := fr.Next()
 			if err != nil {
 				pw.CloseWithError(err)
 				return
 			}
-			if _, err := bridge.ParseEnvelope(frame); err != nil {
+			if _, err := jsonrpc.ParseEnvelope(frame); err != nil {
 				f.mu.Lock()
 				f.count++
 				if len(f.lines) < 3 {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
@@ -45,7 +46,7 @@ type Bridge struct {
 	// failed one up to BackoffMax (defaults 250 ms and 10 s).
 	BackoffMin, BackoffMax time.Duration
 	// MaxFrame is the longest frame carried either way, newline not
-	// counted (default DefaultMaxFrame). A longer one is discarded as it
+	// counted (default jsonrpc.DefaultMaxFrame). A longer one is discarded as it
 	// streams, and the request it carries or answers gets an error.
 	MaxFrame int
 
@@ -75,27 +76,27 @@ const maxQueued = 64 << 20
 // alias data.
 type hostFrame struct {
 	data  []byte
-	env   Envelope  // KindBatch for a batch
-	elems []element // a batch's messages
-	at    time.Time // when it started to wait for a session
+	env   jsonrpc.Envelope // jsonrpc.KindBatch for a batch
+	elems []element        // a batch's messages
+	at    time.Time        // when it started to wait for a session
 }
 
 type element struct {
 	raw []byte
-	env Envelope
+	env jsonrpc.Envelope
 }
 
 // requests are the ids of the frame's requests; batch reports that it is
 // a batch, whose requests are answered together.
 func (f *hostFrame) requests() (ids [][]byte, batch bool) {
-	if f.env.Kind != KindBatch {
-		if f.env.Kind == KindRequest {
+	if f.env.Kind != jsonrpc.KindBatch {
+		if f.env.Kind == jsonrpc.KindRequest {
 			return [][]byte{f.env.ID}, false
 		}
 		return nil, false
 	}
 	for _, e := range f.elems {
-		if e.env.Kind == KindRequest {
+		if e.env.Kind == jsonrpc.KindRequest {
 			ids = append(ids, e.env.ID)
 		}
 	}
@@ -108,9 +109,9 @@ func (h *hostWriter) answer(f *hostFrame, code int, msg string) {
 	switch {
 	case len(ids) == 0:
 	case batch:
-		h.frame(errorBatch(ids, code, msg))
+		h.frame(jsonrpc.ErrorBatch(ids, code, msg))
 	default:
-		h.frame(errorFrame(ids[0], code, msg, nil))
+		h.frame(jsonrpc.ErrorFrame(ids[0], code, msg, nil))
 	}
 }
 
@@ -201,7 +202,7 @@ func (b *Bridge) defaults() {
 		b.BackoffMin = 250 * time.Millisecond
 	}
 	if b.MaxFrame <= 0 {
-		b.MaxFrame = DefaultMaxFrame
+		b.MaxFrame = jsonrpc.DefaultMaxFrame
 	}
 	if b.BackoffMax < b.BackoffMin {
 		b.BackoffMax = max(10*time.Second, b.BackoffMin)
@@ -418,9 +419,9 @@ func (r *run) answerPending(code int, msg string) int {
 	for _, ids := range r.pending.drain() {
 		n += len(ids)
 		if len(ids) == 1 {
-			r.host.frame(errorFrame(ids[0], code, msg, nil))
+			r.host.frame(jsonrpc.ErrorFrame(ids[0], code, msg, nil))
 		} else {
-			r.host.frame(errorBatch(ids, code, msg))
+			r.host.frame(jsonrpc.ErrorBatch(ids, code, msg))
 		}
 	}
 	return n
@@ -442,7 +443,7 @@ func (r *run) answerQueue(code int, msg string) {
 func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 	defer close(frames)
 	b := r.b
-	fr := NewFrameReader(in)
+	fr := jsonrpc.NewFrameReader(in)
 	fr.Max = b.MaxFrame
 	// held has frames written but not flushed, while more were waiting
 	// to be read: a burst goes to the remote in one write, and nothing
@@ -454,7 +455,7 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 			held = nil
 		}
 		frame, err := fr.Next()
-		var tl *FrameTooLargeError
+		var tl *jsonrpc.FrameTooLargeError
 		if errors.As(err, &tl) {
 			answer, ok := r.hostTooLarge(tl)
 			if !ok {
@@ -476,16 +477,16 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 			// included: only at DEBUG.
 			b.Logger.Warn("the host sent a frame that is not JSON; answered with a parse error", "bytes", len(frame))
 			b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
-			r.host.frame(errorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
+			r.host.frame(jsonrpc.ErrorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
 			continue
 		}
-		f := hostFrame{data: appendSafe(make([]byte, 0, len(frame)), frame)}
-		f.env, _ = ParseEnvelope(f.data)
-		if f.env.Kind == KindBatch {
-			elems, _ := Elements(f.data)
+		f := hostFrame{data: jsonrpc.AppendSafe(make([]byte, 0, len(frame)), frame)}
+		f.env, _ = jsonrpc.ParseEnvelope(f.data)
+		if f.env.Kind == jsonrpc.KindBatch {
+			elems, _ := jsonrpc.Elements(f.data)
 			f.elems = make([]element, len(elems))
 			for i, e := range elems {
-				env, _ := ParseEnvelope(e)
+				env, _ := jsonrpc.ParseEnvelope(e)
 				f.elems[i] = element{e, env}
 			}
 		}
@@ -509,23 +510,23 @@ func (r *run) readHost(in io.Reader, frames chan<- hostFrame) {
 // reader discarded. A request gets an error (a frame whose id cannot be
 // read, one with id null); the host's answer to a request of the server's
 // becomes an error answer, returned to be sent in its place.
-func (r *run) hostTooLarge(tl *FrameTooLargeError) (answer []byte, ok bool) {
-	env, found := headEnvelope(tl.Head)
+func (r *run) hostTooLarge(tl *jsonrpc.FrameTooLargeError) (answer []byte, ok bool) {
+	env, found := jsonrpc.HeadEnvelope(tl.Head)
 	r.b.Logger.Warn("the host sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
 	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
 	size, limit := frameSize(tl), byteCount(int64(tl.Limit))
-	if found && env.Kind == KindResponse {
-		return errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+	if found && env.Kind == jsonrpc.KindResponse {
+		return jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 			"m2m-ssh: the host's answer was %s, over m2m-ssh's limit of %s (--max-frame); it was discarded", size, limit), nil), true
 	}
-	if env.Kind == KindNotification {
+	if env.Kind == jsonrpc.KindNotification {
 		return nil, false
 	}
 	var id []byte
 	if found {
 		id = env.ID
 	}
-	r.host.frame(errorFrame(id, CodeInvalidRequest, fmt.Sprintf(
+	r.host.frame(jsonrpc.ErrorFrame(id, CodeInvalidRequest, fmt.Sprintf(
 		"m2m-ssh: the request is %s, over the limit of %s; it was not sent (hint: raise --max-frame, or send less)", size, limit), nil))
 	return nil, false
 }

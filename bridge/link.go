@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 )
 
 // link is one session with the remote program, on one connection: a
@@ -165,7 +167,7 @@ func (s *sender) shut() []hostFrame {
 // or nil when the frame is dropped: an answer to a request of a lost
 // connection, or the cancellation of a request that is not in flight.
 func (r *run) toRemote(f hostFrame) []byte {
-	if f.env.Kind != KindBatch {
+	if f.env.Kind != jsonrpc.KindBatch {
 		msg, changed := r.hostMessage(f.env, f.data, 0)
 		if changed && msg != nil {
 			msg = append(msg, '\n')
@@ -188,20 +190,20 @@ func (r *run) toRemote(f hostFrame) []byte {
 	case len(elems) == 0:
 		return nil
 	}
-	return joinBatch(elems)
+	return jsonrpc.JoinBatch(elems)
 }
 
 // hostMessage handles one message from the host; changed reports that the
 // bytes returned are not msg as it came (which for a frame ends in '\n').
-func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, changed bool) {
+func (r *run) hostMessage(env jsonrpc.Envelope, msg []byte, batch uint64) (out []byte, changed bool) {
 	switch env.Kind {
-	case KindRequest:
+	case jsonrpc.KindRequest:
 		r.pending.add(env.ID, batch)
 		switch string(env.Method) {
 		case methodInitialize, methodDiscover:
 			r.hs.ask(env, msg)
 		}
-	case KindNotification:
+	case jsonrpc.KindNotification:
 		switch string(env.Method) {
 		case methodInitialized:
 			r.hs.notified(msg)
@@ -213,14 +215,14 @@ func (r *run) hostMessage(env Envelope, msg []byte, batch uint64) (out []byte, c
 				return nil, true
 			}
 		}
-	case KindResponse:
+	case jsonrpc.KindResponse:
 		remoteID, ok := r.server.answer(env.ID)
 		if !ok {
 			r.b.Logger.Debug("dropped the host's answer to a request of a lost connection", "id", string(env.ID))
 			return nil, true
 		}
 		if remoteID != nil {
-			return bytes.TrimSuffix(spliceID(msg, env.ID, remoteID), []byte("\n")), true
+			return bytes.TrimSuffix(jsonrpc.SpliceID(msg, env.ID, remoteID), []byte("\n")), true
 		}
 	}
 	return msg, false
@@ -252,7 +254,7 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 			}
 		}
 		frame, err := fr.Next()
-		var tl *FrameTooLargeError
+		var tl *jsonrpc.FrameTooLargeError
 		if errors.As(err, &tl) {
 			r.remoteTooLarge(l, tl)
 			continue
@@ -260,7 +262,7 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 		if err != nil {
 			return err
 		}
-		if fr.ended && !validJSON(frame) {
+		if fr.ended && !jsonrpc.Valid(frame) {
 			// A connection cut in the middle of a frame ends the
 			// stream as a clean EOF would: the last frame may be a
 			// piece of one. Its request is answered as lost.
@@ -277,13 +279,13 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 // remoteFrames reads the remote's frames and notes when its stream has
 // ended, after which the frames still buffered are checked whole.
 type remoteFrames struct {
-	*FrameReader
+	*jsonrpc.FrameReader
 	ended bool
 }
 
 func newRemoteFrames(r io.Reader) *remoteFrames {
 	rf := &remoteFrames{}
-	rf.FrameReader = NewFrameReader(endReader{r, &rf.ended})
+	rf.FrameReader = jsonrpc.NewFrameReader(endReader{r, &rf.ended})
 	return rf
 }
 
@@ -302,17 +304,17 @@ func (e endReader) Read(p []byte) (int, error) {
 }
 
 func (r *run) fromRemote(l *link, frame []byte) error {
-	if ok, twoIDs := validFrame(frame); !ok || twoIDs {
+	if ok, twoIDs := jsonrpc.ValidFrame(frame); !ok || twoIDs {
 		r.remoteNotJSON(frame, twoIDs)
 		return nil
 	}
-	env, err := ParseEnvelope(frame)
+	env, err := jsonrpc.ParseEnvelope(frame)
 	if err != nil {
 		r.strayLine(frame)
 		return nil
 	}
 	l.heard.Store(true)
-	if env.Kind == KindBatch {
+	if env.Kind == jsonrpc.KindBatch {
 		frame = r.remoteBatch(l, frame)
 	} else {
 		frame, _ = r.remoteMessage(l, env, frame)
@@ -333,14 +335,14 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 // and gives its requests the ids the host is to see. It returns nil when
 // no message is left to pass on.
 func (r *run) remoteBatch(l *link, frame []byte) []byte {
-	elems, err := Elements(frame)
+	elems, err := jsonrpc.Elements(frame)
 	if err != nil {
 		return frame
 	}
 	edited := false
 	kept := elems[:0]
 	for _, e := range elems {
-		env, err := ParseEnvelope(e)
+		env, err := jsonrpc.ParseEnvelope(e)
 		if err != nil {
 			kept = append(kept, e)
 			continue
@@ -357,7 +359,7 @@ func (r *run) remoteBatch(l *link, frame []byte) []byte {
 	case len(kept) == 0:
 		return nil
 	}
-	return joinBatch(kept)
+	return jsonrpc.JoinBatch(kept)
 }
 
 // remoteMessage puts one message from the remote on the books: a response
@@ -365,9 +367,9 @@ func (r *run) remoteBatch(l *link, frame []byte) []byte {
 // is to see. changed reports that the bytes returned are not msg; nil
 // means the message is not passed on: a second answer to a request, or a
 // request the bridge refused itself.
-func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, changed bool) {
+func (r *run) remoteMessage(l *link, env jsonrpc.Envelope, msg []byte) (out []byte, changed bool) {
 	switch env.Kind {
-	case KindResponse:
+	case jsonrpc.KindResponse:
 		// An answer to no request in flight (a second answer, or one
 		// to an id the host never sent) would break the promise of
 		// exactly one answer each; an error with id null is the
@@ -381,7 +383,7 @@ func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, chan
 			return nil, true
 		}
 		r.hs.answered(env.ID, env.Error)
-	case KindRequest:
+	case jsonrpc.KindRequest:
 		r.refusals(r.server.settle())
 		id, ok := r.server.add(env.ID)
 		if !ok {
@@ -389,7 +391,7 @@ func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, chan
 			return nil, true
 		}
 		if id != nil {
-			return spliceID(msg, env.ID, id), true
+			return jsonrpc.SpliceID(msg, env.ID, id), true
 		}
 	}
 	return msg, false
@@ -397,11 +399,11 @@ func (r *run) remoteMessage(l *link, env Envelope, msg []byte) (out []byte, chan
 
 // refuseServerRequest answers a request from the server when too many
 // wait for the host already.
-func (r *run) refuseServerRequest(l *link, env Envelope) {
+func (r *run) refuseServerRequest(l *link, env jsonrpc.Envelope) {
 	if n := r.server.refused(); n == 1 {
 		r.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
 	}
-	r.replyRemote(l, errorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
+	r.replyRemote(l, jsonrpc.ErrorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
 		"m2m-ssh: %d requests from this server already wait for the host to answer; the request was not passed on", maxServerRequests), nil))
 }
 
@@ -461,7 +463,7 @@ func (s *sender) reply(b []byte, flush bool) {
 // with an error: the host could not use the server's. Any other such frame
 // is dropped.
 func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
-	env, err := ParseEnvelope(frame)
+	env, err := jsonrpc.ParseEnvelope(frame)
 	if err != nil && !twoIDs {
 		r.strayLine(frame)
 		return
@@ -472,9 +474,9 @@ func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
 	}
 	r.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
 	r.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
-	if env.Kind == KindResponse && r.pending.done(env.ID) {
+	if env.Kind == jsonrpc.KindResponse && r.pending.done(env.ID) {
 		r.hs.answered(env.ID, true)
-		r.host.write(errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+		r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
 	}
 }
@@ -482,8 +484,8 @@ func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
 // remoteTooLarge handles a frame from the remote over the limit, which the
 // reader discarded: the request it answers, or that it carries, gets an
 // error.
-func (r *run) remoteTooLarge(l *link, tl *FrameTooLargeError) {
-	env, ok := headEnvelope(tl.Head)
+func (r *run) remoteTooLarge(l *link, tl *jsonrpc.FrameTooLargeError) {
+	env, ok := jsonrpc.HeadEnvelope(tl.Head)
 	r.b.Logger.Warn("the remote sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
 	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
 	if !ok {
@@ -491,15 +493,15 @@ func (r *run) remoteTooLarge(l *link, tl *FrameTooLargeError) {
 	}
 	l.heard.Store(true)
 	switch env.Kind {
-	case KindResponse:
+	case jsonrpc.KindResponse:
 		if r.pending.done(env.ID) {
 			r.hs.answered(env.ID, true)
-			r.host.write(errorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+			r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 				"m2m-ssh: the remote MCP server on %s answered with %s, over the limit of %s; the answer was discarded (hint: raise --max-frame, or ask for less)",
 				r.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)
 		}
-	case KindRequest:
-		r.replyRemote(l, errorFrame(env.ID, CodeInvalidRequest, fmt.Sprintf(
+	case jsonrpc.KindRequest:
+		r.replyRemote(l, jsonrpc.ErrorFrame(env.ID, CodeInvalidRequest, fmt.Sprintf(
 			"m2m-ssh: the request is %s, over m2m-ssh's limit of %s (--max-frame); it was not passed on", frameSize(tl), byteCount(int64(tl.Limit))), nil))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
@@ -41,7 +42,7 @@ func (r *run) lose() (done bool, code int, err error) {
 	for _, id := range r.server.forget() {
 		// The host may be asking its user something for the lost
 		// server: it can stop.
-		r.host.frame(notification(methodCancelled, map[string]any{
+		r.host.frame(jsonrpc.Notification(methodCancelled, map[string]any{
 			"requestId": rawJSON(id),
 			"reason":    fmt.Sprintf("m2m-ssh: the connection to %s was lost", r.b.Name),
 		}))
@@ -223,8 +224,8 @@ func (a *attempt) await(req replayed) error {
 			}
 			return err
 		}
-		env, perr := ParseEnvelope(frame)
-		if perr != nil || env.Kind != KindResponse || !bytes.Equal(env.ID, req.id) {
+		env, perr := jsonrpc.ParseEnvelope(frame)
+		if perr != nil || env.Kind != jsonrpc.KindResponse || !bytes.Equal(env.ID, req.id) {
 			a.prelude = append(a.prelude, bytes.Clone(frame))
 			continue
 		}
@@ -258,7 +259,7 @@ func (r *run) restored(res reconnected) (done bool, code int, err error) {
 	}
 	r.b.Logger.Info("reconnected", "target", r.b.Name, "took", time.Since(r.lostAt).Round(time.Millisecond), "waiting", len(r.queue))
 	for _, m := range a.changed {
-		r.host.frame(notification(m, nil))
+		r.host.frame(jsonrpc.Notification(m, nil))
 	}
 	return false, 0, nil
 }

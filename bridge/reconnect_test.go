@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"golang.org/x/crypto/ssh"
 )
@@ -65,7 +66,7 @@ type rpcMsg struct {
 	Method string          `json:"method,omitempty"`
 	Params json.RawMessage `json:"params,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
-	Error  *rpcError       `json:"error,omitempty"`
+	Error  *jsonrpc.Error  `json:"error,omitempty"`
 }
 
 func (s *mcpServer) program() sshtest.Program {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 )
 
 // Methods the bridge knows: the handshake it replays on a new connection,
@@ -48,7 +50,7 @@ type step struct {
 
 // ask records a handshake request on its way to the server. frame is owned
 // by the bridge and not changed afterwards.
-func (h *handshake) ask(env Envelope, frame []byte) {
+func (h *handshake) ask(env jsonrpc.Envelope, frame []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.asked == nil {
@@ -112,7 +114,7 @@ func (h *handshake) script() replay {
 	var r replay
 	for i, s := range h.steps {
 		id := strconv.AppendQuote(nil, fmt.Sprintf("m2m-ssh-replay-%d", i+1))
-		r.requests = append(r.requests, replayed{s.method, id, endLine(spliceID(s.frame, s.id, id))})
+		r.requests = append(r.requests, replayed{s.method, id, endLine(jsonrpc.SpliceID(s.frame, s.id, id))})
 	}
 	if h.initialized != nil {
 		r.initialized = endLine(bytes.Clone(h.initialized))
@@ -150,7 +152,7 @@ func handshakeResult(frame []byte) (changed []string, err error) {
 				ListChanged bool `json:"listChanged"`
 			} `json:"capabilities"`
 		} `json:"result"`
-		Error *rpcError `json:"error"`
+		Error *jsonrpc.Error `json:"error"`
 	}
 	if err := json.Unmarshal(frame, &m); err != nil {
 		return nil, fmt.Errorf("the response is not valid JSON: %w", err)

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"io"
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 )
 
 // JSON-RPC error codes m2m-ssh answers with on the server's behalf. The
@@ -34,20 +35,8 @@ const (
 	CodeInternalError = -32603
 )
 
-// headEnvelope reads the envelope of a frame of which only head is left,
-// and reports whether it names a request or response by an id that lies
-// whole within head (a number cut short would name another request).
-func headEnvelope(head []byte) (Envelope, bool) {
-	env, err := ParseEnvelope(head)
-	if err != nil || env.ID == nil || (env.Kind != KindRequest && env.Kind != KindResponse) {
-		return env, false
-	}
-	end := cap(head) - cap(env.ID) + len(env.ID)
-	return env, end < len(head)
-}
-
 // frameSize says how large a frame over the limit was.
-func frameSize(tl *FrameTooLargeError) string {
+func frameSize(tl *jsonrpc.FrameTooLargeError) string {
 	if tl.Cut {
 		return "at least " + byteCount(tl.Size)
 	}
@@ -65,85 +54,6 @@ func byteCount(n int64) string {
 		return strconv.FormatInt(n>>10, 10) + "KiB"
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
-}
-
-type rpcError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Data    any    `json:"data,omitempty"`
-}
-
-// errorFrame is a JSON-RPC error response to id (raw JSON; nil for null),
-// ending in '\n'. An id that is not a JSON string, number or null, which
-// ParseEnvelope never returns, is answered as null rather than echoed.
-func errorFrame(id []byte, code int, message string, data any) []byte {
-	if id == nil || !validID(id) {
-		id = []byte("null")
-	}
-	b, err := json.Marshal(struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   rpcError        `json:"error"`
-	}{"2.0", id, rpcError{code, message, data}})
-	if err != nil {
-		// Only data that cannot be encoded gets here: answer without it.
-		return errorFrame(id, code, message, nil)
-	}
-	return append(b, '\n')
-}
-
-// errorBatch answers the requests of one batch, as a batch.
-func errorBatch(ids [][]byte, code int, message string) []byte {
-	elems := make([][]byte, len(ids))
-	for i, id := range ids {
-		elems[i] = bytes.TrimSuffix(errorFrame(id, code, message, nil), []byte("\n"))
-	}
-	return joinBatch(elems)
-}
-
-// notification is a JSON-RPC notification frame, ending in '\n'. Params
-// that cannot be encoded are left out: the notification still goes.
-func notification(method string, params any) []byte {
-	b, err := json.Marshal(struct {
-		JSONRPC string `json:"jsonrpc"`
-		Method  string `json:"method"`
-		Params  any    `json:"params,omitempty"`
-	}{"2.0", method, params})
-	if err != nil {
-		return notification(method, nil)
-	}
-	return append(b, '\n')
-}
-
-// joinBatch makes a batch frame of messages, ending in '\n'.
-func joinBatch(elems [][]byte) []byte {
-	n := 3
-	for _, e := range elems {
-		n += len(e) + 1
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, e := range elems {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e...)
-	}
-	return append(b, ']', '\n')
-}
-
-// spliceID returns msg with its id, which id aliases, replaced by newID.
-// Only the id's bytes change; the rest of the message is copied as is.
-func spliceID(msg, id, newID []byte) []byte {
-	// id is a subslice of msg: its offset follows from their capacities.
-	start := cap(msg) - cap(id)
-	if start < 0 || start+len(id) > len(msg) {
-		panic("bridge: id is not part of its message")
-	}
-	b := make([]byte, 0, len(msg)-len(id)+len(newID))
-	b = append(b, msg[:start]...)
-	b = append(b, newID...)
-	return append(b, msg[start+len(id):]...)
 }
 
 // inflight is the set of the host's requests the remote has not answered,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
@@ -73,7 +74,7 @@ func TestSoak(t *testing.T) {
 			ID     *int            `json:"id"`
 			Method string          `json:"method"`
 			Result json.RawMessage `json:"result"`
-			Error  *rpcError       `json:"error"`
+			Error  *jsonrpc.Error  `json:"error"`
 		}
 		if err := json.Unmarshal(line, &m); err != nil {
 			corrupt++

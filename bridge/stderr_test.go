@@ -247,3 +247,18 @@ func FuzzStderrLines(f *testing.F) {
 		}
 	})
 }
+
+// endless is n bytes that are not a newline, then EOF.
+type endless struct{ n int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), e.n, 32<<10)]
+	for i := range p {
+		p[i] = 'x'
+	}
+	e.n -= int64(len(p))
+	return len(p), nil
+}

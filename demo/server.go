@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/crypto/ssh"
 )
@@ -297,7 +297,7 @@ const drainWait = 5 * time.Second
 func (d *drain) reader(r io.Reader) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
-		fr := bridge.NewFrameReader(r)
+		fr := jsonrpc.NewFrameReader(r)
 		for {
 			frame, err := fr.Next()
 			if err != nil {
@@ -305,7 +305,7 @@ func (d *drain) reader(r io.Reader) io.Reader {
 				pw.CloseWithError(err)
 				return
 			}
-			if env, err := bridge.ParseEnvelope(frame); err == nil && env.Kind == bridge.KindRequest {
+			if env, err := jsonrpc.ParseEnvelope(frame); err == nil && env.Kind == jsonrpc.KindRequest {
 				d.mu.Lock()
 				d.asked++
 				d.mu.Unlock()
@@ -321,7 +321,7 @@ func (d *drain) reader(r io.Reader) io.Reader {
 func (d *drain) writer(w io.Writer) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		n, err := w.Write(p)
-		if env, perr := bridge.ParseEnvelope(p); perr == nil && env.Kind == bridge.KindResponse {
+		if env, perr := jsonrpc.ParseEnvelope(p); perr == nil && env.Kind == jsonrpc.KindResponse {
 			d.mu.Lock()
 			d.answers++
 			d.mu.Unlock()

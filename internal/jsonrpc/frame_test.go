@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -88,14 +88,14 @@ func TestAppendSafe(t *testing.T) {
 		{"[1,\r2]", "[1, 2]"},
 	}
 	for _, tt := range tests {
-		got := string(appendSafe(nil, []byte(tt.in)))
+		got := string(AppendSafe(nil, []byte(tt.in)))
 		if got != tt.want {
-			t.Errorf("appendSafe(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("AppendSafe(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	// What dst already holds is not touched.
-	if got := string(appendSafe([]byte("\r"), []byte("[\r]"))); got != "\r[ ]" {
-		t.Errorf("appendSafe with a prefix = %q", got)
+	if got := string(AppendSafe([]byte("\r"), []byte("[\r]"))); got != "\r[ ]" {
+		t.Errorf("AppendSafe with a prefix = %q", got)
 	}
 }
 
@@ -108,7 +108,7 @@ func TestAppendSafeSameJSON(t *testing.T) {
 	// encoding/json escapes U+2028/9 itself; undo that to get raw ones.
 	raw = bytes.ReplaceAll(raw, []byte(`\u2028`), []byte("\u2028"))
 	raw = bytes.ReplaceAll(raw, []byte(`\u2029`), []byte("\u2029"))
-	safe := appendSafe(nil, raw)
+	safe := AppendSafe(nil, raw)
 	for _, sep := range []string{"\u2028", "\u2029", "\u0085"} {
 		if bytes.Contains(safe, []byte(sep)) {
 			t.Fatalf("escaped frame still holds %q", sep)

@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func BenchmarkAppendSafe(b *testing.B) {
 			b.ReportAllocs()
 			var dst []byte
 			for b.Loop() {
-				dst = appendSafe(dst[:0], f.frame)
+				dst = AppendSafe(dst[:0], f.frame)
 			}
 		})
 	}

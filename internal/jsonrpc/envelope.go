@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ var errNotJSON = errors.New("not a JSON-RPC message")
 // ParseEnvelope reads the top-level keys of one JSON-RPC message. It stops
 // as soon as the kind and id are known, so a large result or params value
 // is not walked when it follows them, as encoders put it. It does not
-// validate the whole frame (callers that must, use validJSON), but an id
+// validate the whole frame (callers that must, use Valid), but an id
 // it returns is always a JSON string, number or null.
 func ParseEnvelope(frame []byte) (Envelope, error) {
 	var env Envelope

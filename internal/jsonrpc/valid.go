@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -8,25 +8,25 @@ import (
 )
 
 // maxNesting is how deep arrays and objects may nest, as encoding/json
-// allows: validJSON accepts exactly what json.Valid accepts.
+// allows: Valid accepts exactly what json.Valid accepts.
 const maxNesting = 10000
 
-// validJSON reports whether b is one JSON value, surrounded by whitespace
+// Valid reports whether b is one JSON value, surrounded by whitespace
 // only, as json.Valid does. It checks every frame from the remote before it
 // reaches the host, so it is built for the frames MCP carries (large
 // results are mostly string contents): string contents are scanned eight
 // bytes at a time, about four times as fast as json.Valid's byte-by-byte
 // state machine (BenchmarkValidJSON).
-func validJSON(b []byte) bool {
-	ok, _ := validFrame(b)
+func Valid(b []byte) bool {
+	ok, _ := ValidFrame(b)
 	return ok
 }
 
-// validFrame is validJSON, and reports too whether a message of the frame
+// ValidFrame is Valid, and reports too whether a message of the frame
 // (the frame, or an element of a batch) has the key "id" more than once.
 // ParseEnvelope takes the first, a host's parser the last: the bridge
 // would count an answer to one request that the host reads as another's.
-func validFrame(b []byte) (ok, twoIDs bool) {
+func ValidFrame(b []byte) (ok, twoIDs bool) {
 	v := validator{b: b}
 	v.space()
 	v.batch = v.i < len(b) && b[v.i] == '['

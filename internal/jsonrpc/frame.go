@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -292,14 +292,14 @@ var lineSeparators = [...]struct{ raw, escaped string }{
 	{"\xe2\x80\xa9", `\u2029`},
 }
 
-// appendSafe appends frame to dst with the raw line separators U+0085,
+// AppendSafe appends frame to dst with the raw line separators U+0085,
 // U+2028 and U+2029 written as JSON escapes. In valid JSON they can only
 // stand inside strings, where the escape means the same text; servers that
 // split their input with Python's str.splitlines() would otherwise cut the
 // frame in two there. For the same reason a raw carriage return, which
 // valid JSON holds only as whitespace between tokens, is written as a
 // space.
-func appendSafe(dst, frame []byte) []byte {
+func AppendSafe(dst, frame []byte) []byte {
 	start := len(dst)
 	// next[k] is the offset in frame of the next lineSeparators[k], or -1;
 	// each is searched for again only after it has been passed, so a frame

@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"bytes"
@@ -62,7 +62,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		// An id is only ever a JSON string, number or null: it goes
 		// into the messages the bridge builds.
-		if env.ID != nil && (!validID(env.ID) || !json.Valid(env.ID) || !json.Valid(errorFrame(env.ID, 1, "m", nil))) {
+		if env.ID != nil && (!validID(env.ID) || !json.Valid(env.ID) || !json.Valid(ErrorFrame(env.ID, 1, "m", nil))) {
 			t.Fatalf("id %q of %q is not a JSON string, number or null", env.ID, in)
 		}
 		var m struct {
@@ -101,8 +101,8 @@ func FuzzElements(f *testing.F) {
 				t.Fatalf("element %d of %q = %q, want %q", i, in, e, want[i])
 			}
 		}
-		if b := joinBatch(elems); !json.Valid(b) {
-			t.Fatalf("joinBatch of %q is not JSON: %q", in, b)
+		if b := JoinBatch(elems); !json.Valid(b) {
+			t.Fatalf("JoinBatch of %q is not JSON: %q", in, b)
 		}
 	})
 }
@@ -154,8 +154,8 @@ func TestSpliceID(t *testing.T) {
 	msg := []byte(`[{"id":7,"method":"roots/list"}]`)
 	elems, _ := Elements(msg)
 	env, _ := ParseEnvelope(elems[0])
-	got := spliceID(elems[0], env.ID, []byte(`"m2m-ssh-1-1"`))
+	got := SpliceID(elems[0], env.ID, []byte(`"m2m-ssh-1-1"`))
 	if want := `{"id":"m2m-ssh-1-1","method":"roots/list"}`; string(got) != want {
-		t.Fatalf("spliceID = %s, want %s", got, want)
+		t.Fatalf("SpliceID = %s, want %s", got, want)
 	}
 }

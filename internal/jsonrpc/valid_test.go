@@ -1,4 +1,4 @@
-package bridge
+package jsonrpc
 
 import (
 	"encoding/json"
@@ -17,11 +17,11 @@ var validCases = []string{
 	strings.Repeat(`{"a":`, maxNesting+1) + "1" + strings.Repeat("}", maxNesting+1),
 }
 
-// validJSON accepts exactly what json.Valid accepts.
+// Valid accepts exactly what json.Valid accepts.
 func TestValidJSON(t *testing.T) {
 	for _, in := range validCases {
-		if got, want := validJSON([]byte(in)), json.Valid([]byte(in)); got != want {
-			t.Errorf("validJSON(%.60q) = %v, json.Valid says %v", in, got, want)
+		if got, want := Valid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("Valid(%.60q) = %v, json.Valid says %v", in, got, want)
 		}
 	}
 }
@@ -31,8 +31,8 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if got, want := validJSON(in), json.Valid(in); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", in, got, want)
+		if got, want := Valid(in), json.Valid(in); got != want {
+			t.Fatalf("Valid(%q) = %v, json.Valid says %v", in, got, want)
 		}
 	})
 }
@@ -64,7 +64,7 @@ func BenchmarkValidJSON(b *testing.B) {
 		for _, v := range []struct {
 			name  string
 			valid func([]byte) bool
-		}{{"validJSON", validJSON}, {"json.Valid", json.Valid}} {
+		}{{"Valid", Valid}, {"json.Valid", json.Valid}} {
 			b.Run(f.name+"/"+v.name, func(b *testing.B) {
 				b.SetBytes(int64(len(f.frame)))
 				for b.Loop() {
@@ -87,9 +87,9 @@ func TestValidFrameTwoIDs(t *testing.T) {
 		`{"i\u0064":1,"id":2,"result":{}}`:        true,
 		`[[{"id":1,"id":2}]]`:                     false,
 	} {
-		ok, got := validFrame([]byte(in))
+		ok, got := ValidFrame([]byte(in))
 		if !ok || got != want {
-			t.Errorf("validFrame(%s) = %v, two ids %v; want two ids %v", in, ok, got, want)
+			t.Errorf("ValidFrame(%s) = %v, two ids %v; want two ids %v", in, ok, got, want)
 		}
 	}
 }
