@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
+	"github.com/machine-to-machine/m2m-ssh/internal/stderrlines"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 )
 
@@ -560,23 +561,23 @@ func (r *run) sendDirect(f hostFrame, more bool) *sender {
 }
 
 // copyStderr passes the remote's stderr on, line by line, prefixed, cut
-// and rate-bounded as stderrLines does. It never waits on more than
+// and rate-bounded as stderrlines.Lines does. It never waits on more than
 // Stderr: a copy that stopped would stop the channel, whose stderr shares
 // its window with stdout.
 func (b *Bridge) copyStderr(r io.Reader) {
 	var msg []byte
-	stderrLines{
-		line: func(text []byte, cut int64) {
+	stderrlines.Lines{
+		Line: func(text []byte, cut int64) {
 			msg = append(append(msg[:0], "m2m-ssh: remote: "...), text...)
 			if cut > 0 {
 				msg = fmt.Appendf(msg, " [cut: %d more bytes]", cut)
 			}
 			b.Stderr.Write(append(msg, '\n'))
 		},
-		dropped: func(n int) {
-			fmt.Fprintf(b.Stderr, "m2m-ssh: warning: %d lines of the remote's stderr dropped: more than %d a second\n", n, stderrRate)
+		Dropped: func(n int) {
+			fmt.Fprintf(b.Stderr, "m2m-ssh: warning: %d lines of the remote's stderr dropped: more than %d a second\n", n, stderrlines.Rate)
 		},
-	}.read(r)
+	}.Read(r)
 }
 
 func exitStatus(err error) (int, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
+	"github.com/machine-to-machine/m2m-ssh/internal/stderrlines"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
 
@@ -111,11 +112,11 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 }
 
 // logStderr logs the command's stderr, line by line, cut and rate-bounded
-// as stderrLines does, and keeps its last line (so cut too) for errors.
+// as stderrlines.Lines does, and keeps its last line (so cut too) for errors.
 func (pc *proxyConn) logStderr(r *os.File, alias string, log *slog.Logger) {
 	defer r.Close()
-	stderrLines{
-		line: func(text []byte, cut int64) {
+	stderrlines.Lines{
+		Line: func(text []byte, cut int64) {
 			if len(text) == 0 && cut == 0 {
 				return
 			}
@@ -128,10 +129,10 @@ func (pc *proxyConn) logStderr(r *os.File, alias string, log *slog.Logger) {
 			pc.mu.Unlock()
 			log.Info("ProxyCommand: "+line, "target", alias)
 		},
-		dropped: func(n int) {
-			log.Warn("lines of the ProxyCommand's stderr dropped", "target", alias, "dropped", n, "limit", fmt.Sprintf("%d a second", stderrRate))
+		Dropped: func(n int) {
+			log.Warn("lines of the ProxyCommand's stderr dropped", "target", alias, "dropped", n, "limit", fmt.Sprintf("%d a second", stderrlines.Rate))
 		},
-	}.read(r)
+	}.Read(r)
 }
 
 func (pc *proxyConn) Read(p []byte) (int, error)  { return pc.out.Read(p) }

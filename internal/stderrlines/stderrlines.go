@@ -1,4 +1,8 @@
-package bridge
+// Package stderrlines reads the stderr of a program m2m-ssh does not
+// control (the remote MCP server, a ProxyCommand) line by line, within
+// bounds a log can take: each line cut at MaxLine as it streams, and no
+// more than Rate lines a second after a Burst.
+package stderrlines
 
 import (
 	"bufio"
@@ -8,61 +12,61 @@ import (
 	"unicode/utf8"
 )
 
-// maxStderrLine bounds one line of the remote's or a ProxyCommand's
-// stderr in the log: room for a long error message (a path, a URL, a JSON
+// MaxLine bounds one line of the remote's or a ProxyCommand's stderr in
+// the log: room for a long error message (a path, a URL, a JSON
 // error), while a dump is cut and the rest of it skipped as it streams.
-const maxStderrLine = 2048
+const MaxLine = 2048
 
-// stderrRate bounds how many lines a second of the remote's or a
-// ProxyCommand's stderr reach the log, after a burst of stderrBurst (a
+// Rate bounds how many lines a second of the remote's or a
+// ProxyCommand's stderr reach the log, after a burst of Burst (a
 // start-up banner, a traceback): a program that floods its stderr must not
 // flood the host's log or the disk under --log-file.
 const (
-	stderrRate  = 100
-	stderrBurst = 200
+	Rate  = 100
+	Burst = 200
 )
 
-// stderrLines reads a program's stderr to its end, line by line, within
+// Lines reads a program's stderr to its end, line by line, within
 // the bounds above.
-type stderrLines struct {
-	// line is called for each line that is logged, without its line
-	// end; cut is how many bytes of it beyond maxStderrLine were skipped.
-	line func(text []byte, cut int64)
-	// dropped is called with the count of lines over the rate, before
+type Lines struct {
+	// Line is called for each line that is logged, without its line
+	// end; cut is how many bytes of it beyond MaxLine were skipped.
+	Line func(text []byte, cut int64)
+	// Dropped is called with the count of lines over the rate, before
 	// the next line that is logged, or at the end.
-	dropped func(n int)
-	now     func() time.Time // nil for stderrClock
+	Dropped func(n int)
+	Now     func() time.Time // nil for Clock
 }
 
-// stderrClock is the clock of the rate, which a test stops.
-var stderrClock = time.Now
+// Clock is the clock of the rate, which a test stops.
+var Clock = time.Now
 
-// read reads r until it ends or fails, holding at most maxStderrLine bytes
+// Read reads r until it ends or fails, holding at most MaxLine bytes
 // of a line.
-func (s stderrLines) read(r io.Reader) {
-	now := s.now
+func (s Lines) Read(r io.Reader) {
+	now := s.Now
 	if now == nil {
-		now = stderrClock
+		now = Clock
 	}
-	br := bufio.NewReaderSize(r, maxStderrLine)
-	text := make([]byte, 0, maxStderrLine)
+	br := bufio.NewReaderSize(r, MaxLine)
+	text := make([]byte, 0, MaxLine)
 	var cut int64
-	tokens, last := float64(stderrBurst), now()
+	tokens, last := float64(Burst), now()
 	dropped := 0
 	end := func() {
 		text, cut = trimLine(text, cut)
 		t := now()
-		tokens = min(stderrBurst, tokens+t.Sub(last).Seconds()*stderrRate)
+		tokens = min(Burst, tokens+t.Sub(last).Seconds()*Rate)
 		last = t
 		if tokens < 1 {
 			dropped++
 		} else {
 			tokens--
 			if dropped > 0 {
-				s.dropped(dropped)
+				s.Dropped(dropped)
 				dropped = 0
 			}
-			s.line(text, cut)
+			s.Line(text, cut)
 		}
 		text, cut = text[:0], 0
 	}
@@ -72,7 +76,7 @@ func (s stderrLines) read(r io.Reader) {
 		if err == nil {
 			chunk = chunk[:len(chunk)-1]
 		}
-		n := min(len(chunk), maxStderrLine-len(text))
+		n := min(len(chunk), MaxLine-len(text))
 		text = append(text, chunk[:n]...)
 		cut += int64(len(chunk) - n)
 		if err == nil || (!full && (len(text) > 0 || cut > 0)) {
@@ -80,7 +84,7 @@ func (s stderrLines) read(r io.Reader) {
 		}
 		if err != nil && !full {
 			if dropped > 0 {
-				s.dropped(dropped)
+				s.Dropped(dropped)
 			}
 			return
 		}
