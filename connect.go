@@ -15,6 +15,7 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -23,7 +24,7 @@ type session struct {
 	alias      string
 	seed       bool // no alias: the Python client's flags and defaults
 	opts       sshcfg.Options
-	program    bridge.Program
+	program    transport.Program
 	passphrase []byte
 	clientKey  string // seed mode: generated when missing
 	keyServer  *keyServer
@@ -169,9 +170,9 @@ func parseSession(c *cli.Context) (*session, error) {
 // connector resolves the target and loads identities and host keys on the
 // first connect, so that a failure there reaches the host as a JSON-RPC
 // error like any other failure to connect.
-func (s *session) connector(logger *slog.Logger) bridge.Connect {
-	var dial bridge.Connect
-	return func(ctx context.Context) (bridge.Remote, error) {
+func (s *session) connector(logger *slog.Logger) transport.Connect {
+	var dial transport.Connect
+	return func(ctx context.Context) (transport.Remote, error) {
 		if dial == nil {
 			d, err := s.dialer(ctx, logger)
 			if err != nil {
@@ -182,13 +183,13 @@ func (s *session) connector(logger *slog.Logger) bridge.Connect {
 				p.Command = d.Target.RemoteCommand
 			}
 			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User, "program", p.String())
-			dial = bridge.SSH(d, p)
+			dial = transport.SSH(d, p)
 		}
 		return dial(ctx)
 	}
 }
 
-func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dialer, error) {
+func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*transport.Dialer, error) {
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
 		return nil, err
@@ -225,8 +226,8 @@ func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*bridge.Dial
 
 // newDialer is the dialer for t, its jump hosts resolved with the same
 // files and options; the bridge and doctor share it.
-func (s *session) newDialer(t *sshcfg.Target, ids *agentauth.Identities, hk *agentauth.HostKeyChecker, idOpts agentauth.IdentityOptions, ho agentauth.HostKeyOptions) *bridge.Dialer {
-	return &bridge.Dialer{Target: t, Identities: ids, HostKeys: hk,
+func (s *session) newDialer(t *sshcfg.Target, ids *agentauth.Identities, hk *agentauth.HostKeyChecker, idOpts agentauth.IdentityOptions, ho agentauth.HostKeyOptions) *transport.Dialer {
+	return &transport.Dialer{Target: t, Identities: ids, HostKeys: hk,
 		Config: s.opts, IdentityOptions: idOpts, HostKeyOptions: ho, Logger: s.opts.Logger}
 }
 

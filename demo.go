@@ -16,6 +16,7 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/demo"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
@@ -86,7 +87,7 @@ func walkthrough(ctx context.Context, out io.Writer, h *demo.Host, s *session, l
 	b := &bridge.Bridge{
 		Name:   demo.Alias,
 		Logger: logger,
-		Connect: func(ctx context.Context) (bridge.Remote, error) {
+		Connect: func(ctx context.Context) (transport.Remote, error) {
 			r, err := inner(ctx)
 			connected <- err
 			return r, err

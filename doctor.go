@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
-	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
 )
@@ -138,9 +138,9 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	defer client.Close()
 
-	remote, err := bridge.Start(client, p)
+	remote, err := transport.Start(client, p)
 	if err != nil {
-		d.fail("channel", &bridge.ChannelError{Alias: t.Alias, Program: p, Err: err})
+		d.fail("channel", &transport.ChannelError{Alias: t.Alias, Program: p, Err: err})
 		return
 	}
 	defer remote.Close()
@@ -158,7 +158,7 @@ func orNone(s string) string {
 // initialize speaks MCP to the remote program: initialize, then
 // tools/list when it has tools. Lines on its stdout that are not
 // JSON-RPC (a banner from a shell start-up file) fail their own step.
-func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote bridge.Remote) {
+func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote transport.Remote) {
 	ctx, cancel := context.WithTimeout(ctx, mcpTimeout)
 	defer cancel()
 	var stderr tailBuffer
@@ -295,7 +295,7 @@ func preview(b []byte) string {
 }
 
 // remoteWriter is the remote's stdin; closing it sends EOF.
-type remoteWriter struct{ bridge.Remote }
+type remoteWriter struct{ transport.Remote }
 
 func (w remoteWriter) Close() error { return w.Remote.CloseWrite() }
 

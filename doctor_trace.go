@@ -6,33 +6,33 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
-	"github.com/machine-to-machine/m2m-ssh/bridge"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"golang.org/x/crypto/ssh"
 )
 
 // trace turns the bridge dialer's steps into doctor's report, one line a
 // step, hop by hop: a jump host's steps are named for it.
-func (d *doctor) trace() *bridge.Trace {
+func (d *doctor) trace() *transport.Trace {
 	resolveFailed := map[string]bool{} // by hop alias
-	step := func(h bridge.Hop, name string) string {
+	step := func(h transport.Hop, name string) string {
 		if h.JumpFor != "" {
 			return name + " (jump host " + h.Target.Alias + ")"
 		}
 		return name
 	}
-	return &bridge.Trace{
-		Resolved: func(h bridge.Hop, addrs []string, err error, took time.Duration) {
+	return &transport.Trace{
+		Resolved: func(h transport.Hop, addrs []string, err error, took time.Duration) {
 			switch {
 			case err != nil:
 				resolveFailed[h.Target.Alias] = true
-				d.fail(step(h, "DNS"), &bridge.DialError{Alias: h.Target.Alias, Addr: h.Target.Addr(), JumpFor: h.JumpFor, Stage: "connect", Err: err})
+				d.fail(step(h, "DNS"), &transport.DialError{Alias: h.Target.Alias, Addr: h.Target.Addr(), JumpFor: h.JumpFor, Stage: "connect", Err: err})
 			case len(addrs) == 0:
 				d.pass(step(h, "DNS"), h.Target.HostName+" is an address")
 			default:
 				d.pass(step(h, "DNS"), fmt.Sprintf("%s is %s (%s)", h.Target.HostName, strings.Join(addrs, ", "), ms(took)))
 			}
 		},
-		Connected: func(h bridge.Hop, remote string, err error, took time.Duration) {
+		Connected: func(h transport.Hop, remote string, err error, took time.Duration) {
 			name := "TCP connect"
 			if h.Via != "" {
 				name = "proxy"
@@ -51,7 +51,7 @@ func (d *doctor) trace() *bridge.Trace {
 				d.note(step(h, "proxy"), "none: a direct connection")
 			}
 		},
-		Handshake: func(h bridge.Hop, hs bridge.Handshake, err error) {
+		Handshake: func(h transport.Hop, hs transport.Handshake, err error) {
 			name := step(h, "SSH handshake")
 			switch {
 			case hs.HostKey == nil && hs.ServerVersion != "" && !strings.HasPrefix(hs.ServerVersion, "SSH-"):
@@ -70,7 +70,7 @@ func (d *doctor) trace() *bridge.Trace {
 				d.pass(name, fmt.Sprintf("%s, host key %s %s", hs.ServerVersion, fp, matched))
 			}
 		},
-		Authenticated: func(h bridge.Hop, accepted agentauth.Offered, err error, took time.Duration) {
+		Authenticated: func(h transport.Hop, accepted agentauth.Offered, err error, took time.Duration) {
 			if err != nil {
 				d.fail(step(h, "authentication"), err)
 				return

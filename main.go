@@ -18,8 +18,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/internal/logsink"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // version, commit and date are stamped by the release build
@@ -49,7 +49,7 @@ func main() {
 	// starts (ProxyCommand), which expect SIGPIPE to end them.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	stderr := logsink.New(os.Stderr)
-	code := run(os.Args, bridge.Stdio(os.Stdin), bridge.Stdio(os.Stdout), stderr)
+	code := run(os.Args, transport.Stdio(os.Stdin), transport.Stdio(os.Stdout), stderr)
 	stderr.Flush(exitFlush)
 	os.Exit(code)
 }

@@ -15,13 +15,14 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/stderrlines"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // Bridge carries one MCP host session over SSH.
 type Bridge struct {
 	// Name is the target's alias, for messages.
 	Name    string
-	Connect Connect
+	Connect transport.Connect
 	Logger  *slog.Logger
 	// Stderr receives the remote's stderr, each line prefixed; nil
 	// discards it. Its writes must not block: a copy that waits holds
@@ -356,7 +357,7 @@ func (r *run) finish() (int, error) {
 	l.endInput()
 	hurry := r.ctx.Done()
 	status := r.b.stopRemote(l.remote, hurry)
-	if status != errNoExitStatus {
+	if status != transport.ErrNoExitStatus {
 		r.drain(l, hurry)
 	}
 	r.close(l)
@@ -581,7 +582,7 @@ func (b *Bridge) copyStderr(r io.Reader) {
 }
 
 func exitStatus(err error) (int, error) {
-	var ee *ExitError
+	var ee *transport.ExitError
 	switch {
 	case err == nil:
 		return 0, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -165,19 +166,19 @@ func (h *host) wait() runResult {
 	return runResult{}
 }
 
-func inProcess(t *testing.T, cfg sshtest.ServerConfig, p Program) (*sshtest.Server, Connect) {
+func inProcess(t *testing.T, cfg sshtest.ServerConfig, p transport.Program) (*sshtest.Server, transport.Connect) {
 	srv := sshtest.StartServer(t, cfg)
-	return srv, func(ctx context.Context) (Remote, error) {
+	return srv, func(ctx context.Context) (transport.Remote, error) {
 		c, err := srv.Dial()
 		if err != nil {
 			return nil, err
 		}
-		return Start(c, p)
+		return transport.Start(c, p)
 	}
 }
 
 func TestBridgeRoundTrip(t *testing.T) {
-	for _, p := range []Program{{}, {Command: "mcp-server --stdio"}, {Subsystem: "mcp"}} {
+	for _, p := range []transport.Program{{}, {Command: "mcp-server --stdio"}, {Subsystem: "mcp"}} {
 		t.Run(p.String(), func(t *testing.T) {
 			_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, p)
 			h := startBridge(t, &Bridge{Name: "test", Connect: connect})
@@ -213,7 +214,7 @@ func TestBridgeLargeFrames(t *testing.T) {
 	if raceEnabled {
 		size = 8 << 20
 	}
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
 
 	blob := sshtest.Blob(size)
@@ -233,8 +234,8 @@ func TestBridgeLargeFrames(t *testing.T) {
 }
 
 func TestBridgeConnectFailure(t *testing.T) {
-	failure := &DialError{Alias: "buildbox", Addr: "127.0.0.1:1", Stage: "connect", Err: errors.New("connect: connection refused")}
-	h := startBridge(t, &Bridge{Name: "buildbox", Connect: func(context.Context) (Remote, error) { return nil, failure }})
+	failure := &transport.DialError{Alias: "buildbox", Addr: "127.0.0.1:1", Stage: "connect", Err: errors.New("connect: connection refused")}
+	h := startBridge(t, &Bridge{Name: "buildbox", Connect: func(context.Context) (transport.Remote, error) { return nil, failure }})
 	// A client probes with server/discover and falls back to initialize
 	// once the first has failed: each gets the error.
 	for id, method := range []string{"server/discover", "initialize"} {
@@ -256,7 +257,7 @@ func TestBridgeConnectFailure(t *testing.T) {
 // A failure with no request from the host ends the bridge after the grace.
 func TestBridgeConnectFailureWithoutRequest(t *testing.T) {
 	failure := errors.New("nope")
-	h := startBridge(t, &Bridge{Name: "x", FailGrace: time.Millisecond, Connect: func(context.Context) (Remote, error) { return nil, failure }})
+	h := startBridge(t, &Bridge{Name: "x", FailGrace: time.Millisecond, Connect: func(context.Context) (transport.Remote, error) { return nil, failure }})
 	if res := h.wait(); res.code != ExitStatus || res.err != failure {
 		t.Fatalf("Run = %d, %v", res.code, res.err)
 	}
@@ -265,7 +266,7 @@ func TestBridgeConnectFailureWithoutRequest(t *testing.T) {
 // With reconnecting off, a remote that exits ends the bridge with its
 // status.
 func TestBridgeRemoteExit(t *testing.T) {
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Retries: -1, FailGrace: 10 * time.Millisecond})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 	h.recv()
@@ -289,7 +290,7 @@ func TestBridgeRemoteExit(t *testing.T) {
 }
 
 func TestBridgeConnectionDrop(t *testing.T) {
-	srv, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	srv, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, ExitWait: time.Second, Retries: -1, FailGrace: 10 * time.Millisecond})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 	h.recv()
@@ -310,7 +311,7 @@ func TestBridgeConnectionDrop(t *testing.T) {
 }
 
 func TestBridgeHostEOFWaitsForAnswers(t *testing.T) {
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
 	for i := range 50 {
 		h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo"}`, i))
@@ -330,7 +331,7 @@ func TestBridgeHostEOFWaitsForAnswers(t *testing.T) {
 // held back once the remote has no whole frame waiting, blank lines
 // included.
 func TestBridgeFlushesBursts(t *testing.T) {
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"trailing"}`)
 	if r := h.recv(); r["id"] != 1.0 {
@@ -349,7 +350,7 @@ func TestBridgeFlushesBursts(t *testing.T) {
 }
 
 func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("Welcome to buildbox!\nLast login: never\n")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("Welcome to buildbox!\nLast login: never\n")}, transport.Program{})
 	var log safeBuffer
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: newTestLogger(&log)})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
@@ -362,7 +363,7 @@ func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
 }
 
 func TestBridgeParseErrorFromHost(t *testing.T) {
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
 	var log safeBuffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: logger})
@@ -388,7 +389,7 @@ func TestBridgeRemoteStderr(t *testing.T) {
 		io.WriteString(ch.Stderr(), "starting up\nready")
 		return responder("")(kind, arg, ch)
 	}
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: prog}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: prog}, transport.Program{})
 	var stderr safeBuffer
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Stderr: &stderr})
 	h.in.Close()

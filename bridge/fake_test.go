@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // pipeRemote is a Remote in memory: the test plays the remote program on
@@ -45,11 +47,11 @@ func (f *pipeRemote) Wait() error {
 	case <-f.closed:
 	case <-f.gone:
 	}
-	return errNoExitStatus
+	return transport.ErrNoExitStatus
 }
 
 // Signal is refused, as a server that does not honour signals refuses it.
-func (f *pipeRemote) Signal(sig string) error { return &SignalError{Signal: sig} }
+func (f *pipeRemote) Signal(sig string) error { return &transport.SignalError{Signal: sig} }
 
 func (f *pipeRemote) Close() error {
 	f.once.Do(func() {
@@ -86,7 +88,7 @@ func fakeBridge(remote *pipeRemote) *Bridge {
 	once := false
 	return &Bridge{
 		Name: "fake", Retries: -1, FailGrace: 1, ExitWait: bound,
-		Connect: func(context.Context) (Remote, error) {
+		Connect: func(context.Context) (transport.Remote, error) {
 			if once {
 				return nil, errors.New("fake: one connection only")
 			}

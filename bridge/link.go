@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // link is one session with the remote program, on one connection: a
 // sender that writes the host's frames to it, a pump that carries its
 // frames to the host, and its stderr.
 type link struct {
-	remote Remote
+	remote transport.Remote
 	send   *sender
 	// delivering is set while a goroutine writes frames that waited for
 	// the link; delivered receives when it is done. The loop's alone.
@@ -43,7 +44,7 @@ var errHostGone = errors.New("bridge: the host stopped reading")
 
 // start runs a link over remote, whose frames fr reads. prelude are frames
 // the remote sent during a replayed handshake, to pass on first.
-func (r *run) start(remote Remote, fr *remoteFrames, prelude [][]byte) *link {
+func (r *run) start(remote transport.Remote, fr *remoteFrames, prelude [][]byte) *link {
 	l := &link{
 		remote:    remote,
 		send:      &sender{remote: remote, w: bufio.NewWriterSize(remote, 64<<10), failed: make(chan struct{})},
@@ -69,7 +70,7 @@ func (r *run) start(remote Remote, fr *remoteFrames, prelude [][]byte) *link {
 // keeps them in order, and puts each frame on the books as it is written.
 type sender struct {
 	mu     sync.Mutex
-	remote Remote
+	remote transport.Remote
 	w      *bufio.Writer
 	done   bool        // EOF sent, or the link closed: nothing more is written
 	err    error       // the first failure to write
@@ -552,9 +553,9 @@ func (l *link) endInput() {
 // lost connection never delivers one.
 func (l *link) status(d time.Duration) error { return waitStatus(l.remote, d) }
 
-// waitStatus is remote's exit status, or errNoExitStatus when none comes
+// waitStatus is remote's exit status, or ErrNoExitStatus when none comes
 // within d.
-func waitStatus(remote Remote, d time.Duration) error {
+func waitStatus(remote transport.Remote, d time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- remote.Wait() }()
 	t := time.NewTimer(d)
@@ -563,6 +564,6 @@ func waitStatus(remote Remote, d time.Duration) error {
 	case err := <-done:
 		return err
 	case <-t.C:
-		return errNoExitStatus
+		return transport.ErrNoExitStatus
 	}
 }

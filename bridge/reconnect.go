@@ -12,6 +12,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // lose handles the loss of the live link while the host still talks: the
@@ -73,12 +74,12 @@ func (r *run) lose() (done bool, code int, err error) {
 }
 
 func describeEnd(status error) string {
-	var ee *ExitError
+	var ee *transport.ExitError
 	switch {
 	case status == nil:
 		return "the remote MCP server exited"
 	case errors.As(status, &ee):
-		return "the remote MCP server " + ee.describe()
+		return "the remote MCP server " + ee.Outcome()
 	}
 	return "the connection closed"
 }
@@ -153,7 +154,7 @@ func (b *Bridge) backoff(try int) time.Duration {
 // attempt is a new session, opened and handshaken the way the host opened
 // the lost one.
 type attempt struct {
-	remote  Remote
+	remote  transport.Remote
 	fr      *remoteFrames
 	prelude [][]byte // frames the remote sent before the replay was done
 	changed []string // list_changed notifications to send the host

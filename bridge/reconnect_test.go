@@ -15,6 +15,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -254,7 +255,7 @@ func (h *host) listChanged() {
 
 func TestReconnectReplaysInitialize(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect}))
 	h.initialize()
 	h.echo(1)
@@ -304,7 +305,7 @@ func TestReconnectReplaysHandshakeUsed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &mcpServer{noDiscover: tt.noDiscover}
-			ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+			ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 			h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect}))
 			h.send(`{"jsonrpc":"2.0","id":1,"method":"server/discover","params":` + discoverParams + `}`)
 			if r := h.recvID("1"); (r["error"] != nil) != tt.noDiscover {
@@ -331,7 +332,7 @@ func TestReconnectReplaysHandshakeUsed(t *testing.T) {
 // requests get ids the host cannot confuse with them.
 func TestReconnectForgetsServerRequests(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect}))
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"ask"}`)
@@ -378,8 +379,8 @@ func TestReconnectForgetsServerRequests(t *testing.T) {
 }
 
 // gatedConnect connects through connect once open is closed.
-func gatedConnect(connect Connect, first *atomic.Bool, open <-chan struct{}) Connect {
-	return func(ctx context.Context) (Remote, error) {
+func gatedConnect(connect transport.Connect, first *atomic.Bool, open <-chan struct{}) transport.Connect {
+	return func(ctx context.Context) (transport.Remote, error) {
 		if !first.CompareAndSwap(true, false) {
 			select {
 			case <-open:
@@ -395,7 +396,7 @@ func gatedConnect(connect Connect, first *atomic.Bool, open <-chan struct{}) Con
 // up to ReconnectTimeout; then they are answered, never dropped.
 func TestReconnectQueue(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	var first atomic.Bool
 	first.Store(true)
 	open := make(chan struct{})
@@ -431,7 +432,7 @@ func TestReconnectQueue(t *testing.T) {
 // bridge; what waited is answered.
 func TestReconnectHostLeaves(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	var first atomic.Bool
 	first.Store(true)
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: gatedConnect(connect, &first, nil)}))
@@ -461,7 +462,7 @@ func TestReconnectGivesUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &mcpServer{crashFrom: tt.crashFrom}
-			_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+			_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 			var log safeBuffer
 			h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Retries: 3, Logger: newTestLogger(&log)}))
 			if tt.handshake {
@@ -506,12 +507,12 @@ func TestReconnectGivesUp(t *testing.T) {
 // A verdict that waiting does not change ends the bridge at the first try.
 func TestReconnectPermanentFailure(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	var first atomic.Bool
 	first.Store(true)
-	refused := &DialError{Alias: "box", Addr: ssrv.Addr, Stage: "handshake", Err: hintedErr{"host key mismatch"}}
+	refused := &transport.DialError{Alias: "box", Addr: ssrv.Addr, Stage: "handshake", Err: hintedErr{"host key mismatch"}}
 	tries := 0
-	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: func(ctx context.Context) (Remote, error) {
+	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: func(ctx context.Context) (transport.Remote, error) {
 		if first.CompareAndSwap(true, false) {
 			return connect(ctx)
 		}
@@ -541,11 +542,11 @@ func (e hintedErr) Permanent() bool { return true }
 // backoff, and the session comes back once it works.
 func TestReconnectProxyCommandHeals(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
-	down := &DialError{Alias: "box", Addr: ssrv.Addr, Via: "ProxyCommand", Stage: "handshake",
-		Err: &ProxyError{Command: "nc box 22", Err: errors.New("exited with status 1: no route to host")}}
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
+	down := &transport.DialError{Alias: "box", Addr: ssrv.Addr, Via: "ProxyCommand", Stage: "handshake",
+		Err: &transport.ProxyError{Command: "nc box 22", Err: errors.New("exited with status 1: no route to host")}}
 	var calls atomic.Int32
-	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: func(ctx context.Context) (Remote, error) {
+	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: func(ctx context.Context) (transport.Remote, error) {
 		switch n := calls.Add(1); {
 		case n == 1, n >= 5:
 			return connect(ctx)
@@ -569,7 +570,7 @@ func TestReconnectProxyCommandHeals(t *testing.T) {
 // with the connection are answered as a batch.
 func TestReconnectBatch(t *testing.T) {
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect}))
 	h.initialize()
 	h.send(`[{"jsonrpc":"2.0","id":1,"method":"echo","params":{"n":1}},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"echo","params":{"n":2}}]`)
@@ -604,7 +605,7 @@ func TestReconnectBatch(t *testing.T) {
 // A signal ends the session: EOF to the remote, which ends, and its status.
 func TestBridgeCancel(t *testing.T) {
 	srv := &mcpServer{}
-	_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	ctx, cancel := context.WithCancel(context.Background())
 	inR, inW := io.Pipe()
 	defer inW.Close()
@@ -629,7 +630,7 @@ func TestBridgeCancel(t *testing.T) {
 // its request is answered as lost.
 func TestReconnectDropsPartialFrame(t *testing.T) {
 	srv := &mcpServer{halfDone: make(chan struct{}, 1)}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	var log safeBuffer
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Logger: newTestLogger(&log)}))
 	h.initialize()

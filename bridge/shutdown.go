@@ -3,6 +3,8 @@ package bridge
 import (
 	"errors"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // ShutdownBound is how soon m2m-ssh exits after SIGTERM, SIGINT or SIGHUP,
@@ -59,10 +61,10 @@ func (s *schedules) defaults(exitWait time.Duration) {
 // stopRemote ends the program of a session whose input is closed, or
 // cannot be written: it waits for the program to exit, and when it does
 // not, asks the server to signal it TERM, then KILL. It returns the exit
-// status, or errNoExitStatus when the program did not end; closing the
+// status, or ErrNoExitStatus when the program did not end; closing the
 // session is the caller's. Once hurry is closed (a signal came), each wait
 // is cut to the hurried schedule's.
-func (b *Bridge) stopRemote(remote Remote, hurry <-chan struct{}) error {
+func (b *Bridge) stopRemote(remote transport.Remote, hurry <-chan struct{}) error {
 	exited := make(chan error, 1)
 	go func() { exited <- remote.Wait() }()
 	w := &stopWait{exited: exited, hurry: hurry}
@@ -90,11 +92,11 @@ func (b *Bridge) stopRemote(remote Remote, hurry <-chan struct{}) error {
 			b.Logger.Warn("the server refused to signal the remote program; closing the session, but the program may keep running on the server",
 				"target", b.Name, "signal", step.sig,
 				"hint", signalHint)
-			return errNoExitStatus
+			return transport.ErrNoExitStatus
 		}
 	}
 	b.Logger.Warn("the remote program did not end after KILL; closing the session, but it may keep running on the server", "target", b.Name)
-	return errNoExitStatus
+	return transport.ErrNoExitStatus
 }
 
 // signalHint is what OpenSSH's session_signal_req allows: a command the
@@ -128,7 +130,7 @@ func (w *stopWait) wait(calm, hurried time.Duration, replied <-chan error) (stat
 			return status, true, nil
 		case err := <-replied:
 			replied = nil
-			var se *SignalError
+			var se *transport.SignalError
 			if errors.As(err, &se) {
 				return nil, false, err
 			}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // fakeRemote is a remote program in memory, with what ends it chosen by
@@ -112,20 +114,23 @@ func (f *fakeRemote) CloseWrite() error {
 func (f *fakeRemote) Signal(sig string) error {
 	f.record("signal " + sig)
 	if f.refuse {
-		return &SignalError{Signal: sig}
+		return &transport.SignalError{Signal: sig}
 	}
 	if f.endsOn[sig] {
-		f.end(&ExitError{Status: 128 + signalNumber(sig), Signal: sig})
+		f.end(&transport.ExitError{Status: 128 + signalNumbers[sig], Signal: sig})
 	}
 	return nil
 }
+
+// signalNumbers are the numbers of the signals the fake is sent.
+var signalNumbers = map[string]int{"TERM": 15, "KILL": 9}
 
 func (f *fakeRemote) Wait() error {
 	select {
 	case <-f.exited:
 		return f.status
 	case <-f.closed:
-		return errNoExitStatus
+		return transport.ErrNoExitStatus
 	}
 }
 
@@ -212,7 +217,7 @@ func TestStopRemoteSequence(t *testing.T) {
 			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse})
 			var log safeBuffer
 			b := &Bridge{Name: "box", Logger: newTestLogger(&log), schedules: schedules{calm: fastStop},
-				Connect: func(context.Context) (Remote, error) { return f, nil }}
+				Connect: func(context.Context) (transport.Remote, error) { return f, nil }}
 			h := startBridge(t, b)
 			h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 			if r := h.recv(); r["id"] != 1.0 {
@@ -277,7 +282,7 @@ func TestStopRemoteHurried(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b := &Bridge{Name: "box", ExitWait: time.Hour, schedules: schedules{calm: calm},
-				Connect: func(context.Context) (Remote, error) { return f, nil }}
+				Connect: func(context.Context) (transport.Remote, error) { return f, nil }}
 			h := startBridgeCtx(t, ctx, b)
 			ids := tt.before(h, f)
 			cancel()

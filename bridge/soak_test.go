@@ -9,6 +9,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
 // TestSoak sends thousands of requests, 64 in flight, while the connection
@@ -26,7 +27,7 @@ func TestSoak(t *testing.T) {
 	}
 	const inFlight = 64
 	srv := &mcpServer{}
-	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, Program{})
+	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect}))
 	h.initialize()
 

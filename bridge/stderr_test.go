@@ -3,9 +3,6 @@ package bridge
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,35 +36,5 @@ func TestCopyStderr(t *testing.T) {
 				t.Fatalf("Stderr = %.200q, want %.200q", out.String(), c.want)
 			}
 		})
-	}
-}
-
-// A ProxyCommand's stderr is logged bounded, and the last line its errors
-// report is bounded too.
-func TestProxyStderr(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer w.Close()
-		chunk := strings.Repeat("x", 32<<10)
-		for range 1024 {
-			io.WriteString(w, chunk)
-		}
-		io.WriteString(w, "\nconnect: no route\n")
-		for range 32 {
-			io.WriteString(w, chunk)
-		}
-	}()
-	var log bytes.Buffer
-	pc := &proxyConn{}
-	pc.logStderr(r, "gw", slog.New(slog.NewTextHandler(&log, nil)))
-	want := strings.Repeat("x", stderrlines.MaxLine) + fmt.Sprintf(" [cut: %d more bytes]", 1<<20-stderrlines.MaxLine)
-	if pc.lastLine != want {
-		t.Fatalf("last line %d bytes %.80q..., want %d", len(pc.lastLine), pc.lastLine, len(want))
-	}
-	if !strings.Contains(log.String(), "ProxyCommand: connect: no route") || log.Len() > 4*stderrlines.MaxLine+1024 {
-		t.Fatalf("log (%d bytes) %.400q", log.Len(), log.String())
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
-	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/crypto/ssh"
 )
@@ -45,7 +45,7 @@ func TestDemoThroughTheBridgePath(t *testing.T) {
 	if k, ok := hk.Trusted(h.HostKey); !ok || k.Fingerprint != ssh.FingerprintSHA256(h.HostKey) {
 		t.Fatalf("the demo's known_hosts does not trust its host key: %v %v", k, ok)
 	}
-	remote, err := bridge.SSH(&bridge.Dialer{Target: tg, Identities: ids, HostKeys: hk}, bridge.Program{})(ctx)
+	remote, err := transport.SSH(&transport.Dialer{Target: tg, Identities: ids, HostKeys: hk}, transport.Program{})(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +111,10 @@ func TestDemoRefusesOtherKeys(t *testing.T) {
 	}
 }
 
-type readCloser struct{ bridge.Remote }
+type readCloser struct{ transport.Remote }
 
 func (r readCloser) Close() error { return r.Remote.Close() }
 
-type writeCloser struct{ bridge.Remote }
+type writeCloser struct{ transport.Remote }
 
 func (w writeCloser) Close() error { return w.Remote.CloseWrite() }

@@ -1,4 +1,4 @@
-package bridge
+package transport
 
 import (
 	"context"
@@ -192,9 +192,9 @@ func (r *sshRemote) watch(reqs <-chan *ssh.Request) {
 	}
 	switch {
 	case exit == nil && r.lost != nil && r.lost() != nil:
-		r.exit <- fmt.Errorf("%w: %w", errNoExitStatus, r.lost())
+		r.exit <- fmt.Errorf("%w: %w", ErrNoExitStatus, r.lost())
 	case exit == nil:
-		r.exit <- errNoExitStatus
+		r.exit <- ErrNoExitStatus
 	case exit.Status == 0:
 		r.exit <- nil
 	default:
@@ -210,10 +210,11 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return "bridge: the remote program " + e.describe()
+	return "bridge: the remote program " + e.Outcome()
 }
 
-func (e *ExitError) describe() string {
+// Outcome says how the program ended, as the end of a sentence.
+func (e *ExitError) Outcome() string {
 	if e.Signal != "" {
 		return "was killed by signal " + e.Signal
 	}
@@ -230,9 +231,10 @@ func (e *SignalError) Error() string {
 	return "the server refused to deliver signal " + e.Signal + " to the remote program"
 }
 
-// errNoExitStatus is a channel that closed without saying how the
-// program ended: a lost connection, or a server that does not tell.
-var errNoExitStatus = errors.New("bridge: the channel closed without an exit status")
+// ErrNoExitStatus is what Wait returns for a channel that closed without
+// saying how the program ended: a lost connection, or a server that does
+// not tell.
+var ErrNoExitStatus = errors.New("bridge: the channel closed without an exit status")
 
 func signalNumber(name string) int {
 	switch name {

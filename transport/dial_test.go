@@ -1,4 +1,4 @@
-package bridge
+package transport
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func TestJumpHostLossEndsSession(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session outlived its jump host's connection")
 	}
-	if err := r.Wait(); !errors.Is(err, errNoExitStatus) {
+	if err := r.Wait(); !errors.Is(err, ErrNoExitStatus) {
 		t.Fatalf("Wait = %v, want no exit status", err)
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package transport
 
 import (
 	"errors"
@@ -46,7 +46,7 @@ func TestKeepaliveNoticesBlackHole(t *testing.T) {
 		t.Errorf("noticed after %s, want within %s + %s", took, limit, margin)
 	}
 	t.Logf("noticed after %s: %v", took.Round(time.Millisecond), err)
-	if err := r.Wait(); !errors.Is(err, errNoExitStatus) || !errors.As(err, &ke) {
+	if err := r.Wait(); !errors.Is(err, ErrNoExitStatus) || !errors.As(err, &ke) {
 		t.Errorf("Wait = %v, want no exit status because of the keepalive", err)
 	}
 	if !strings.Contains(l.log.String(), "level=ERROR msg=\"bridge: target-wire (") {
