@@ -74,49 +74,6 @@ const statusWait = time.Second
 // restored, holds the host back rather than filling memory.
 const maxQueued = 64 << 20
 
-// hostFrame is a frame from the host, owned by the bridge. env and elems
-// alias data.
-type hostFrame struct {
-	data  []byte
-	env   jsonrpc.Envelope // jsonrpc.KindBatch for a batch
-	elems []element        // a batch's messages
-	at    time.Time        // when it started to wait for a session
-}
-
-type element struct {
-	raw []byte
-	env jsonrpc.Envelope
-}
-
-// requests are the ids of the frame's requests; batch reports that it is
-// a batch, whose requests are answered together.
-func (f *hostFrame) requests() (ids [][]byte, batch bool) {
-	if f.env.Kind != jsonrpc.KindBatch {
-		if f.env.Kind == jsonrpc.KindRequest {
-			return [][]byte{f.env.ID}, false
-		}
-		return nil, false
-	}
-	for _, e := range f.elems {
-		if e.env.Kind == jsonrpc.KindRequest {
-			ids = append(ids, e.env.ID)
-		}
-	}
-	return ids, true
-}
-
-// answer answers the requests of a frame that will not be sent.
-func (h *hostWriter) answer(f *hostFrame, code int, msg string) {
-	ids, batch := f.requests()
-	switch {
-	case len(ids) == 0:
-	case batch:
-		h.frame(jsonrpc.ErrorBatch(ids, code, msg))
-	default:
-		h.frame(jsonrpc.ErrorFrame(ids[0], code, msg, nil))
-	}
-}
-
 // run is the state of one Run: the session as the host sees it, across
 // the connections that carry it.
 type run struct {

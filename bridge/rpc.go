@@ -1,10 +1,8 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
-	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -216,49 +214,4 @@ func (s *serverRequests) forget() [][]byte {
 	s.gen++
 	s.refusal = 0
 	return ids
-}
-
-// hostWriter writes whole frames to the host, one at a time, from the
-// remote pump and from the bridge's own answers. The pump may hold frames
-// back while more are waiting (a burst), and flushes when it would block;
-// every other write is flushed at once, after what was held back.
-type hostWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf *bufio.Writer
-	err error
-}
-
-// hostBuffer is the size of the buffer that gathers a burst of small
-// frames into one write; a larger frame goes straight through.
-const hostBuffer = 64 << 10
-
-// frame writes one frame, which ends in '\n', and flushes. After the first
-// failure (the host has gone) it keeps returning that error.
-func (h *hostWriter) frame(b []byte) error { return h.write(b, true) }
-
-// write writes one frame, and flushes it unless flush is false.
-func (h *hostWriter) write(b []byte, flush bool) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.err != nil {
-		return h.err
-	}
-	if h.buf == nil {
-		h.buf = bufio.NewWriterSize(h.w, hostBuffer)
-	}
-	if _, h.err = h.buf.Write(b); h.err == nil && flush {
-		h.err = h.buf.Flush()
-	}
-	return h.err
-}
-
-// flush writes what write held back.
-func (h *hostWriter) flush() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.err == nil && h.buf != nil {
-		h.err = h.buf.Flush()
-	}
-	return h.err
 }
