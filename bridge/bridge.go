@@ -86,12 +86,8 @@ type run struct {
 	queue       []hostFrame // read from the host, not yet handed to a link
 	queuedBytes int
 
-	pending inflight       // the host's requests the remote has not answered
-	server  serverRequests // the remote's requests the host has not answered
-	hs      handshake
-	batches uint64 // batches sent; under the live sender's lock
+	books   books
 	strayed atomic.Bool
-	unasked atomic.Bool // an answer to no request in flight was logged
 
 	// The host reader writes its frames to the live link itself while
 	// nothing waits for it (direct), and hands them to the loop otherwise.
@@ -119,6 +115,7 @@ type run struct {
 func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, error) {
 	b.defaults()
 	r := &run{b: b, ctx: ctx, host: &hostWriter{w: out}}
+	r.books.log = b.Logger
 	frames := make(chan hostFrame, 64)
 	r.frames = frames
 	go r.readHost(in, frames)
@@ -255,7 +252,7 @@ func (r *run) deliver(l *link) {
 	r.queue, r.queuedBytes = nil, 0
 	l.delivering = true
 	go func() {
-		l.send.deliver(r, frames)
+		l.send.deliver(&r.books, frames)
 		l.delivered <- struct{}{}
 	}()
 }
@@ -375,7 +372,7 @@ var closedChan = func() chan struct{} {
 // answerPending answers every request in flight on a link that has ended.
 func (r *run) answerPending(code int, msg string) int {
 	n := 0
-	for _, ids := range r.pending.drain() {
+	for _, ids := range r.books.pending.drain() {
 		n += len(ids)
 		if len(ids) == 1 {
 			r.host.frame(jsonrpc.ErrorFrame(ids[0], code, msg, nil))
@@ -505,7 +502,7 @@ func (r *run) sendDirect(f hostFrame, more bool) *sender {
 	}
 	g.trying = true
 	g.Unlock()
-	sent := s.send(r, f, !more)
+	sent := s.send(&r.books, f, !more)
 	g.Lock()
 	g.trying = false
 	if !sent {

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,71 +62,6 @@ func (r *run) start(remote transport.Remote, fr *remoteFrames, prelude [][]byte)
 	return l
 }
 
-// toRemote puts one host frame on the books and returns the bytes to send,
-// or nil when the frame is dropped: an answer to a request of a lost
-// connection, or the cancellation of a request that is not in flight.
-func (r *run) toRemote(f hostFrame) []byte {
-	if f.env.Kind != jsonrpc.KindBatch {
-		msg, changed := r.hostMessage(f.env, f.data, 0)
-		if changed && msg != nil {
-			msg = append(msg, '\n')
-		}
-		return msg
-	}
-	r.batches++
-	elems := make([][]byte, 0, len(f.elems))
-	edited := false
-	for _, e := range f.elems {
-		msg, changed := r.hostMessage(e.env, e.raw, r.batches)
-		edited = edited || changed
-		if msg != nil {
-			elems = append(elems, msg)
-		}
-	}
-	switch {
-	case !edited:
-		return f.data
-	case len(elems) == 0:
-		return nil
-	}
-	return jsonrpc.JoinBatch(elems)
-}
-
-// hostMessage handles one message from the host; changed reports that the
-// bytes returned are not msg as it came (which for a frame ends in '\n').
-func (r *run) hostMessage(env jsonrpc.Envelope, msg []byte, batch uint64) (out []byte, changed bool) {
-	switch env.Kind {
-	case jsonrpc.KindRequest:
-		r.pending.add(env.ID, batch)
-		switch string(env.Method) {
-		case methodInitialize, methodDiscover:
-			r.hs.ask(env, msg)
-		}
-	case jsonrpc.KindNotification:
-		switch string(env.Method) {
-		case methodInitialized:
-			r.hs.notified(msg)
-		case methodCancelled:
-			// The server never saw a request lost with a connection,
-			// or has answered it already.
-			if id := cancelledID(msg); id == nil || !r.pending.has(id) {
-				r.b.Logger.Debug("dropped a cancellation of a request not in flight", "id", string(id))
-				return nil, true
-			}
-		}
-	case jsonrpc.KindResponse:
-		remoteID, ok := r.server.answer(env.ID)
-		if !ok {
-			r.b.Logger.Debug("dropped the host's answer to a request of a lost connection", "id", string(env.ID))
-			return nil, true
-		}
-		if remoteID != nil {
-			return bytes.TrimSuffix(jsonrpc.SpliceID(msg, env.ID, remoteID), []byte("\n")), true
-		}
-	}
-	return msg, false
-}
-
 // pump carries the remote's frames to the host until the remote's stdout
 // ends. Every frame is checked to be JSON first: stdout carries nothing but
 // frames the host can parse.
@@ -139,7 +73,7 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 		if l.replies != nil {
 			close(l.replies)
 		}
-		r.refusals(r.server.refused())
+		r.books.refusals(r.books.server.refused())
 	}()
 	fr.Max = r.b.MaxFrame
 	for _, f := range prelude {
@@ -215,9 +149,9 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 	}
 	l.heard.Store(true)
 	if env.Kind == jsonrpc.KindBatch {
-		frame = r.remoteBatch(l, frame)
+		frame = r.books.remoteBatch(frame, func(env jsonrpc.Envelope) { r.refuseServerRequest(l, env) })
 	} else {
-		frame, _ = r.remoteMessage(l, env, frame)
+		frame, _ = r.books.remoteMessage(env, frame, func(env jsonrpc.Envelope) { r.refuseServerRequest(l, env) })
 	}
 	if frame == nil {
 		return nil
@@ -231,88 +165,14 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 	return nil
 }
 
-// remoteBatch puts each message of a batch from the remote on the books,
-// and gives its requests the ids the host is to see. It returns nil when
-// no message is left to pass on.
-func (r *run) remoteBatch(l *link, frame []byte) []byte {
-	elems, err := jsonrpc.Elements(frame)
-	if err != nil {
-		return frame
-	}
-	edited := false
-	kept := elems[:0]
-	for _, e := range elems {
-		env, err := jsonrpc.ParseEnvelope(e)
-		if err != nil {
-			kept = append(kept, e)
-			continue
-		}
-		msg, changed := r.remoteMessage(l, env, e)
-		edited = edited || changed
-		if msg != nil {
-			kept = append(kept, msg)
-		}
-	}
-	switch {
-	case !edited:
-		return frame
-	case len(kept) == 0:
-		return nil
-	}
-	return jsonrpc.JoinBatch(kept)
-}
-
-// remoteMessage puts one message from the remote on the books: a response
-// ends a request in flight, a request from the server gets the id the host
-// is to see. changed reports that the bytes returned are not msg; nil
-// means the message is not passed on: a second answer to a request, or a
-// request the bridge refused itself.
-func (r *run) remoteMessage(l *link, env jsonrpc.Envelope, msg []byte) (out []byte, changed bool) {
-	switch env.Kind {
-	case jsonrpc.KindResponse:
-		// An answer to no request in flight (a second answer, or one
-		// to an id the host never sent) would break the promise of
-		// exactly one answer each; an error with id null is the
-		// server's word on a frame it could not read, and goes on.
-		if string(env.ID) != "null" && !r.pending.done(env.ID) {
-			level := slog.LevelDebug
-			if r.unasked.CompareAndSwap(false, true) {
-				level = slog.LevelWarn
-			}
-			r.b.Logger.Log(context.Background(), level, "the remote answered a request that is not in flight; dropped the answer", "id", string(env.ID))
-			return nil, true
-		}
-		r.hs.answered(env.ID, env.Error)
-	case jsonrpc.KindRequest:
-		r.refusals(r.server.settle())
-		id, ok := r.server.add(env.ID)
-		if !ok {
-			r.refuseServerRequest(l, env)
-			return nil, true
-		}
-		if id != nil {
-			return jsonrpc.SpliceID(msg, env.ID, id), true
-		}
-	}
-	return msg, false
-}
-
 // refuseServerRequest answers a request from the server when too many
 // wait for the host already.
 func (r *run) refuseServerRequest(l *link, env jsonrpc.Envelope) {
-	if n := r.server.refused(); n == 1 {
+	if n := r.books.server.refused(); n == 1 {
 		r.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
 	}
 	r.replyRemote(l, jsonrpc.ErrorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
 		"m2m-ssh: %d requests from this server already wait for the host to answer; the request was not passed on", maxServerRequests), nil))
-}
-
-// refusals logs how many of the server's requests were refused while the
-// table was full, once it has room again or the link ends.
-func (r *run) refusals(n int) {
-	if n > 0 {
-		r.b.Logger.Warn("refused requests from the remote while too many waited for the host", "refused", n, "limit", maxServerRequests)
-	}
 }
 
 // replyQueue bounds the bridge's own answers to the remote waiting to be
@@ -358,8 +218,8 @@ func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
 	}
 	r.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
 	r.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
-	if env.Kind == jsonrpc.KindResponse && r.pending.done(env.ID) {
-		r.hs.answered(env.ID, true)
+	if env.Kind == jsonrpc.KindResponse && r.books.pending.done(env.ID) {
+		r.books.hs.answered(env.ID, true)
 		r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
 	}
@@ -378,8 +238,8 @@ func (r *run) remoteTooLarge(l *link, tl *jsonrpc.FrameTooLargeError) {
 	l.heard.Store(true)
 	switch env.Kind {
 	case jsonrpc.KindResponse:
-		if r.pending.done(env.ID) {
-			r.hs.answered(env.ID, true)
+		if r.books.pending.done(env.ID) {
+			r.books.hs.answered(env.ID, true)
 			r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 				"m2m-ssh: the remote MCP server on %s answered with %s, over the limit of %s; the answer was discarded (hint: raise --max-frame, or ask for less)",
 				r.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)

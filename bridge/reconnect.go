@@ -39,8 +39,8 @@ func (r *run) lose() (done bool, code int, err error) {
 
 	msg := fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request may or may not have run", r.b.Name, what)
 	n := r.answerPending(CodeConnectionLost, msg)
-	r.hs.lost()
-	for _, id := range r.server.forget() {
+	r.books.hs.lost()
+	for _, id := range r.books.server.forget() {
 		// The host may be asking its user something for the lost
 		// server: it can stop.
 		r.host.frame(jsonrpc.Notification(methodCancelled, map[string]any{
@@ -101,7 +101,7 @@ func (r *run) startReconnect(cause string) {
 	r.cancelReconnect = cancel
 	ch := make(chan reconnected, 1)
 	r.reconnected = ch
-	script := r.hs.script()
+	script := r.books.hs.script()
 	failures := r.failures
 	go func() { ch <- r.b.reconnect(ctx, script, failures, cause) }()
 }

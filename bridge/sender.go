@@ -25,13 +25,13 @@ type sender struct {
 // reports false when the sender takes no more frames: its link is lost or
 // ending, and nothing was done with f. A frame whose write fails is on the
 // books, and answered as lost with the link.
-func (s *sender) send(r *run, f hostFrame, flush bool) bool {
+func (s *sender) send(bk *books, f hostFrame, flush bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done || s.err != nil {
 		return false
 	}
-	if data := r.toRemote(f); data != nil {
+	if data := bk.toRemote(f); data != nil {
 		if _, err := s.w.Write(data); err != nil {
 			s.fail(err)
 		}
@@ -44,7 +44,7 @@ func (s *sender) send(r *run, f hostFrame, flush bool) bool {
 
 // deliver writes frames that waited for the link, and flushes. Frames it
 // cannot write are kept in unsent for the next link.
-func (s *sender) deliver(r *run, frames []hostFrame) {
+func (s *sender) deliver(bk *books, frames []hostFrame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range frames {
@@ -52,7 +52,7 @@ func (s *sender) deliver(r *run, frames []hostFrame) {
 			s.unsent = append(s.unsent, frames[i:]...)
 			return
 		}
-		if data := r.toRemote(f); data != nil {
+		if data := bk.toRemote(f); data != nil {
 			if _, err := s.w.Write(data); err != nil {
 				s.fail(err)
 			}

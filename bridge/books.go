@@ -1,0 +1,329 @@
+package bridge
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
+)
+
+// books are what one host session has in flight, across the connections
+// that carry it: the host's requests the remote has not answered, the
+// remote's requests the host has not answered, the batches sent, and the
+// handshake to replay. Every frame each way goes on them before it is
+// passed on; toRemote and remoteMessage say what to pass on.
+type books struct {
+	log     *slog.Logger
+	pending inflight       // the host's requests the remote has not answered
+	server  serverRequests // the remote's requests the host has not answered
+	hs      handshake
+	batches uint64      // batches sent; under the live sender's lock
+	unasked atomic.Bool // an answer to no request in flight was logged
+}
+
+// toRemote puts one host frame on the books and returns the bytes to send,
+// or nil when the frame is dropped: an answer to a request of a lost
+// connection, or the cancellation of a request that is not in flight.
+func (bk *books) toRemote(f hostFrame) []byte {
+	if f.env.Kind != jsonrpc.KindBatch {
+		msg, changed := bk.hostMessage(f.env, f.data, 0)
+		if changed && msg != nil {
+			msg = append(msg, '\n')
+		}
+		return msg
+	}
+	bk.batches++
+	elems := make([][]byte, 0, len(f.elems))
+	edited := false
+	for _, e := range f.elems {
+		msg, changed := bk.hostMessage(e.env, e.raw, bk.batches)
+		edited = edited || changed
+		if msg != nil {
+			elems = append(elems, msg)
+		}
+	}
+	switch {
+	case !edited:
+		return f.data
+	case len(elems) == 0:
+		return nil
+	}
+	return jsonrpc.JoinBatch(elems)
+}
+
+// hostMessage handles one message from the host; changed reports that the
+// bytes returned are not msg as it came (which for a frame ends in '\n').
+func (bk *books) hostMessage(env jsonrpc.Envelope, msg []byte, batch uint64) (out []byte, changed bool) {
+	switch env.Kind {
+	case jsonrpc.KindRequest:
+		bk.pending.add(env.ID, batch)
+		switch string(env.Method) {
+		case methodInitialize, methodDiscover:
+			bk.hs.ask(env, msg)
+		}
+	case jsonrpc.KindNotification:
+		switch string(env.Method) {
+		case methodInitialized:
+			bk.hs.notified(msg)
+		case methodCancelled:
+			// The server never saw a request lost with a connection,
+			// or has answered it already.
+			if id := cancelledID(msg); id == nil || !bk.pending.has(id) {
+				bk.log.Debug("dropped a cancellation of a request not in flight", "id", string(id))
+				return nil, true
+			}
+		}
+	case jsonrpc.KindResponse:
+		remoteID, ok := bk.server.answer(env.ID)
+		if !ok {
+			bk.log.Debug("dropped the host's answer to a request of a lost connection", "id", string(env.ID))
+			return nil, true
+		}
+		if remoteID != nil {
+			return bytes.TrimSuffix(jsonrpc.SpliceID(msg, env.ID, remoteID), []byte("\n")), true
+		}
+	}
+	return msg, false
+}
+
+// remoteBatch puts each message of a batch from the remote on the books,
+// and gives its requests the ids the host is to see. It returns nil when
+// no message is left to pass on.
+func (bk *books) remoteBatch(frame []byte, refuse func(jsonrpc.Envelope)) []byte {
+	elems, err := jsonrpc.Elements(frame)
+	if err != nil {
+		return frame
+	}
+	edited := false
+	kept := elems[:0]
+	for _, e := range elems {
+		env, err := jsonrpc.ParseEnvelope(e)
+		if err != nil {
+			kept = append(kept, e)
+			continue
+		}
+		msg, changed := bk.remoteMessage(env, e, refuse)
+		edited = edited || changed
+		if msg != nil {
+			kept = append(kept, msg)
+		}
+	}
+	switch {
+	case !edited:
+		return frame
+	case len(kept) == 0:
+		return nil
+	}
+	return jsonrpc.JoinBatch(kept)
+}
+
+// remoteMessage puts one message from the remote on the books: a response
+// ends a request in flight, a request from the server gets the id the host
+// is to see. changed reports that the bytes returned are not msg; nil
+// means the message is not passed on: a second answer to a request, or a
+// request refused (with refuse) because too many wait for the host.
+func (bk *books) remoteMessage(env jsonrpc.Envelope, msg []byte, refuse func(jsonrpc.Envelope)) (out []byte, changed bool) {
+	switch env.Kind {
+	case jsonrpc.KindResponse:
+		// An answer to no request in flight (a second answer, or one
+		// to an id the host never sent) would break the promise of
+		// exactly one answer each; an error with id null is the
+		// server's word on a frame it could not read, and goes on.
+		if string(env.ID) != "null" && !bk.pending.done(env.ID) {
+			level := slog.LevelDebug
+			if bk.unasked.CompareAndSwap(false, true) {
+				level = slog.LevelWarn
+			}
+			bk.log.Log(context.Background(), level, "the remote answered a request that is not in flight; dropped the answer", "id", string(env.ID))
+			return nil, true
+		}
+		bk.hs.answered(env.ID, env.Error)
+	case jsonrpc.KindRequest:
+		bk.refusals(bk.server.settle())
+		id, ok := bk.server.add(env.ID)
+		if !ok {
+			refuse(env)
+			return nil, true
+		}
+		if id != nil {
+			return jsonrpc.SpliceID(msg, env.ID, id), true
+		}
+	}
+	return msg, false
+}
+
+// refusals logs how many of the server's requests were refused while the
+// table was full, once it has room again or the link ends.
+func (bk *books) refusals(n int) {
+	if n > 0 {
+		bk.log.Warn("refused requests from the remote while too many waited for the host", "refused", n, "limit", maxServerRequests)
+	}
+}
+
+// inflight is the set of the host's requests the remote has not answered,
+// by raw id, with the order they were sent in and the batch they came in.
+type inflight struct {
+	mu  sync.Mutex
+	seq uint64
+	ids map[string]sent
+}
+
+type sent struct {
+	seq   uint64
+	batch uint64 // 0 when the request came alone
+}
+
+func (f *inflight) add(id []byte, batch uint64) {
+	f.mu.Lock()
+	if f.ids == nil {
+		f.ids = make(map[string]sent)
+	}
+	f.seq++
+	f.ids[string(id)] = sent{f.seq, batch}
+	f.mu.Unlock()
+}
+
+// done takes id off the books, and reports whether it was in flight.
+func (f *inflight) done(id []byte) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.ids[string(id)]
+	delete(f.ids, string(id))
+	return ok
+}
+
+func (f *inflight) has(id []byte) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.ids[string(id)]
+	return ok
+}
+
+// drain removes every id still waiting and returns them in the order they
+// were sent, those of one batch together.
+func (f *inflight) drain() [][][]byte {
+	f.mu.Lock()
+	ids := f.ids
+	f.ids = nil
+	f.mu.Unlock()
+	type entry struct {
+		id string
+		sent
+	}
+	entries := make([]entry, 0, len(ids))
+	for id, s := range ids {
+		entries = append(entries, entry{id, s})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	var groups [][][]byte
+	batchAt := map[uint64]int{}
+	for _, e := range entries {
+		if e.batch == 0 {
+			groups = append(groups, [][]byte{[]byte(e.id)})
+			continue
+		}
+		i, ok := batchAt[e.batch]
+		if !ok {
+			i = len(groups)
+			batchAt[e.batch] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], []byte(e.id))
+	}
+	return groups
+}
+
+// serverRequests are the remote server's requests to the host that the
+// host has not answered. Ids pass unchanged on the first connection; on
+// later ones each gets an id of m2m-ssh's making, so that the host's late
+// answer to a request of a lost connection can never be taken for the
+// answer to a new request that happens to reuse its id.
+type serverRequests struct {
+	mu      sync.Mutex
+	gen     int
+	next    uint64
+	ids     map[string][]byte // as the host sees it -> as the remote sent it
+	refusal int               // requests refused since the table was last full
+}
+
+// maxServerRequests bounds the server's requests waiting for the host: MCP
+// servers ask the host a handful of things at a time (sampling,
+// elicitation, roots), and a server that asks without end must not fill
+// m2m-ssh's memory.
+const maxServerRequests = 1024
+
+// add records a request with the remote's id and returns the id to show
+// the host, or nil when it is the same. ok is false, and nothing recorded,
+// when maxServerRequests wait already.
+func (s *serverRequests) add(id []byte) (hostID []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil {
+		s.ids = make(map[string][]byte)
+	}
+	if _, dup := s.ids[string(id)]; len(s.ids) >= maxServerRequests && (s.gen > 0 || !dup) {
+		s.refusal++
+		return nil, false
+	}
+	if s.gen == 0 {
+		s.ids[string(id)] = nil
+		return nil, true
+	}
+	s.next++
+	hostID = strconv.AppendQuote(nil, "m2m-ssh-"+strconv.Itoa(s.gen)+"-"+strconv.FormatUint(s.next, 10))
+	s.ids[string(hostID)] = bytes.Clone(id)
+	return hostID, true
+}
+
+// refused is how many requests were refused since the table last had
+// room, this one included.
+func (s *serverRequests) refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal
+}
+
+// settle returns the count of requests refused while the table was full,
+// and starts a new count, once the table has room again.
+func (s *serverRequests) settle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.refusal
+	if n == 0 || len(s.ids) >= maxServerRequests {
+		return 0
+	}
+	s.refusal = 0
+	return n
+}
+
+// answer takes the host's answer to hostID off the books. It returns the
+// remote's id when it differs, and false when no request of the present
+// connection has that id.
+func (s *serverRequests) answer(hostID []byte) (remoteID []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	remoteID, ok = s.ids[string(hostID)]
+	delete(s.ids, string(hostID))
+	return remoteID, ok
+}
+
+// forget drops every request of the lost connection and returns their ids
+// as the host saw them. Requests of the next connection get new ids.
+func (s *serverRequests) forget() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([][]byte, 0, len(s.ids))
+	for id := range s.ids {
+		ids = append(ids, []byte(id))
+	}
+	s.ids = nil
+	s.gen++
+	s.refusal = 0
+	return ids
+}
