@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 // sender that writes the host's frames to it, a pump that carries its
 // frames to the host, and its stderr.
 type link struct {
+	s      *session // the session the link carries
 	remote transport.Remote
 	send   *sender
 	// delivering is set while a goroutine writes frames that waited for
@@ -40,57 +40,35 @@ type link struct {
 // errHostGone ends a session whose host no longer reads its answers.
 var errHostGone = errors.New("bridge: the host stopped reading")
 
-// start runs a link over remote, whose frames fr reads. prelude are frames
-// the remote sent during a replayed handshake, to pass on first.
-func (r *run) start(remote transport.Remote, fr *remoteFrames, prelude [][]byte) *link {
-	l := &link{
-		remote:    remote,
-		send:      &sender{remote: remote, w: bufio.NewWriterSize(remote, 64<<10), failed: make(chan struct{})},
-		delivered: make(chan struct{}, 1),
-		pumped:    make(chan struct{}),
-		stderr:    make(chan struct{}),
-		ended:     make(chan struct{}),
-	}
-	go func() {
-		defer close(l.pumped)
-		l.pumpErr = r.pump(l, fr, prelude)
-	}()
-	go func() {
-		defer close(l.stderr)
-		r.b.copyStderr(remote.Stderr())
-	}()
-	return l
-}
-
 // pump carries the remote's frames to the host until the remote's stdout
 // ends. Every frame is checked to be JSON first: stdout carries nothing but
 // frames the host can parse.
-func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
+func (l *link) pump(fr *remoteFrames, prelude [][]byte) error {
 	// Frames of a burst go to the host in one write; nothing is held
 	// back while the pump waits for the remote.
-	defer r.host.flush()
+	defer l.s.host.flush()
 	defer func() {
 		if l.replies != nil {
 			close(l.replies)
 		}
-		r.books.refusals(r.books.server.refused())
+		l.s.books.refusals(l.s.books.server.refused())
 	}()
-	fr.Max = r.b.MaxFrame
+	fr.Max = l.s.b.MaxFrame
 	for _, f := range prelude {
-		if err := r.fromRemote(l, f); err != nil {
+		if err := l.fromRemote(f); err != nil {
 			return err
 		}
 	}
 	for {
 		if !fr.Buffered() {
-			if err := r.host.flush(); err != nil {
+			if err := l.s.host.flush(); err != nil {
 				return fmt.Errorf("%w: %v", errHostGone, err)
 			}
 		}
 		frame, err := fr.Next()
 		var tl *jsonrpc.FrameTooLargeError
 		if errors.As(err, &tl) {
-			r.remoteTooLarge(l, tl)
+			l.remoteTooLarge(tl)
 			continue
 		}
 		if err != nil {
@@ -100,11 +78,11 @@ func (r *run) pump(l *link, fr *remoteFrames, prelude [][]byte) error {
 			// A connection cut in the middle of a frame ends the
 			// stream as a clean EOF would: the last frame may be a
 			// piece of one. Its request is answered as lost.
-			r.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "bytes", len(frame))
-			r.b.Logger.Debug("the frame cut short", "start", preview(frame))
+			l.s.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "bytes", len(frame))
+			l.s.b.Logger.Debug("the frame cut short", "start", preview(frame))
 			continue
 		}
-		if err := r.fromRemote(l, frame); err != nil {
+		if err := l.fromRemote(frame); err != nil {
 			return err
 		}
 	}
@@ -137,29 +115,29 @@ func (e endReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *run) fromRemote(l *link, frame []byte) error {
+func (l *link) fromRemote(frame []byte) error {
 	if ok, twoIDs := jsonrpc.ValidFrame(frame); !ok || twoIDs {
-		r.remoteNotJSON(frame, twoIDs)
+		l.remoteNotJSON(frame, twoIDs)
 		return nil
 	}
 	env, err := jsonrpc.ParseEnvelope(frame)
 	if err != nil {
-		r.strayLine(frame)
+		l.strayLine(frame)
 		return nil
 	}
 	l.heard.Store(true)
 	if env.Kind == jsonrpc.KindBatch {
-		frame = r.books.remoteBatch(frame, func(env jsonrpc.Envelope) { r.refuseServerRequest(l, env) })
+		frame = l.s.books.remoteBatch(frame, func(env jsonrpc.Envelope) { l.refuseServerRequest(env) })
 	} else {
-		frame, _ = r.books.remoteMessage(env, frame, func(env jsonrpc.Envelope) { r.refuseServerRequest(l, env) })
+		frame, _ = l.s.books.remoteMessage(env, frame, func(env jsonrpc.Envelope) { l.refuseServerRequest(env) })
 	}
 	if frame == nil {
 		return nil
 	}
-	if r.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		r.b.Logger.Debug("remote → host", "frame", preview(frame))
+	if l.s.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		l.s.b.Logger.Debug("remote → host", "frame", preview(frame))
 	}
-	if err := r.host.write(frame, false); err != nil {
+	if err := l.s.host.write(frame, false); err != nil {
 		return fmt.Errorf("%w: %v", errHostGone, err)
 	}
 	return nil
@@ -167,11 +145,11 @@ func (r *run) fromRemote(l *link, frame []byte) error {
 
 // refuseServerRequest answers a request from the server when too many
 // wait for the host already.
-func (r *run) refuseServerRequest(l *link, env jsonrpc.Envelope) {
-	if n := r.books.server.refused(); n == 1 {
-		r.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
+func (l *link) refuseServerRequest(env jsonrpc.Envelope) {
+	if n := l.s.books.server.refused(); n == 1 {
+		l.s.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
 	}
-	r.replyRemote(l, jsonrpc.ErrorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
+	l.replyRemote(jsonrpc.ErrorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
 		"m2m-ssh: %d requests from this server already wait for the host to answer; the request was not passed on", maxServerRequests), nil))
 }
 
@@ -183,7 +161,7 @@ const replyQueue = 256
 // replyRemote writes one of the bridge's own answers to the remote, from
 // a goroutine of the link's, so that a remote that does not read cannot
 // hold the pump. Called from the pump only.
-func (r *run) replyRemote(l *link, frame []byte) {
+func (l *link) replyRemote(frame []byte) {
 	if l.replies == nil {
 		l.replies = make(chan []byte, replyQueue)
 		go func() {
@@ -197,7 +175,7 @@ func (r *run) replyRemote(l *link, frame []byte) {
 	select {
 	case l.replies <- frame:
 	default:
-		r.b.Logger.Debug("dropped an answer to the remote: it does not read")
+		l.s.b.Logger.Debug("dropped an answer to the remote: it does not read")
 	}
 }
 
@@ -206,77 +184,59 @@ func (r *run) replyRemote(l *link, frame []byte) {
 // response whose id can still be read, to a request in flight, is answered
 // with an error: the host could not use the server's. Any other such frame
 // is dropped.
-func (r *run) remoteNotJSON(frame []byte, twoIDs bool) {
+func (l *link) remoteNotJSON(frame []byte, twoIDs bool) {
 	env, err := jsonrpc.ParseEnvelope(frame)
 	if err != nil && !twoIDs {
-		r.strayLine(frame)
+		l.strayLine(frame)
 		return
 	}
 	what := "the remote sent a frame that is not JSON; dropped it"
 	if twoIDs {
 		what = "the remote sent a message with two ids; dropped it"
 	}
-	r.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
-	r.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
-	if env.Kind == jsonrpc.KindResponse && r.books.pending.done(env.ID) {
-		r.books.hs.answered(env.ID, true)
-		r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
-			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", r.b.Name), nil), false)
+	l.s.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
+	l.s.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
+	if env.Kind == jsonrpc.KindResponse && l.s.books.pending.done(env.ID) {
+		l.s.books.hs.answered(env.ID, true)
+		l.s.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", l.s.b.Name), nil), false)
 	}
 }
 
 // remoteTooLarge handles a frame from the remote over the limit, which the
 // reader discarded: the request it answers, or that it carries, gets an
 // error.
-func (r *run) remoteTooLarge(l *link, tl *jsonrpc.FrameTooLargeError) {
+func (l *link) remoteTooLarge(tl *jsonrpc.FrameTooLargeError) {
 	env, ok := jsonrpc.HeadEnvelope(tl.Head)
-	r.b.Logger.Warn("the remote sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
-	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
+	l.s.b.Logger.Warn("the remote sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
+	l.s.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
 	if !ok {
 		return
 	}
 	l.heard.Store(true)
 	switch env.Kind {
 	case jsonrpc.KindResponse:
-		if r.books.pending.done(env.ID) {
-			r.books.hs.answered(env.ID, true)
-			r.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
+		if l.s.books.pending.done(env.ID) {
+			l.s.books.hs.answered(env.ID, true)
+			l.s.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 				"m2m-ssh: the remote MCP server on %s answered with %s, over the limit of %s; the answer was discarded (hint: raise --max-frame, or ask for less)",
-				r.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)
+				l.s.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)
 		}
 	case jsonrpc.KindRequest:
-		r.replyRemote(l, jsonrpc.ErrorFrame(env.ID, CodeInvalidRequest, fmt.Sprintf(
+		l.replyRemote(jsonrpc.ErrorFrame(env.ID, CodeInvalidRequest, fmt.Sprintf(
 			"m2m-ssh: the request is %s, over m2m-ssh's limit of %s (--max-frame); it was not passed on", frameSize(tl), byteCount(int64(tl.Limit))), nil))
 	}
 }
 
 // strayLine logs a line from the remote that is not JSON-RPC; the first
 // gets a warning with the likely cause.
-func (r *run) strayLine(frame []byte) {
-	if r.strayed.CompareAndSwap(false, true) {
-		r.b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", preview(frame),
+func (l *link) strayLine(frame []byte) {
+	if l.s.strayed.CompareAndSwap(false, true) {
+		l.s.b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", preview(frame),
 			"hint", "shell start-up files (.bashrc, .profile, motd) that print to stdout corrupt the stream: make them quiet for non-interactive shells")
 		return
 	}
-	r.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
-}
-
-// close ends a link that is lost or done with, and returns the frames it
-// was given but did not send. When it returns the connection is closed and
-// nothing more goes on the books for it. The host reader no longer writes
-// to it directly: r.indirect was called.
-func (r *run) close(l *link) []hostFrame {
-	l.remote.Close()
-	if l.delivering {
-		<-l.delivered
-		l.delivering = false
-	}
-	if l.ending {
-		<-l.ended
-	}
-	unsent := l.send.shut()
-	<-l.pumped
-	return unsent
+	l.s.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
 }
 
 // endInput sends EOF to the remote once what the host sent is written, in

@@ -15,64 +15,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
-// lose handles the loss of the live link while the host still talks: the
-// requests in flight are answered, the remote's requests are forgotten,
-// and a goroutine starts to restore the session. done reports that the
-// session is over instead, with its exit code and error.
-func (r *run) lose() (done bool, code int, err error) {
-	l := r.link
-	r.indirect()
-	status := l.status(statusWait)
-	unsent := r.close(l)
-	r.link = nil
-	r.lostAt = time.Now()
-	what := describeEnd(status)
-	if l.pumpErr != nil && !errors.Is(l.pumpErr, io.EOF) {
-		r.b.Logger.Debug("remote pump ended", "err", l.pumpErr)
-	}
-	if l.send.err != nil {
-		r.b.Logger.Debug("writing to the remote failed", "err", l.send.err)
-	}
-	if l.heard.Load() {
-		r.failures = 0
-	}
-
-	msg := fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request may or may not have run", r.b.Name, what)
-	n := r.answerPending(CodeConnectionLost, msg)
-	r.books.hs.lost()
-	for _, id := range r.books.server.forget() {
-		// The host may be asking its user something for the lost
-		// server: it can stop.
-		r.host.frame(jsonrpc.Notification(methodCancelled, map[string]any{
-			"requestId": rawJSON(id),
-			"reason":    fmt.Sprintf("m2m-ssh: the connection to %s was lost", r.b.Name),
-		}))
-	}
-	if len(unsent) > 0 {
-		r.queue = append(unsent, r.queue...)
-		for _, f := range unsent {
-			r.queuedBytes += len(f.data)
-		}
-	}
-	for i := range r.queue {
-		r.queue[i].at = r.lostAt
-	}
-
-	if r.b.Retries < 0 || r.eof || r.ctx.Err() != nil {
-		r.b.Logger.Error(what, "target", r.b.Name, "answered", n)
-		r.answerQueue(CodeUnavailable, fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request was not sent", r.b.Name, what))
-		code, _ := exitStatus(status)
-		err := fmt.Errorf("bridge: the connection to %s was lost (%s)", r.b.Name, what)
-		if r.b.Retries < 0 && !r.eof {
-			r.b.refuse(r.ctx, r.frames, r.host, err)
-		}
-		return true, code, err
-	}
-	r.b.Logger.Warn("the connection was lost; reconnecting", "target", r.b.Name, "cause", what, "answered", n)
-	r.startReconnect(what)
-	return false, 0, nil
-}
-
 func describeEnd(status error) string {
 	var ee *transport.ExitError
 	switch {
@@ -94,16 +36,6 @@ type reconnected struct {
 	a     *attempt
 	tries int // tries in a row that did not bring a working session
 	err   error
-}
-
-func (r *run) startReconnect(cause string) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	r.cancelReconnect = cancel
-	ch := make(chan reconnected, 1)
-	r.reconnected = ch
-	script := r.books.hs.script()
-	failures := r.failures
-	go func() { ch <- r.b.reconnect(ctx, script, failures, cause) }()
 }
 
 // reconnect tries to open a session and replay the handshake until it
@@ -243,28 +175,6 @@ func (a *attempt) await(req replayed) error {
 	}
 }
 
-// restored takes the outcome of reconnecting: a live link, or the end.
-func (r *run) restored(res reconnected) (done bool, code int, err error) {
-	r.reconnected = nil
-	r.cancelReconnect()
-	r.failures = res.tries
-	if res.err != nil {
-		code, err := r.giveUp(res)
-		return true, code, err
-	}
-	a := res.a
-	r.link = r.start(a.remote, a.fr, a.prelude)
-	if a.proven {
-		r.link.heard.Store(true)
-		r.failures = 0
-	}
-	r.b.Logger.Info("reconnected", "target", r.b.Name, "took", time.Since(r.lostAt).Round(time.Millisecond), "waiting", len(r.queue))
-	for _, m := range a.changed {
-		r.host.frame(jsonrpc.Notification(m, nil))
-	}
-	return false, 0, nil
-}
-
 // ReconnectError is a lost session that could not be restored.
 type ReconnectError struct {
 	Alias string
@@ -283,61 +193,4 @@ func (e *ReconnectError) Hint() string {
 		return h
 	}
 	return fmt.Sprintf("check that 'ssh %s' works and that the remote MCP server starts and stays up (its stderr is logged with the prefix 'remote:'); then restart the MCP server in the host", e.Alias)
-}
-
-// giveUp ends a session that could not be restored: everything waiting is
-// answered, and so is every request the host sends until it is quiet.
-func (r *run) giveUp(res reconnected) (int, error) {
-	err := &ReconnectError{Alias: r.b.Name, Tries: res.tries, Err: res.err}
-	r.b.Logger.Error("giving up", "target", r.b.Name, "tries", res.tries, "err", res.err)
-	r.answerQueue(CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
-	r.b.refuse(r.ctx, r.frames, r.host, err)
-	return ExitStatus, err
-}
-
-// abandon ends a session while it is being restored: the host closed
-// stdin, or a signal came.
-func (r *run) abandon(why string) (int, error) {
-	if r.reconnected != nil {
-		r.cancelReconnect()
-		if res := <-r.reconnected; res.a != nil {
-			// A program was started for the session: it is not
-			// left running.
-			res.a.remote.CloseWrite()
-			r.b.stopRemote(res.a.remote, r.ctx.Done())
-			res.a.remote.Close()
-		}
-		r.reconnected = nil
-	}
-	r.answerQueue(CodeUnavailable, fmt.Sprintf("m2m-ssh: %s while the connection to %s was being restored; the request was not sent", why, r.b.Name))
-	return ExitStatus, fmt.Errorf("bridge: the connection to %s was lost, and %s before it was restored", r.b.Name, why)
-}
-
-// nextExpiry is how long until the oldest request waiting for the session
-// has waited ReconnectTimeout.
-func (r *run) nextExpiry() (time.Duration, bool) {
-	for i := range r.queue {
-		if ids, _ := r.queue[i].requests(); len(ids) > 0 {
-			return time.Until(r.queue[i].at.Add(r.b.ReconnectTimeout)), true
-		}
-	}
-	return 0, false
-}
-
-// expire answers the requests that have waited ReconnectTimeout for the
-// session to come back, and takes them out of the queue.
-func (r *run) expire() {
-	now := time.Now()
-	msg := fmt.Sprintf("m2m-ssh: the connection to %s was lost and is not back after %s; the request was not sent", r.b.Name, r.b.ReconnectTimeout)
-	kept := r.queue[:0]
-	for i := range r.queue {
-		f := &r.queue[i]
-		if ids, _ := f.requests(); len(ids) > 0 && !now.Before(f.at.Add(r.b.ReconnectTimeout)) {
-			r.host.answer(f, CodeUnavailable, msg)
-			r.queuedBytes -= len(f.data)
-			continue
-		}
-		kept = append(kept, *f)
-	}
-	r.queue = kept
 }
