@@ -167,7 +167,8 @@ func (bk *books) refusals(n int) {
 }
 
 // inflight is the set of the host's requests the remote has not answered,
-// by raw id, with the order they were sent in and the batch they came in.
+// by id (jsonrpc.IDKey: a server may spell the id it echoes its own
+// way), with the order they were sent in and the batch they came in.
 type inflight struct {
 	mu  sync.Mutex
 	seq uint64
@@ -175,6 +176,7 @@ type inflight struct {
 }
 
 type sent struct {
+	id    string // as the host spelt it, for the answers m2m-ssh makes
 	seq   uint64
 	batch uint64 // 0 when the request came alone
 }
@@ -185,23 +187,25 @@ func (f *inflight) add(id []byte, batch uint64) {
 		f.ids = make(map[string]sent)
 	}
 	f.seq++
-	f.ids[string(id)] = sent{f.seq, batch}
+	f.ids[jsonrpc.IDKey(id)] = sent{string(id), f.seq, batch}
 	f.mu.Unlock()
 }
 
 // done takes id off the books, and reports whether it was in flight.
 func (f *inflight) done(id []byte) bool {
+	key := jsonrpc.IDKey(id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.ids[string(id)]
-	delete(f.ids, string(id))
+	_, ok := f.ids[key]
+	delete(f.ids, key)
 	return ok
 }
 
 func (f *inflight) has(id []byte) bool {
+	key := jsonrpc.IDKey(id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.ids[string(id)]
+	_, ok := f.ids[key]
 	return ok
 }
 
@@ -212,15 +216,11 @@ func (f *inflight) drain() [][][]byte {
 	ids := f.ids
 	f.ids = nil
 	f.mu.Unlock()
-	type entry struct {
-		id string
-		sent
+	entries := make([]sent, 0, len(ids))
+	for _, s := range ids {
+		entries = append(entries, s)
 	}
-	entries := make([]entry, 0, len(ids))
-	for id, s := range ids {
-		entries = append(entries, entry{id, s})
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(entries, func(a, b sent) int { return cmp.Compare(a.seq, b.seq) })
 	var groups [][][]byte
 	batchAt := map[uint64]int{}
 	for _, e := range entries {
@@ -245,11 +245,19 @@ func (f *inflight) drain() [][][]byte {
 // answer to a request of a lost connection can never be taken for the
 // answer to a new request that happens to reuse its id.
 type serverRequests struct {
-	mu      sync.Mutex
-	gen     int
-	next    uint64
-	ids     map[string][]byte // as the host sees it -> as the remote sent it
-	refusal int               // requests refused since the table was last full
+	mu   sync.Mutex
+	gen  int
+	next uint64
+	// ids are keyed by the id the host sees (jsonrpc.IDKey: the host may
+	// spell it its own way when it answers).
+	ids     map[string]serverRequest
+	refusal int // requests refused since the table was last full
+}
+
+// serverRequest is one request of the server's waiting for the host.
+type serverRequest struct {
+	hostID   []byte // as the host was shown it
+	remoteID []byte // as the remote sent it; nil when the host saw it as is
 }
 
 // maxServerRequests bounds the server's requests waiting for the host: MCP
@@ -265,19 +273,20 @@ func (s *serverRequests) add(id []byte) (hostID []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ids == nil {
-		s.ids = make(map[string][]byte)
+		s.ids = make(map[string]serverRequest)
 	}
-	if _, dup := s.ids[string(id)]; len(s.ids) >= maxServerRequests && (s.gen > 0 || !dup) {
+	key := jsonrpc.IDKey(id)
+	if _, dup := s.ids[key]; len(s.ids) >= maxServerRequests && (s.gen > 0 || !dup) {
 		s.refusal++
 		return nil, false
 	}
 	if s.gen == 0 {
-		s.ids[string(id)] = nil
+		s.ids[key] = serverRequest{hostID: bytes.Clone(id)}
 		return nil, true
 	}
 	s.next++
 	hostID = strconv.AppendQuote(nil, "m2m-ssh-"+strconv.Itoa(s.gen)+"-"+strconv.FormatUint(s.next, 10))
-	s.ids[string(hostID)] = bytes.Clone(id)
+	s.ids[string(hostID)] = serverRequest{hostID: hostID, remoteID: bytes.Clone(id)}
 	return hostID, true
 }
 
@@ -308,9 +317,10 @@ func (s *serverRequests) settle() int {
 func (s *serverRequests) answer(hostID []byte) (remoteID []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	remoteID, ok = s.ids[string(hostID)]
-	delete(s.ids, string(hostID))
-	return remoteID, ok
+	key := jsonrpc.IDKey(hostID)
+	req, ok := s.ids[key]
+	delete(s.ids, key)
+	return req.remoteID, ok
 }
 
 // forget drops every request of the lost connection and returns their ids
@@ -319,8 +329,8 @@ func (s *serverRequests) forget() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := make([][]byte, 0, len(s.ids))
-	for id := range s.ids {
-		ids = append(ids, []byte(id))
+	for _, req := range s.ids {
+		ids = append(ids, req.hostID)
 	}
 	s.ids = nil
 	s.gen++

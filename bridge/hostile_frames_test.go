@@ -182,3 +182,34 @@ func TestServerRequestsBound(t *testing.T) {
 		t.Fatalf("the log does not count the refused requests:\n%s", log.String())
 	}
 }
+
+// A server that spells an echoed id its own way (Python's json.dumps
+// writes "é" as "\u00e9"; some write 1 as 1.0) still answers its request:
+// the books key ids by value, so the answer reaches the host and the
+// request is not answered again when the link is lost.
+func TestRemoteRespellsIDs(t *testing.T) {
+	remote := newPipeRemote()
+	h := startBridge(t, fakeBridge(remote))
+	in := remote.lines()
+	h.send(`{"jsonrpc":"2.0","id":"é","method":"tools/call"}`)
+	h.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call"}`)
+	h.send(`{"jsonrpc":"2.0","id":8,"method":"tools/call"}`)
+	for range 3 {
+		recvLine(t, in)
+	}
+	fmt.Fprintln(remote.stdout, `{"jsonrpc":"2.0","id":"\u00e9","result":{"n":1}}`)
+	fmt.Fprintln(remote.stdout, `{"jsonrpc":"2.0","id":7.0,"result":{"n":2}}`)
+	if m := h.recv(); m["id"] != "é" || m["result"] == nil {
+		t.Fatalf("answer = %v, want the result for \"é\"", m)
+	}
+	if m := h.recv(); m["id"] != 7.0 || m["result"] == nil {
+		t.Fatalf("answer = %v, want the result for 7", m)
+	}
+	remote.cut()
+	// Only 8 was still in flight.
+	errorFor(t, h.recv(), 8.0, CodeConnectionLost, "lost")
+	h.in.Close()
+	if r := h.wait(); r.code != ExitStatus {
+		t.Fatalf("Run = %d, %v", r.code, r.err)
+	}
+}

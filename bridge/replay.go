@@ -56,7 +56,7 @@ func (h *handshake) ask(env jsonrpc.Envelope, frame []byte) {
 	if h.asked == nil {
 		h.asked = make(map[string]step)
 	}
-	h.asked[string(env.ID)] = step{string(env.Method), frame, env.ID}
+	h.asked[jsonrpc.IDKey(env.ID)] = step{string(env.Method), frame, env.ID}
 	h.waiting.Store(int32(len(h.asked)))
 }
 
@@ -70,11 +70,12 @@ func (h *handshake) answered(id []byte, isError bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s, ok := h.asked[string(id)]
+	key := jsonrpc.IDKey(id)
+	s, ok := h.asked[key]
 	if !ok {
 		return
 	}
-	delete(h.asked, string(id))
+	delete(h.asked, key)
 	h.waiting.Store(int32(len(h.asked)))
 	if isError {
 		return

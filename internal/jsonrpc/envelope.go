@@ -2,7 +2,10 @@ package jsonrpc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"math/big"
+	"strconv"
 )
 
 // Kind is what a JSON-RPC frame is, as far as the bridge cares.
@@ -279,4 +282,79 @@ func (s *scanner) composite() bool {
 		s.i++
 	}
 	return false
+}
+
+// IDKey is the key under which an id (raw JSON, as Envelope.ID) is kept on
+// the books: one key for every spelling of one value, since a host
+// compares ids by value and a peer may re-encode one it echoes ("\u00e9"
+// for "é", 1.0 or 1e0 for 1) and its answer must still find its request.
+// The usual spellings (a plain integer, a string without escapes) are
+// their own key, at no cost.
+func IDKey(id []byte) string {
+	if len(id) == 0 {
+		return ""
+	}
+	switch c := id[0]; {
+	case c == '"':
+		if bytes.IndexByte(id, '\\') < 0 {
+			return string(id)
+		}
+		var s string
+		if json.Unmarshal(id, &s) != nil {
+			return string(id)
+		}
+		return `"` + s + `"`
+	case c == '-' || (c >= '0' && c <= '9'):
+		if plainInteger(id) {
+			return string(id)
+		}
+		if len(id) > maxIDNumber || hugeExponent(id) {
+			return string(id)
+		}
+		var r big.Rat
+		if _, ok := r.SetString(string(id)); !ok {
+			return string(id)
+		}
+		return r.RatString()
+	}
+	return string(id)
+}
+
+// maxIDNumber and maxIDExponent bound the numbers IDKey works out
+// exactly: big.Rat would expand "1e99999999" into a hundred million
+// digits. Other spellings are their own key.
+const (
+	maxIDNumber   = 64
+	maxIDExponent = 64
+)
+
+// hugeExponent reports whether the number b has an exponent beyond
+// maxIDExponent either way.
+func hugeExponent(b []byte) bool {
+	i := bytes.IndexAny(b, "eE")
+	if i < 0 {
+		return false
+	}
+	e, err := strconv.Atoi(string(b[i+1:]))
+	return err != nil || e > maxIDExponent || e < -maxIDExponent
+}
+
+// plainInteger reports whether b is an integer in its one canonical JSON
+// spelling: no fraction, exponent, leading zero or minus zero.
+func plainInteger(b []byte) bool {
+	if b[0] == '-' {
+		b = b[1:]
+		if len(b) == 0 || b[0] == '0' {
+			return false
+		}
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

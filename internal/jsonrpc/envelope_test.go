@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -52,6 +53,8 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
 	f.Add([]byte(`{"result":{"a":["}"]},"id":"q"}`))
 	f.Add([]byte(`{"id":"a\"b","method":"m"}`))
+	f.Add([]byte(`{"id":"\u00e9\/","method":"m"}`))
+	f.Add([]byte(`{"id":1.5e3,"result":{}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		env, err := ParseEnvelope(in)
 		if err != nil {
@@ -64,6 +67,19 @@ func FuzzParseEnvelope(f *testing.F) {
 		// into the messages the bridge builds.
 		if env.ID != nil && (!validID(env.ID) || !json.Valid(env.ID) || !json.Valid(ErrorFrame(env.ID, 1, "m", nil))) {
 			t.Fatalf("id %q of %q is not a JSON string, number or null", env.ID, in)
+		}
+		// A string id's key is its value: the same for its JSON
+		// re-encoding, as a peer that echoes it may send it.
+		if env.ID != nil && env.ID[0] == '"' {
+			var v string
+			if utf8.Valid(env.ID) && json.Unmarshal(env.ID, &v) == nil {
+				again, _ := json.Marshal(v)
+				if IDKey(env.ID) != IDKey(again) {
+					t.Fatalf("IDKey(%s) = %q but IDKey(%s) = %q", env.ID, IDKey(env.ID), again, IDKey(again))
+				}
+			}
+		} else if env.ID != nil {
+			IDKey(env.ID)
 		}
 		var m struct {
 			ID json.RawMessage `json:"id"`
@@ -157,5 +173,44 @@ func TestSpliceID(t *testing.T) {
 	got := SpliceID(elems[0], env.ID, []byte(`"m2m-ssh-1-1"`))
 	if want := `{"id":"m2m-ssh-1-1","method":"roots/list"}`; string(got) != want {
 		t.Fatalf("SpliceID = %s, want %s", got, want)
+	}
+}
+
+// Every spelling of one id value has one key; different values differ.
+func TestIDKey(t *testing.T) {
+	same := [][]string{
+		{`1`, `1.0`, `1e0`, `10e-1`, `0.1e1`},
+		{`0`, `-0`, `0.0`, `0e5`},
+		{`-12`, `-12.00`, `-1.2e1`},
+		{`12345678901234567890123`, `12345678901234567890123.0`},
+		{`"é"`, `"\u00e9"`, `"\u00E9"`},
+		{`"a/b"`, `"a\/b"`},
+		{`"q\"uote"`, `"q\u0022uote"`},
+		{`null`},
+	}
+	var keys []string
+	for _, group := range same {
+		key := IDKey([]byte(group[0]))
+		for _, id := range group[1:] {
+			if got := IDKey([]byte(id)); got != key {
+				t.Errorf("IDKey(%s) = %q, IDKey(%s) = %q: want one key", group[0], key, id, got)
+			}
+		}
+		keys = append(keys, key)
+	}
+	distinct := []string{`1`, `"1"`, `2`, `1.5`, `12345678901234567890122`, `12345678901234567890123`, `"é"`, `"e"`, `null`, `"null"`}
+	seen := map[string]string{}
+	for _, id := range distinct {
+		k := IDKey([]byte(id))
+		if prev, dup := seen[k]; dup {
+			t.Errorf("IDKey(%s) = IDKey(%s) = %q: want different keys", id, prev, k)
+		}
+		seen[k] = id
+	}
+	// A huge exponent is not expanded.
+	for _, id := range []string{"1e99999999", "1e-99999999", "1e" + strings.Repeat("9", 60)} {
+		if k := IDKey([]byte(id)); k != id {
+			t.Errorf("IDKey(%s) = %.40q…, want the spelling itself", id, k)
+		}
 	}
 }
