@@ -31,8 +31,10 @@ type session struct {
 }
 
 // minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
-// and a burst of ordinary frames fit many times over.
-const minHeapLimit = 48 << 20
+// (a few MiB) and a burst of ordinary frames fit several times over, and
+// with the binary and stacks it stays within the promise of 3 × the frame
+// limit + 16 MiB even for the smallest limits.
+const minHeapLimit = 16 << 20
 
 func connectAction(c *cli.Context) error {
 	logger, err := newLogger(c)

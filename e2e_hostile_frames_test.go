@@ -5,10 +5,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
@@ -209,4 +212,49 @@ func TestHostileFloodRequests(t *testing.T) {
 	if code := h.exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit status %d", code)
 	}
+}
+
+// While the session is being restored, the host keeps sending frames just
+// under the limit: the bridge holds a bounded backlog and stops reading,
+// so memory stays within the promise, and every request is answered.
+func TestHostileHostFloodWhileReconnecting(t *testing.T) {
+	sshtest.LookPath(t, "nc")
+	const limit = 8 << 20
+	w := newWorld(t)
+	relay := sshtest.StartRelay(t, w.sshd.Addr())
+	up := filepath.Join(w.dir, "network-up")
+	if err := os.WriteFile(up, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proxy := fmt.Sprintf("ProxyCommand=sh -c '[ -e %s ] || exit 1; exec nc %%h %%p'", up)
+	h := startRaw(t, w.command(w.viaRelay(t, relay, filepath.Join(w.dir, "testmcp.pid"),
+		"-o", proxy, "--max-frame", "8MiB", "--reconnect-timeout", "3s")...))
+	h.initialize()
+	os.Remove(up)
+	relay.Cut()
+
+	const frames = 12
+	text := strings.Repeat("x", limit-200)
+	written := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		for ; n < frames; n++ {
+			if _, err := fmt.Fprintf(h.in, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":%q}}}`+"\n", 100+n, text); err != nil {
+				return
+			}
+		}
+	}()
+	// Every request is answered: not sent while the session is away.
+	for i := range frames {
+		m := h.recv(60 * time.Second)
+		e, _ := m["error"].(map[string]any)
+		if e == nil || e["code"] != float64(bridge.CodeUnavailable) {
+			t.Fatalf("answer %d = %.300v, want error %d", i, m, bridge.CodeUnavailable)
+		}
+	}
+	if n := <-written; n != frames {
+		t.Fatalf("the host could write %d of %d frames", n, frames)
+	}
+	checkRSS(t, h, limit)
 }

@@ -66,10 +66,14 @@ const DefaultRetries = 10
 // program that exited sends just before its channel closes.
 const statusWait = time.Second
 
-// maxQueued is how many bytes of the host's frames the bridge holds before
-// it stops reading more: a remote that reads slowly, or a session being
-// restored, holds the host back rather than filling memory.
-const maxQueued = 64 << 20
+// maxQueued is how many bytes of the host's frames the bridge holds, queued
+// or being delivered, before it stops taking more: a remote that reads
+// slowly, or a session being restored, holds the host back rather than
+// filling memory. With the frame the reader has handed over (the channel
+// to the loop holds none) and the one in its buffer, the host's frames
+// never take more than 3 × MaxFrame + maxQueued, whatever the host sends.
+// A few MiB are thousands of ordinary requests.
+const maxQueued = 4 << 20
 
 // Run bridges in (the host's stdin) and out (its stdout) to the remote
 // until the host closes stdin or ctx ends, restoring the session when the
@@ -80,7 +84,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, err
 	b.defaults()
 	r := &session{b: b, ctx: ctx, host: &hostWriter{w: out}}
 	r.books.log = b.Logger
-	frames := make(chan hostFrame, 64)
+	frames := make(chan hostFrame) // no buffer: see maxQueued
 	r.frames = frames
 	go r.readHost(in, frames)
 

@@ -22,9 +22,10 @@ type link struct {
 	send   *sender
 	// delivering is set while a goroutine writes frames that waited for
 	// the link; delivered receives when it is done. The loop's alone.
-	delivering bool
-	delivered  chan struct{}
-	direct     bool // the host reader writes to send itself
+	delivering      bool
+	deliveringBytes int // the size of what is being delivered
+	delivered       chan struct{}
+	direct          bool // the host reader writes to send itself
 	// pumped is closed when the pump has ended, pumpErr its error.
 	pumped  chan struct{}
 	pumpErr error

@@ -76,7 +76,11 @@ func (r *session) loop() (int, error) {
 			expired = expiry.C
 		}
 		frames := r.frames
-		if r.queuedBytes >= maxQueued {
+		held := r.queuedBytes
+		if r.link != nil {
+			held += r.link.deliveringBytes
+		}
+		if held >= maxQueued {
 			frames = nil
 		}
 		select {
@@ -98,7 +102,7 @@ func (r *session) loop() (int, error) {
 			r.queue = append(r.queue, f)
 			r.queuedBytes += len(f.data)
 		case <-delivered:
-			r.link.delivering = false
+			r.link.delivering, r.link.deliveringBytes = false, 0
 		case <-pumped:
 			if errors.Is(r.link.pumpErr, errHostGone) {
 				return r.hostGone()
@@ -133,6 +137,7 @@ func (r *session) loop() (int, error) {
 // remote that does not read cannot hold the loop.
 func (r *session) deliver(l *link) {
 	frames := r.queue
+	l.deliveringBytes = r.queuedBytes
 	r.queue, r.queuedBytes = nil, 0
 	l.delivering = true
 	go func() {
@@ -335,6 +340,9 @@ func (r *session) readHost(in io.Reader, frames chan<- hostFrame) {
 			held.flush()
 			held = nil
 		}
+		// The loop may not take f for a while (a backlog is full):
+		// meanwhile the reader holds no frame's worth of buffer.
+		fr.Release()
 		frames <- f
 	}
 }
@@ -423,7 +431,7 @@ func (r *session) close(l *link) []hostFrame {
 	l.remote.Close()
 	if l.delivering {
 		<-l.delivered
-		l.delivering = false
+		l.delivering, l.deliveringBytes = false, 0
 	}
 	if l.ending {
 		<-l.ended

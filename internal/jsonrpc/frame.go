@@ -261,6 +261,20 @@ func (fr *FrameReader) account(line []byte) []byte {
 	return line
 }
 
+// Release gives a grown buffer up at once, keeping what is unread, for a
+// caller that has copied the last frame out and may wait before it reads
+// again: while it waits it holds no frame's worth of memory. The frame
+// Next returned last is no longer valid. Streams of large frames are best
+// read without it, reusing the buffer.
+func (fr *FrameReader) Release() {
+	if len(fr.buf) <= frameBufferSize || fr.end-fr.start > frameBufferSize {
+		return
+	}
+	buf := make([]byte, frameBufferSize)
+	fr.end = copy(buf, fr.buf[fr.start:fr.end])
+	fr.buf, fr.start, fr.small = buf, 0, 0
+}
+
 // Buffered reports whether a whole frame is already waiting, so that a
 // writer can hold back a flush until a burst is over: the next call to Next
 // returns without reading. A partial frame does not count, since the peer

@@ -170,3 +170,23 @@ func TestFrameReaderGivesBufferBack(t *testing.T) {
 		}
 	}
 }
+
+// Release drops a grown buffer but keeps what is unread.
+func TestFrameReaderRelease(t *testing.T) {
+	big := strings.Repeat("b", 4*frameBufferSize)
+	fr := NewFrameReader(strings.NewReader(big + "\n" + "next\n"))
+	f, err := fr.Next()
+	if err != nil || len(f) != len(big)+1 {
+		t.Fatalf("Next = %d bytes, %v", len(f), err)
+	}
+	if len(fr.buf) <= frameBufferSize {
+		t.Fatalf("the buffer did not grow (%d bytes): the test proves nothing", len(fr.buf))
+	}
+	fr.Release()
+	if len(fr.buf) != frameBufferSize {
+		t.Fatalf("after Release the buffer is %d bytes, want %d", len(fr.buf), frameBufferSize)
+	}
+	if f, err := fr.Next(); err != nil || string(f) != "next\n" {
+		t.Fatalf("the frame after Release = %q, %v", f, err)
+	}
+}
