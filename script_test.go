@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -84,11 +83,10 @@ func TestScriptsSSHD(t *testing.T) {
 	})
 }
 
-// scriptSetup puts the m2m-ssh built by TestMain first on PATH and sets
-// vars.
+// scriptSetup sets vars. m2m-ssh is on the scripts' PATH already: the
+// test binary, which runs main under that name (TestMain).
 func scriptSetup(vars map[string]string) func(*testscript.Env) error {
 	return func(env *testscript.Env) error {
-		env.Setenv("PATH", filepath.Dir(bins.m2m)+string(os.PathListSeparator)+env.Getenv("PATH"))
 		for k, v := range vars {
 			env.Setenv(k, v)
 		}
