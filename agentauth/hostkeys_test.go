@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// fixtureKey reads a private key from testdata/agentauth.
+// fixtureKey reads a private key from testdata.
 func fixtureKey(t testing.TB, name string) ssh.Signer {
 	t.Helper()
 	data, err := os.ReadFile(fixture(name))
@@ -28,7 +28,7 @@ func fixtureKey(t testing.TB, name string) ssh.Signer {
 	return s
 }
 
-func fixture(name string) string { return filepath.Join("..", "testdata", "agentauth", name) }
+func fixture(name string) string { return filepath.Join("testdata", name) }
 
 // logBuffer is a slog.Logger writing text to a buffer safe for concurrent use.
 type logBuffer struct {

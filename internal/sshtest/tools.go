@@ -80,8 +80,3 @@ func ModuleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
-
-// Testdata returns the path of a file under the module's testdata folder.
-func Testdata(elem ...string) string {
-	return filepath.Join(append([]string{ModuleRoot(), "testdata"}, elem...)...)
-}
