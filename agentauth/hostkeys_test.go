@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +87,7 @@ func TestKnownHostsMatching(t *testing.T) {
 		{host: "nobody.example", port: 22, key: ed, want: HostUnknown},
 	}
 	for _, tt := range tests {
-		t.Run(putHostPort(tt.host, tt.port)+"/"+tt.alias, func(t *testing.T) {
+		t.Run(net.JoinHostPort(tt.host, strconv.Itoa(tt.port))+"/"+tt.alias, func(t *testing.T) {
 			tgt := &sshcfg.Target{Alias: "h", HostName: tt.host, Port: tt.port, HostKeyAlias: tt.alias,
 				UserKnownHostsFiles: []string{fixture("known_hosts")}, StrictHostKeyChecking: "yes"}
 			c, err := NewHostKeyChecker(tgt, HostKeyOptions{})
