@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,15 +46,14 @@ func TestEndToEndSecretsStayHome(t *testing.T) {
 		"  ProxyCommand sh -c 'env > "+seen("proxy")+"; exec nc %h %p'",
 		"  SendEnv M2M_*",
 	)
-	cmd := exec.Command(bins.m2m, "-F", config, "box", "--", bins.testmcp)
-	cmd.Env = []string{
+	cmd := m2mCommand([]string{
 		"HOME=" + dir, "PATH=/usr/bin:/bin",
 		"M2M_SSH_KEY=" + string(keyText),
 		// Wrong, so that the askpass program is asked too.
 		"M2M_SSH_PASSPHRASE=not the passphrase",
 		"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0",
 		"M2M_VISIBLE=sent",
-	}
+	}, "-F", config, "box", "--", bins.testmcp)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := connect(t, ctx, cmd)
@@ -111,8 +109,8 @@ func TestEndToEndSecretsStayHome(t *testing.T) {
 func TestEndToEndSeedKeyEncryptedFromEnv(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "ssh", "m2m_client")
-	cmd := exec.Command(bins.m2m, "--host", "127.0.0.1", "--port", fmt.Sprint(sshtest.FreePort(t)), "--client-key", key)
-	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "M2M_SSH_PASSPHRASE=from the env"}
+	cmd := m2mCommand([]string{"HOME=" + dir, "PATH=/usr/bin:/bin", "M2M_SSH_PASSPHRASE=from the env"},
+		"--host", "127.0.0.1", "--port", fmt.Sprint(sshtest.FreePort(t)), "--client-key", key)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Nothing listens on the port: the session fails after the key is made.

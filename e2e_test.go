@@ -11,45 +11,84 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// bins are the binaries under test, built once by TestMain.
+// runMainEnv set to 1 makes the test binary m2m-ssh: TestMain runs main
+// instead of the tests. The end-to-end tests start m2m-ssh this way, so
+// that what they run is main, built with the test binary's flags (-race
+// included), and nothing builds it by hand.
+const runMainEnv = "M2M_SSH_TEST_MAIN"
+
+// bins are the programs under test. m2m is the test binary itself, run
+// through m2mEnv; testmcp and hostile are built by TestMain, because sshd
+// runs them on the far side as programs of their own.
 var bins struct {
 	m2m, testmcp, hostile string
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		// Unset, so that what m2m-ssh passes on (ProxyCommand, SendEnv)
+		// is the environment the test gave it.
+		os.Unsetenv(runMainEnv)
+		main()
+	}
+	// The scripts run m2m-ssh in-process the same way, as a copy of the
+	// test binary named m2m-ssh on their PATH.
+	testscript.Main(withBins{m}, map[string]func(){"m2m-ssh": main})
+}
+
+// withBins runs the tests with bins set up, and removes what it built
+// afterwards.
+type withBins struct{ m *testing.M }
+
+func (w withBins) Run() int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bins.m2m = self
 	dir, err := os.MkdirTemp("", "m2m-ssh-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		// The binaries run behind sshd as whoever the test logs in as
-		// (sshtest.UnprivilegedUser), not only as the test's user.
-		if err := os.Chmod(dir, 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if err := buildBins(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	defer os.RemoveAll(dir)
+	// The programs run behind sshd as whoever the test logs in as
+	// (sshtest.UnprivilegedUser), not only as the test's user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := buildBins(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return w.m.Run()
 }
 
 func buildBins(dir string) (err error) {
-	if bins.m2m, err = sshtest.Build(dir, ".", "m2m-ssh"); err != nil {
-		return err
-	}
 	if bins.testmcp, err = sshtest.Build(dir, "./internal/testmcp", "testmcp"); err != nil {
 		return err
 	}
 	bins.hostile, err = sshtest.Build(dir, "./internal/hostile", "hostile")
 	return err
+}
+
+// m2mCommand is m2m-ssh with args and the environment env, and nothing
+// else: the test binary running main.
+func m2mCommand(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bins.m2m, args...)
+	cmd.Env = m2mEnv(env...)
+	return cmd
+}
+
+// m2mEnv is env for m2m-ssh: with runMainEnv, which TestMain removes
+// before main sees the environment.
+func m2mEnv(env ...string) []string {
+	return append(env[:len(env):len(env)], runMainEnv+"=1")
 }
 
 // world is a real sshd on 127.0.0.1 with the test MCP server behind it in
@@ -108,9 +147,8 @@ func newWorldAs(t *testing.T, user string) *world {
 // command is m2m-ssh as an MCP host starts it: a stripped environment
 // with the agent's socket.
 func (w *world) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(bins.m2m, append([]string{"-F", w.config}, args...)...)
-	cmd.Env = []string{"HOME=" + w.dir, "PATH=/usr/bin:/bin", "SSH_AUTH_SOCK=" + w.agent.Sock}
-	return cmd
+	return m2mCommand([]string{"HOME=" + w.dir, "PATH=/usr/bin:/bin", "SSH_AUTH_SOCK=" + w.agent.Sock},
+		append([]string{"-F", w.config}, args...)...)
 }
 
 func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSession, error) {

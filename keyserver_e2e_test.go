@@ -47,8 +47,7 @@ func (w *seedWorld) args(extra ...string) []string {
 }
 
 func (w *seedWorld) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(bins.m2m, args...)
-	cmd.Env = []string{"HOME=" + w.home, "PATH=/usr/bin:/bin"}
+	cmd := m2mCommand([]string{"HOME=" + w.home, "PATH=/usr/bin:/bin"}, args...)
 	cmd.Dir = w.cwd
 	return cmd
 }
@@ -259,7 +258,7 @@ func TestKeyServerHTTPS(t *testing.T) {
 			home := t.TempDir()
 			before := len(w.srv.Requests())
 			cmd := w.command(w.args(c.args...)...)
-			cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin"}
+			cmd.Env = m2mEnv("HOME="+home, "PATH=/usr/bin:/bin")
 			s, err := connect(t, ctx, cmd)
 			reqs := w.srv.Requests()[before:]
 			if c.scheme == "" {

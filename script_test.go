@@ -1,9 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strconv"
 	"testing"
 
@@ -84,11 +85,10 @@ func TestScriptsSSHD(t *testing.T) {
 	})
 }
 
-// scriptSetup puts the m2m-ssh built by TestMain first on PATH and sets
-// vars.
+// scriptSetup sets vars. m2m-ssh is on the scripts' PATH already: the
+// test binary, which runs main under that name (TestMain).
 func scriptSetup(vars map[string]string) func(*testscript.Env) error {
 	return func(env *testscript.Env) error {
-		env.Setenv("PATH", filepath.Dir(bins.m2m)+string(os.PathListSeparator)+env.Getenv("PATH"))
 		for k, v := range vars {
 			env.Setenv(k, v)
 		}
@@ -97,6 +97,26 @@ func scriptSetup(vars map[string]string) func(*testscript.Env) error {
 }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	// status CODE PROGRAM [ARGS...] runs PROGRAM as exec does and checks
+	// its exit status (2 for a usage error).
+	"status": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) < 2 {
+			ts.Fatalf("usage: status CODE PROGRAM [ARGS...]")
+		}
+		want, err := strconv.Atoi(args[0])
+		ts.Check(err)
+		got := 0
+		if err := ts.Exec(args[1], args[2:]...); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				ts.Fatalf("%s: %v", args[1], err)
+			}
+			got = ee.ExitCode()
+		}
+		if (got == want) == neg {
+			ts.Fatalf("%s exited with status %d; want %s%d", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
+		}
+	},
 	// mode FILE PERM checks a file's permission bits (octal).
 	"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {

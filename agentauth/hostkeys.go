@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,13 +63,6 @@ func NewHostKeyChecker(t *sshcfg.Target, o HostKeyOptions) (*HostKeyChecker, err
 		policy: strictPolicy(t.StrictHostKeyChecking),
 		db:     loadKnownHosts(files, quiet, log),
 	}, nil
-}
-
-func putHostPort(host string, port int) string {
-	if port == 0 || port == 22 {
-		return host
-	}
-	return "[" + host + "]:" + strconv.Itoa(port)
 }
 
 func trimPort22(name string) string {

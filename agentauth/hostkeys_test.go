@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// fixtureKey reads a private key from testdata/agentauth.
+// fixtureKey reads a private key from testdata.
 func fixtureKey(t testing.TB, name string) ssh.Signer {
 	t.Helper()
 	data, err := os.ReadFile(fixture(name))
@@ -28,7 +30,7 @@ func fixtureKey(t testing.TB, name string) ssh.Signer {
 	return s
 }
 
-func fixture(name string) string { return filepath.Join("..", "testdata", "agentauth", name) }
+func fixture(name string) string { return filepath.Join("testdata", name) }
 
 // logBuffer is a slog.Logger writing text to a buffer safe for concurrent use.
 type logBuffer struct {
@@ -85,7 +87,7 @@ func TestKnownHostsMatching(t *testing.T) {
 		{host: "nobody.example", port: 22, key: ed, want: HostUnknown},
 	}
 	for _, tt := range tests {
-		t.Run(putHostPort(tt.host, tt.port)+"/"+tt.alias, func(t *testing.T) {
+		t.Run(net.JoinHostPort(tt.host, strconv.Itoa(tt.port))+"/"+tt.alias, func(t *testing.T) {
 			tgt := &sshcfg.Target{Alias: "h", HostName: tt.host, Port: tt.port, HostKeyAlias: tt.alias,
 				UserKnownHostsFiles: []string{fixture("known_hosts")}, StrictHostKeyChecking: "yes"}
 			c, err := NewHostKeyChecker(tgt, HostKeyOptions{})

@@ -301,15 +301,6 @@ func (ids *Identities) AuthMethod() ssh.AuthMethod {
 	return ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })
 }
 
-// Agent is the agent the identities came from, for agent forwarding; nil
-// when no agent is in use.
-func (ids *Identities) Agent() agent.ExtendedAgent {
-	if ids.agent == nil {
-		return nil
-	}
-	return ids.agent
-}
-
 // AgentSocket is the path of the agent's socket, "" when none is used.
 func (ids *Identities) AgentSocket() string { return ids.agentSock }
 

@@ -114,7 +114,7 @@ func TestIdentityOrderAndDuplicates(t *testing.T) {
 					t.Errorf("signer %d is %v", i, ids.Offered()[i])
 				}
 			}
-			if ids.Agent() == nil || ids.AgentSocket() != sock {
+			if ids.AgentSocket() != sock {
 				t.Error("agent not kept")
 			}
 			if strings.Contains(buf.String(), "id_rsa") && strings.Contains(buf.String(), "WARN") {

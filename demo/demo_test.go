@@ -2,9 +2,9 @@ package demo
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,11 +87,11 @@ func TestDemoRefusesOtherKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	pem, err := os.ReadFile(filepath.Join("..", "testdata", "agentauth", "other_ed25519"))
+	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := ssh.ParsePrivateKey(pem)
+	other, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,13 +42,13 @@ var (
 )
 
 // TestDifferential resolves every alias of every file in
-// testdata/sshcfg/corpus with sshcfg and with OpenSSH's ssh -G, and
+// testdata/corpus with sshcfg and with OpenSSH's ssh -G, and
 // compares the two keyword by keyword.
 func TestDifferential(t *testing.T) {
 	sshPath := sshtest.LookPath(t, "ssh")
 	home := t.TempDir()
 	testDir := t.TempDir()
-	copyTree(t, filepath.Join("..", "testdata", "sshcfg", "home", "ssh"), filepath.Join(home, ".ssh"))
+	copyTree(t, filepath.Join("testdata", "home", "ssh"), filepath.Join(home, ".ssh"))
 	// ssh takes ~ and %d from the password database, not from $HOME
 	// (which only Include's glob reads). sshcfg takes all of them from
 	// Options.Home, so ssh's home is mapped onto the test's below.
@@ -68,7 +68,7 @@ func TestDifferential(t *testing.T) {
 		environ = append(environ, k+"="+v)
 	}
 
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "sshcfg", "corpus", "*.conf"))
+	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.conf"))
 	if err != nil || len(files) < 40 {
 		t.Fatalf("corpus has %d files (%v), want at least 40", len(files), err)
 	}

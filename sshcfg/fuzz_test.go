@@ -13,7 +13,7 @@ import (
 // neither panic nor hang, and whatever it resolves must print. Match exec
 // goes to a hook, so fuzz input never runs a command.
 func FuzzResolve(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("..", "testdata", "sshcfg", "corpus", "*.conf"))
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*.conf"))
 	for _, s := range seeds {
 		data, err := os.ReadFile(s)
 		if err != nil {

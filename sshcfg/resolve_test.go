@@ -28,7 +28,7 @@ func testOptions(configFile string, opts ...string) Options {
 }
 
 func fixture(name string) string {
-	return filepath.Join("..", "testdata", "sshcfg", "unit", name)
+	return filepath.Join("testdata", "unit", name)
 }
 
 func TestResolveDefaults(t *testing.T) {

@@ -66,13 +66,6 @@ func (s *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Dropped is the count of lines dropped and not yet noted in the log.
-func (s *Writer) Dropped() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dropped
-}
-
 // Err is the sink's failure, after which the log is discarded.
 func (s *Writer) Err() error {
 	s.mu.Lock()

@@ -7,15 +7,11 @@
 package regularfile
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 )
-
-// ErrNotRegular is matched by every *NotRegularError.
-var ErrNotRegular = errors.New("not a regular file")
 
 // NotRegularError is a path that is a directory, a device, a named pipe
 // or a socket rather than a regular file.
@@ -27,8 +23,6 @@ type NotRegularError struct {
 func (e *NotRegularError) Error() string {
 	return e.Path + " is not a regular file (it is " + Kind(e.Mode) + ")"
 }
-
-func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
 
 // TooLargeError is a regular file larger than the reader's limit.
 type TooLargeError struct {

@@ -3,7 +3,6 @@
 package regularfile
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,8 +77,8 @@ func TestRead(t *testing.T) {
 			if !strings.Contains(r.err.Error(), c.want) {
 				t.Fatalf("error %q, want %q", r.err, c.want)
 			}
-			if got := errors.Is(r.err, ErrNotRegular); got != c.notRegular {
-				t.Fatalf("errors.Is(%v, ErrNotRegular) = %v", r.err, got)
+			if got := isNotRegular(r.err); got != c.notRegular {
+				t.Fatalf("%v is a *NotRegularError: %v", r.err, got)
 			}
 		})
 	}
@@ -105,7 +104,7 @@ func TestOpenFIFOWithWriter(t *testing.T) {
 		_, _, err := OpenFile(fifo, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 		return err
 	})
-	if !errors.Is(err, ErrNotRegular) {
+	if !isNotRegular(err) {
 		t.Fatalf("OpenFile = %v, want not a regular file", err)
 	}
 }

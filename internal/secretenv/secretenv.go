@@ -28,9 +28,9 @@ func Is(name string) bool {
 	return strings.EqualFold(name, Key) || strings.EqualFold(name, Passphrase)
 }
 
-// Scrub returns env (NAME=VALUE entries) without the secret variables.
+// scrub returns env (NAME=VALUE entries) without the secret variables.
 // It returns a new slice; env is not changed.
-func Scrub(env []string) []string {
+func scrub(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
@@ -43,4 +43,4 @@ func Scrub(env []string) []string {
 
 // Environ is the environment for a child process: this process's, without
 // the secret variables.
-func Environ() []string { return Scrub(os.Environ()) }
+func Environ() []string { return scrub(os.Environ()) }

@@ -24,11 +24,11 @@ func TestScrub(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := slices.Clone(c.in)
-			if got := Scrub(in); !slices.Equal(got, c.want) {
-				t.Fatalf("Scrub(%q) = %q, want %q", c.in, got, c.want)
+			if got := scrub(in); !slices.Equal(got, c.want) {
+				t.Fatalf("scrub(%q) = %q, want %q", c.in, got, c.want)
 			}
 			if !slices.Equal(in, c.in) {
-				t.Fatalf("Scrub changed its input: %q", in)
+				t.Fatalf("scrub changed its input: %q", in)
 			}
 		})
 	}

@@ -362,7 +362,7 @@ func (s *PyServer) runMCP(ch ssh.Channel) int {
 	}
 	go func() {
 		defer stdin.Close()
-		sp := &LineSplitter{}
+		sp := &lineSplitter{}
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := ch.Read(buf)
@@ -424,16 +424,16 @@ func (s *PyServer) record(line string) bool {
 	return true
 }
 
-// LineSplitter splits a byte stream into lines at the boundaries of
+// lineSplitter splits a byte stream into lines at the boundaries of
 // Python's str.splitlines(): \n, \r, \r\n, \v, \f, \x1c, \x1d, \x1e,
 // U+0085, U+2028 and U+2029. A line is returned once its end has arrived.
-type LineSplitter struct {
+type lineSplitter struct {
 	buf     []byte
 	afterCR bool // the last boundary was a \r: a \n right after it belongs to it
 }
 
 // Write adds input and returns the lines it completes.
-func (sp *LineSplitter) Write(p []byte) []string {
+func (sp *lineSplitter) Write(p []byte) []string {
 	sp.buf = append(sp.buf, p...)
 	var lines []string
 	start := 0
@@ -463,7 +463,7 @@ func (sp *LineSplitter) Write(p []byte) []string {
 }
 
 // Flush returns what is left: a last line without a line end.
-func (sp *LineSplitter) Flush() string {
+func (sp *lineSplitter) Flush() string {
 	line := string(sp.buf)
 	sp.buf = sp.buf[:0]
 	return line

@@ -37,7 +37,7 @@ func TestLineSplitter(t *testing.T) {
 		{`{"t":"x\u2028y"}` + "\r\n", []string{`{"t":"x\u2028y"}`}},
 	}
 	split := func(in string, chunk int) []string {
-		sp := &LineSplitter{}
+		sp := &lineSplitter{}
 		var got []string
 		for i := 0; i < len(in); i += chunk {
 			got = append(got, sp.Write([]byte(in[i:min(i+chunk, len(in))]))...)

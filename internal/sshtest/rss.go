@@ -9,12 +9,8 @@ import (
 )
 
 // PeakRSS is the peak resident set size of process pid in bytes (VmHWM
-// from /proc), and CurrentRSS its present one (VmRSS). The test is skipped
-// where /proc does not tell.
+// from /proc). The test is skipped where /proc does not tell.
 func PeakRSS(t testing.TB, pid int) int64 { return procStatus(t, pid, "VmHWM:") }
-
-// CurrentRSS is the resident set size of process pid in bytes.
-func CurrentRSS(t testing.TB, pid int) int64 { return procStatus(t, pid, "VmRSS:") }
 
 func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Helper()

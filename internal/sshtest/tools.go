@@ -68,20 +68,15 @@ func Build(dir, pkg, name string) (string, error) {
 	}
 	args = append(args, pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = ModuleRoot()
+	cmd.Dir = moduleRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out, nil
 }
 
-// ModuleRoot is the directory holding go.mod.
-func ModuleRoot() string {
+// moduleRoot is the directory holding go.mod.
+func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// Testdata returns the path of a file under the module's testdata folder.
-func Testdata(elem ...string) string {
-	return filepath.Join(append([]string{ModuleRoot(), "testdata"}, elem...)...)
 }
