@@ -92,7 +92,7 @@ func TestEndToEndSecretsStayHome(t *testing.T) {
 			}
 		}
 	}
-	stderr := cmd.Stderr.(*strings.Builder).String()
+	stderr := cmd.Stderr.(*sshtest.Buffer).String()
 	if !strings.Contains(stderr, "not sending them") || !strings.Contains(stderr, "M2M_SSH_KEY") {
 		t.Errorf("no warning that SendEnv's secrets were withheld:\n%s", stderr)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -53,7 +54,7 @@ func TestEndToEndReach(t *testing.T) {
 			}
 			s.Close()
 			if c.log != "" {
-				stderr := cmd.Stderr.(*strings.Builder).String()
+				stderr := cmd.Stderr.(*sshtest.Buffer).String()
 				if !strings.Contains(stderr, c.log) {
 					t.Errorf("stderr lacks %q:\n%s", c.log, stderr)
 				}

@@ -50,12 +50,12 @@ type rawHost struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    chan map[string]any
-	stderr *strings.Builder
+	stderr *sshtest.Buffer
 }
 
 func startRaw(t *testing.T, cmd *exec.Cmd) *rawHost {
 	t.Helper()
-	h := &rawHost{t: t, cmd: cmd, out: make(chan map[string]any, 64), stderr: &strings.Builder{}}
+	h := &rawHost{t: t, cmd: cmd, out: make(chan map[string]any, 64), stderr: &sshtest.Buffer{}}
 	cmd.Stderr = h.stderr
 	var err error
 	if h.in, err = cmd.StdinPipe(); err != nil {

@@ -159,8 +159,8 @@ func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSessi
 // connectThrough is connect over transport, which runs cmd.
 func connectThrough(t *testing.T, ctx context.Context, cmd *exec.Cmd, transport mcp.Transport) (*mcp.ClientSession, error) {
 	t.Helper()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &sshtest.Buffer{}
+	cmd.Stderr = stderr
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("m2m-ssh stderr:\n%s", stderr.String())

@@ -12,9 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // client drives one bridge process with raw newline-delimited JSON-RPC
@@ -24,7 +25,7 @@ type client struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr *lockedBuffer
+	stderr *sshtest.Buffer
 	line   []byte
 	req    []byte
 	id     int
@@ -33,7 +34,7 @@ type client struct {
 func startClient(ctx context.Context, argv, env []string) (*client, time.Time, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
-	c := &client{cmd: cmd, stderr: &lockedBuffer{}}
+	c := &client{cmd: cmd, stderr: &sshtest.Buffer{}}
 	cmd.Stderr = c.stderr
 	var err error
 	if c.in, err = cmd.StdinPipe(); err != nil {
@@ -80,7 +81,7 @@ func (c *client) response() ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading a response: %w (stderr: %s)", err, c.stderr.tail())
+			return nil, fmt.Errorf("reading a response: %w (stderr: %s)", err, tail(c.stderr))
 		}
 		if len(c.line) == 0 {
 			return check(part)
@@ -123,7 +124,7 @@ func (c *client) close() (*syscall.Rusage, error) {
 	select {
 	case err := <-done:
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w (stderr: %s)", c.cmd.Args[0], err, c.stderr.tail())
+			return nil, fmt.Errorf("%s: %w (stderr: %s)", c.cmd.Args[0], err, tail(c.stderr))
 		}
 	case <-time.After(30 * time.Second):
 		c.cmd.Process.Kill()
@@ -157,21 +158,9 @@ func percentile(d []time.Duration, p int) time.Duration {
 	return s[min(len(s)-1, len(s)*p/100)]
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) tail() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
+// tail is the end of a child's output, for a failure message.
+func tail(b *sshtest.Buffer) string {
+	s := b.String()
 	if len(s) > 2000 {
 		s = s[len(s)-2000:]
 	}

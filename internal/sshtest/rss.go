@@ -30,3 +30,24 @@ func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
+
+// raceRSS is how much more memory a process built with the race detector
+// may take: its shadow memory multiplies what the program holds (seen: a
+// 52 MiB peak became 154 MiB). Under it a bound still tells memory that
+// stays bounded from memory that grows with the input, though loosely.
+const raceRSS = 4
+
+// CheckPeakRSS fails the test when process pid's peak RSS is over bound
+// (raceRSS × bound under the race detector) and returns the peak.
+func CheckPeakRSS(t testing.TB, pid int, bound int64) int64 {
+	t.Helper()
+	peak := PeakRSS(t, pid)
+	if RaceEnabled {
+		bound *= raceRSS
+	}
+	t.Logf("peak RSS %.1f MiB (bound %d MiB%s)", float64(peak)/(1<<20), bound>>20, map[bool]string{true: ", race build", false: ""}[RaceEnabled])
+	if peak > bound {
+		t.Errorf("peak RSS %d MiB, over the bound of %d MiB", peak>>20, bound>>20)
+	}
+	return peak
+}

@@ -46,7 +46,7 @@ type SSHD struct {
 	HostKeyFiles []string
 
 	cmd *exec.Cmd
-	log *lockedBuffer
+	log *Buffer
 }
 
 // Addr is host:port.
@@ -110,7 +110,7 @@ func StartSSHD(t testing.TB, c SSHDConfig) *SSHD {
 		s.Port = freePort(t)
 		cfg := s.config(c, keys)
 		cfgPath := WriteFile(t, dir, "sshd_config", cfg...)
-		s.log = &lockedBuffer{}
+		s.log = &Buffer{}
 		cmd := exec.Command(sshd, "-D", "-e", "-f", cfgPath)
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
@@ -167,7 +167,7 @@ func (s *SSHD) config(c SSHDConfig, authorizedKeys string) []string {
 
 // waitListening reads sshd's log until it says it listens, or exits. It
 // keeps copying the log in the background afterwards.
-func waitListening(stderr io.Reader, log *lockedBuffer) bool {
+func waitListening(stderr io.Reader, log *Buffer) bool {
 	r := bufio.NewReader(stderr)
 	for {
 		line, err := r.ReadString('\n')
@@ -217,22 +217,24 @@ func stripComment(pub string) string {
 	return f[0] + " " + f[1]
 }
 
-type lockedBuffer struct {
+// Buffer collects a child process's output for a test that reads it while
+// the child still writes (a strings.Builder there is a data race).
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) WriteString(s string) {
+func (l *Buffer) WriteString(s string) {
 	l.Write([]byte(s))
 }
 
-func (l *lockedBuffer) String() string {
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

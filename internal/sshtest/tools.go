@@ -63,7 +63,7 @@ func Build(dir, pkg, name string) (string, error) {
 		out += ".exe"
 	}
 	args := []string{"build", "-o", out}
-	if raceEnabled {
+	if RaceEnabled {
 		args = append(args, "-race")
 	}
 	args = append(args, pkg)
