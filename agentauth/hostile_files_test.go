@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 )
@@ -20,20 +21,6 @@ import (
 // noBlock bounds every call that reads a hostile file: the test fails,
 // rather than hangs, when the code under test blocks.
 const noBlock = 5 * time.Second
-
-// within runs f and fails the test if it has not returned after d.
-func within[T any](t *testing.T, d time.Duration, f func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- f() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-		panic("unreachable")
-	}
-}
 
 // hostileFiles makes, in dir, the files that must never be read: a named
 // pipe, a link to it, a sparse file over size (made with Truncate, so
@@ -71,7 +58,7 @@ func TestKnownHostsHostileFiles(t *testing.T) {
 			log, buf := newLog()
 			tgt := &sshcfg.Target{HostName: "plain.example", Port: 22, StrictHostKeyChecking: "yes",
 				UserKnownHostsFiles: []string{bad, fixture("known_hosts")}}
-			err := within(t, noBlock, func() error {
+			err := sshtest.Within(t, noBlock, func() error {
 				c, _ := NewHostKeyChecker(tgt, HostKeyOptions{Logger: log})
 				return c.Check(ed)
 			})
@@ -84,7 +71,7 @@ func TestKnownHostsHostileFiles(t *testing.T) {
 
 			// Alone, the error for the unknown key names it.
 			tgt.UserKnownHostsFiles = tgt.UserKnownHostsFiles[:1]
-			err = within(t, noBlock, func() error {
+			err = sshtest.Within(t, noBlock, func() error {
 				c, _ := NewHostKeyChecker(tgt, HostKeyOptions{})
 				return c.Check(ed)
 			})
@@ -105,7 +92,7 @@ func TestKnownHostsDevNull(t *testing.T) {
 	log, buf := newLog()
 	tgt := &sshcfg.Target{HostName: "plain.example", Port: 22, StrictHostKeyChecking: "accept-new",
 		UserKnownHostsFiles: []string{os.DevNull}}
-	err := within(t, noBlock, func() error {
+	err := sshtest.Within(t, noBlock, func() error {
 		c, _ := NewHostKeyChecker(tgt, HostKeyOptions{Logger: log})
 		return c.Check(fixtureKey(t, "host_ed25519").PublicKey())
 	})
@@ -124,7 +111,7 @@ func TestAcceptNewHostileFiles(t *testing.T) {
 	ed := fixtureKey(t, "host_ed25519").PublicKey()
 	for name, bad := range hostileFiles(t, t.TempDir(), maxKnownHostsSize) {
 		t.Run(name, func(t *testing.T) {
-			err := within(t, noBlock, func() error {
+			err := sshtest.Within(t, noBlock, func() error {
 				_, err := appendKnownHost(bad, "new.example "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed))), nil)
 				return err
 			})
@@ -136,7 +123,7 @@ func TestAcceptNewHostileFiles(t *testing.T) {
 			log, buf := newLog()
 			tgt := &sshcfg.Target{HostName: "new.example", Port: 22, StrictHostKeyChecking: "accept-new",
 				UserKnownHostsFiles: []string{bad}}
-			if err := within(t, noBlock, func() error {
+			if err := sshtest.Within(t, noBlock, func() error {
 				c, _ := NewHostKeyChecker(tgt, HostKeyOptions{Logger: log})
 				return c.Check(ed)
 			}); err != nil {
@@ -243,7 +230,7 @@ func TestKnownHostsMillionMalformed(t *testing.T) {
 	tgt := &sshcfg.Target{HostName: "plain.example", Port: 22, StrictHostKeyChecking: "yes", UserKnownHostsFiles: []string{kh}}
 	start := time.Now()
 	// Generous: the race detector slows parsing tenfold.
-	err := within(t, time.Minute, func() error {
+	err := sshtest.Within(t, time.Minute, func() error {
 		c, _ := NewHostKeyChecker(tgt, HostKeyOptions{Logger: log})
 		return c.Check(ed)
 	})
@@ -298,7 +285,7 @@ func TestIdentityHostileFiles(t *testing.T) {
 			log, buf := newLog()
 			tgt := &sshcfg.Target{User: "u", Alias: "box", IdentityAgent: "none",
 				IdentityFiles: []string{bad, good}, CertificateFiles: []string{bad}}
-			ids := within(t, noBlock, func() *Identities {
+			ids := sshtest.Within(t, noBlock, func() *Identities {
 				ids, err := LoadIdentities(tgt, IdentityOptions{Logger: log, Getenv: mapEnv(nil)})
 				if err != nil {
 					t.Error(err)
@@ -329,7 +316,7 @@ func TestIdentityHostileFiles(t *testing.T) {
 	}
 	t.Run("pipes beside a good key", func(t *testing.T) {
 		tgt := &sshcfg.Target{User: "u", Alias: "box", IdentityAgent: "none", IdentityFiles: []string{pipedPub}}
-		ids := within(t, noBlock, func() *Identities {
+		ids := sshtest.Within(t, noBlock, func() *Identities {
 			ids, _ := LoadIdentities(tgt, IdentityOptions{Getenv: mapEnv(nil)})
 			return ids
 		})

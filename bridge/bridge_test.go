@@ -104,11 +104,18 @@ type runResult struct {
 
 func startBridge(t *testing.T, b *Bridge) *host {
 	t.Helper()
+	return startBridgeCtx(t, context.Background(), b)
+}
+
+// startBridgeCtx is startBridge with a context the test cancels, as a
+// signal does.
+func startBridgeCtx(t *testing.T, ctx context.Context, b *Bridge) *host {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	h := &host{t: t, in: inW, lines: make(chan []byte, 1024), result: make(chan runResult, 1)}
 	go func() {
-		code, err := b.Run(context.Background(), inR, outW)
+		code, err := b.Run(ctx, inR, outW)
 		outW.Close()
 		h.result <- runResult{code, err}
 	}()

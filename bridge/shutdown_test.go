@@ -145,35 +145,6 @@ func (f *fakeRemote) Close() error {
 	return nil
 }
 
-// startBridgeCtx is startBridge with a context the test cancels, as a
-// signal does.
-func startBridgeCtx(t *testing.T, ctx context.Context, b *Bridge) *host {
-	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	h := &host{t: t, in: inW, lines: make(chan []byte, 1024), result: make(chan runResult, 1)}
-	go func() {
-		code, err := b.Run(ctx, inR, outW)
-		outW.Close()
-		h.result <- runResult{code, err}
-	}()
-	go func() {
-		r := bufio.NewReaderSize(outR, 1<<20)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > 0 {
-				h.lines <- line
-			}
-			if err != nil {
-				close(h.lines)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { inW.Close() })
-	return h
-}
-
 // awaitCall waits for the fake to be asked call.
 func (f *fakeRemote) awaitCall(t *testing.T, call string) {
 	t.Helper()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // next is one result of Next: a frame, or the size of one over the limit.
@@ -73,25 +75,10 @@ func TestFrameReaderLimit(t *testing.T) {
 	}
 }
 
-// endless is n bytes that are not a newline, then EOF.
-type endless struct{ n int64 }
-
-func (e *endless) Read(p []byte) (int, error) {
-	if e.n <= 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), e.n, 32<<10)]
-	for i := range p {
-		p[i] = 'x'
-	}
-	e.n -= int64(len(p))
-	return len(p), nil
-}
-
 // A line without end costs no more memory than the limit.
 func TestFrameReaderEndlessLine(t *testing.T) {
 	const size, limit = 256 << 20, 1 << 20
-	fr := NewFrameReader(&endless{size})
+	fr := NewFrameReader(sshtest.EndlessLine(size))
 	fr.Max = limit
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

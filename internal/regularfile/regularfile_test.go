@@ -9,22 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// within runs f and fails the test if it has not returned after d: the
-// point of the package is that nothing blocks.
-func within[T any](t *testing.T, d time.Duration, f func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- f() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-		panic("unreachable")
-	}
-}
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
+)
 
 func TestRead(t *testing.T) {
 	dir := t.TempDir()
@@ -64,7 +51,7 @@ func TestRead(t *testing.T) {
 				data []byte
 				err  error
 			}
-			r := within(t, 5*time.Second, func() result {
+			r := sshtest.Within(t, 5*time.Second, func() result {
 				d, err := Read(c.path, 1024)
 				return result{d, err}
 			})
@@ -100,7 +87,7 @@ func TestOpenFIFOWithWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	err = within(t, 5*time.Second, func() error {
+	err = sshtest.Within(t, 5*time.Second, func() error {
 		_, _, err := OpenFile(fifo, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 		return err
 	})

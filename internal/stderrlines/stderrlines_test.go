@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // clockedReader returns its lines one Read at a time, moving the fake
@@ -120,7 +122,7 @@ func TestStderrLinesStreamsALongLine(t *testing.T) {
 	Lines{
 		Line:    func(text []byte, c int64) { cut = c },
 		Dropped: func(int) {},
-	}.Read(&endless{n: size})
+	}.Read(sshtest.EndlessLine(size))
 	runtime.ReadMemStats(&after)
 	if cut != size-MaxLine {
 		t.Fatalf("cut %d bytes, want %d", cut, size-MaxLine)
@@ -190,19 +192,4 @@ func FuzzStderrLines(f *testing.F) {
 			t.Fatalf("got %.500q\nwant %.500q", got, want)
 		}
 	})
-}
-
-// endless is n bytes that are not a newline, then EOF.
-type endless struct{ n int64 }
-
-func (e *endless) Read(p []byte) (int, error) {
-	if e.n <= 0 {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), e.n, 32<<10)]
-	for i := range p {
-		p[i] = 'x'
-	}
-	e.n -= int64(len(p))
-	return len(p), nil
 }
