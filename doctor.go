@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -258,7 +257,7 @@ func newFrameFilter(r io.Reader) *frameFilter {
 				f.mu.Lock()
 				f.count++
 				if len(f.lines) < 3 {
-					f.lines = append(f.lines, preview(frame))
+					f.lines = append(f.lines, jsonrpc.Preview(frame))
 				}
 				f.mu.Unlock()
 				continue
@@ -284,14 +283,6 @@ func (f *frameFilter) junkCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.count
-}
-
-func preview(b []byte) string {
-	b = bytes.TrimRight(b, "\r\n")
-	if len(b) > 80 {
-		return string(b[:80]) + "…"
-	}
-	return string(b)
 }
 
 // remoteWriter is the remote's stdin; closing it sends EOF.

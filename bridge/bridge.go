@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -215,14 +214,4 @@ func (b *Bridge) refuse(ctx context.Context, frames <-chan hostFrame, host *host
 		host.answer(&f, CodeUnavailable, msg)
 		timer.Reset(b.FailGrace)
 	}
-}
-
-// preview is the start of a frame, for logs.
-func preview(frame []byte) string {
-	const max = 120
-	frame = bytes.TrimRight(frame, "\r\n")
-	if len(frame) > max {
-		return string(frame[:max]) + "…"
-	}
-	return string(frame)
 }

@@ -80,7 +80,7 @@ func (l *link) pump(fr *remoteFrames, prelude [][]byte) error {
 			// stream as a clean EOF would: the last frame may be a
 			// piece of one. Its request is answered as lost.
 			l.s.b.Logger.Warn("the remote's output ended in the middle of a frame; dropped it", "bytes", len(frame))
-			l.s.b.Logger.Debug("the frame cut short", "start", preview(frame))
+			l.s.b.Logger.Debug("the frame cut short", "start", jsonrpc.Preview(frame))
 			continue
 		}
 		if err := l.fromRemote(frame); err != nil {
@@ -136,7 +136,7 @@ func (l *link) fromRemote(frame []byte) error {
 		return nil
 	}
 	if l.s.b.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		l.s.b.Logger.Debug("remote → host", "frame", preview(frame))
+		l.s.b.Logger.Debug("remote → host", "frame", jsonrpc.Preview(frame))
 	}
 	if err := l.s.host.write(frame, false); err != nil {
 		return fmt.Errorf("%w: %v", errHostGone, err)
@@ -196,7 +196,7 @@ func (l *link) remoteNotJSON(frame []byte, twoIDs bool) {
 		what = "the remote sent a message with two ids; dropped it"
 	}
 	l.s.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
-	l.s.b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
+	l.s.b.Logger.Debug("the frame that is not JSON", "start", jsonrpc.Preview(frame))
 	if env.Kind == jsonrpc.KindResponse && l.s.books.pending.done(env.ID) {
 		l.s.books.hs.answered(env.ID, true)
 		l.s.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
@@ -210,7 +210,7 @@ func (l *link) remoteNotJSON(frame []byte, twoIDs bool) {
 func (l *link) remoteTooLarge(tl *jsonrpc.FrameTooLargeError) {
 	env, ok := jsonrpc.HeadEnvelope(tl.Head)
 	l.s.b.Logger.Warn("the remote sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
-	l.s.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
+	l.s.b.Logger.Debug("the frame over the limit", "start", jsonrpc.Preview(tl.Head))
 	if !ok {
 		return
 	}
@@ -233,11 +233,11 @@ func (l *link) remoteTooLarge(tl *jsonrpc.FrameTooLargeError) {
 // gets a warning with the likely cause.
 func (l *link) strayLine(frame []byte) {
 	if l.s.strayed.CompareAndSwap(false, true) {
-		l.s.b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", preview(frame),
+		l.s.b.Logger.Warn("the remote wrote a line that is not JSON-RPC; dropped it", "start", jsonrpc.Preview(frame),
 			"hint", "shell start-up files (.bashrc, .profile, motd) that print to stdout corrupt the stream: make them quiet for non-interactive shells")
 		return
 	}
-	l.s.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", preview(frame))
+	l.s.b.Logger.Debug("dropped a line that is not JSON-RPC", "start", jsonrpc.Preview(frame))
 }
 
 // endInput sends EOF to the remote once what the host sent is written, in

@@ -314,7 +314,7 @@ func (r *session) readHost(in io.Reader, frames chan<- hostFrame) {
 			// Its text may hold anything the host sends, secrets
 			// included: only at DEBUG.
 			b.Logger.Warn("the host sent a frame that is not JSON; answered with a parse error", "bytes", len(frame))
-			b.Logger.Debug("the frame that is not JSON", "start", preview(frame))
+			b.Logger.Debug("the frame that is not JSON", "start", jsonrpc.Preview(frame))
 			r.host.frame(jsonrpc.ErrorFrame(nil, CodeParseError, "m2m-ssh: parse error: the frame is not valid JSON", nil))
 			continue
 		}
@@ -354,7 +354,7 @@ func (r *session) readHost(in io.Reader, frames chan<- hostFrame) {
 func (r *session) hostTooLarge(tl *jsonrpc.FrameTooLargeError) (answer []byte, ok bool) {
 	env, found := jsonrpc.HeadEnvelope(tl.Head)
 	r.b.Logger.Warn("the host sent a frame over --max-frame; discarded it", "bytes", tl.Size, "limit", tl.Limit, "kind", env.Kind, "id", string(env.ID))
-	r.b.Logger.Debug("the frame over the limit", "start", preview(tl.Head))
+	r.b.Logger.Debug("the frame over the limit", "start", jsonrpc.Preview(tl.Head))
 	size, limit := frameSize(tl), byteCount(int64(tl.Limit))
 	if found && env.Kind == jsonrpc.KindResponse {
 		return jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(

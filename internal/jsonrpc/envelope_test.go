@@ -214,3 +214,23 @@ func TestIDKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPreview(t *testing.T) {
+	long := strings.Repeat("a", previewLen-1) + "é" + "tail"
+	cases := []struct{ in, want string }{
+		{"{\"id\":1}\r\n", `{"id":1}`},
+		{"short\n", "short"},
+		{strings.Repeat("x", previewLen), strings.Repeat("x", previewLen)},
+		{strings.Repeat("x", previewLen+1), strings.Repeat("x", previewLen) + "…"},
+		// The cut falls inside "é": the whole character goes.
+		{long, strings.Repeat("a", previewLen-1) + "…"},
+	}
+	for _, c := range cases {
+		if got := Preview([]byte(c.in)); got != c.want {
+			t.Errorf("Preview(%.20q…) = %q, want %q", c.in, got, c.want)
+		}
+		if !utf8.ValidString(Preview([]byte(c.in))) {
+			t.Errorf("Preview(%.20q…) is not valid UTF-8", c.in)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package jsonrpc
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // HeadEnvelope reads the envelope of a frame of which only head is left,
@@ -98,4 +99,24 @@ func SpliceID(msg, id, newID []byte) []byte {
 	b = append(b, msg[:start]...)
 	b = append(b, newID...)
 	return append(b, msg[start+len(id):]...)
+}
+
+// previewLen is how much of a frame a log line or a report shows: enough
+// to recognise it (a banner, a method, the start of a result), never a
+// whole large frame.
+const previewLen = 120
+
+// Preview is the start of a frame, for logs and doctor's report: without
+// its line end, cut at previewLen bytes on a character boundary, with "…"
+// when cut.
+func Preview(frame []byte) string {
+	frame = bytes.TrimRight(frame, "\r\n")
+	if len(frame) <= previewLen {
+		return string(frame)
+	}
+	cut := previewLen
+	for cut > 0 && !utf8.RuneStart(frame[cut]) {
+		cut--
+	}
+	return string(frame[:cut]) + "…"
 }
