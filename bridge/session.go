@@ -40,6 +40,10 @@ type session struct {
 		trying  bool // the reader is writing a frame to direct
 	}
 
+	// backlog tells the host reader when the frames held for the loop
+	// reach maxQueued, so that it waits before it reads another.
+	backlog backlog
+
 	link     *link // nil while reconnecting
 	failures int   // tries in a row that did not bring a working session
 	lostAt   time.Time
@@ -54,6 +58,7 @@ type session struct {
 func (r *session) loop() (int, error) {
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
+	defer r.backlog.set(false)
 	for {
 		var pumped, failed <-chan struct{}
 		var delivered <-chan struct{}
@@ -80,6 +85,7 @@ func (r *session) loop() (int, error) {
 		if r.link != nil {
 			held += r.link.deliveringBytes
 		}
+		r.backlog.set(held >= maxQueued)
 		if held >= maxQueued {
 			frames = nil
 		}
@@ -292,6 +298,9 @@ func (r *session) readHost(in io.Reader, frames chan<- hostFrame) {
 			held.flush()
 			held = nil
 		}
+		// Not a byte more while the backlog is full: the host waits,
+		// and m2m-ssh holds no frame it cannot place.
+		r.backlog.wait(r.ctx)
 		frame, err := fr.Next()
 		var tl *jsonrpc.FrameTooLargeError
 		if errors.As(err, &tl) {
@@ -586,4 +595,44 @@ func (r *session) expire() {
 		kept = append(kept, *f)
 	}
 	r.queue = kept
+}
+
+// backlog is whether the frames held for the loop have reached maxQueued.
+// The loop sets it; the host reader waits while it is full.
+type backlog struct {
+	full atomic.Bool // read by the reader before every frame, without the lock
+	mu   sync.Mutex
+	room chan struct{} // closed when the backlog has room again
+}
+
+func (b *backlog) set(full bool) {
+	if b.full.Load() == full {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if full {
+		b.room = make(chan struct{})
+	} else {
+		close(b.room)
+	}
+	b.full.Store(full)
+}
+
+// wait returns once the backlog has room, or ctx ends.
+func (b *backlog) wait(ctx context.Context) {
+	if !b.full.Load() {
+		return
+	}
+	b.mu.Lock()
+	room := b.room
+	full := b.full.Load()
+	b.mu.Unlock()
+	if !full {
+		return
+	}
+	select {
+	case <-room:
+	case <-ctx.Done():
+	}
 }
