@@ -3,9 +3,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -58,22 +56,8 @@ func startWithStderr(t *testing.T, cmd *exec.Cmd, stderr io.Writer) *exitedHost 
 	}
 	stdoutW.Close()
 	go func() {
-		defer close(h.out)
 		defer stdoutR.Close()
-		r := bufio.NewReaderSize(stdoutR, 1<<20)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > 0 {
-				var m map[string]any
-				if json.Unmarshal(line, &m) != nil {
-					m = map[string]any{"corrupt": string(line)}
-				}
-				h.out <- m
-			}
-			if err != nil {
-				return
-			}
-		}
+		readFrames(stdoutR, h.out)
 	}()
 	go func() {
 		defer close(h.exited)

@@ -68,23 +68,7 @@ func startRaw(t *testing.T, cmd *exec.Cmd) *rawHost {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		defer close(h.out)
-		r := bufio.NewReaderSize(stdout, 1<<20)
-		for {
-			line, err := r.ReadBytes('\n')
-			if len(line) > 0 {
-				var m map[string]any
-				if json.Unmarshal(line, &m) != nil {
-					m = map[string]any{"corrupt": string(line)}
-				}
-				h.out <- m
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go readFrames(stdout, h.out)
 	t.Cleanup(func() {
 		h.in.Close()
 		cmd.Process.Kill()
@@ -94,6 +78,26 @@ func startRaw(t *testing.T, cmd *exec.Cmd) *rawHost {
 		}
 	})
 	return h
+}
+
+// readFrames sends each line of m2m-ssh's stdout to out as a message, or
+// as {"corrupt": line} when it is not JSON, and closes out at the end.
+func readFrames(stdout io.Reader, out chan<- map[string]any) {
+	defer close(out)
+	r := bufio.NewReaderSize(stdout, 1<<20)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 {
+			var m map[string]any
+			if json.Unmarshal(line, &m) != nil {
+				m = map[string]any{"corrupt": string(line)}
+			}
+			out <- m
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (h *rawHost) send(format string, args ...any) {
