@@ -80,7 +80,7 @@ func connectAction(c *cli.Context) error {
 	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
 	logger.Info("disconnected", "target", s.alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
-	return &exitError{code: code, err: err}
+	return &exitError{code: code, err: err, answered: true}
 }
 
 // parseSession reads the mode, target options and program from the
@@ -174,6 +174,7 @@ func parseSession(c *cli.Context) (*session, error) {
 // error like any other failure to connect.
 func (s *session) connector(logger *slog.Logger) transport.Connect {
 	var dial transport.Connect
+	var target *sshcfg.Target
 	return func(ctx context.Context) (transport.Remote, error) {
 		if dial == nil {
 			d, err := s.dialer(ctx, logger)
@@ -185,16 +186,20 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 				p.Command = d.Target.RemoteCommand
 			}
 			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User, "program", p.String())
-			dial = transport.SSH(d, p)
+			dial, target = transport.SSH(d, p), d.Target
 		}
-		return dial(ctx)
+		r, err := dial(ctx)
+		if err != nil {
+			return nil, explainDial(target, s.program.Command, err)
+		}
+		return r, nil
 	}
 }
 
 func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*transport.Dialer, error) {
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
-		return nil, err
+		return nil, configError(err, s.opts.ConfigFile)
 	}
 	if s.seed {
 		created, err := agentauth.EnsureKey(s.clientKey, agentauth.IdentityOptions{Passphrase: s.passphrase})
@@ -212,7 +217,9 @@ func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*transport.D
 			return nil, err
 		}
 	}
-	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger}
+	// AllowNone: with nothing to offer, the login says so, after the
+	// name, the connect and the host key have been checked.
+	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger, AllowNone: true}
 	ids, err := agentauth.LoadIdentities(t, idOpts)
 	if err != nil {
 		return nil, err

@@ -55,34 +55,67 @@ func main() {
 }
 
 // run is main with its inputs and outputs passed in, for tests.
+//
+// When stdin is not a terminal, an MCP host may be reading stdout: then
+// nothing but JSON-RPC frames go there. Help goes to stderr, and an error
+// that keeps a session from starting, a usage error included, is also
+// answered to the host's first requests (answerHost), so that the host
+// shows why rather than "connection closed".
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
-	err := app.Run(args)
+	terminal := isTerminal(stdin)
+	table := subcommands()
+	inv, err := parseCommandLine(table, args[1:])
+	if err != nil {
+		err = usageError(err)
+		code := report(stderr, err)
+		if !terminal && inv.serves() {
+			answerHost(stdin, stdout, err)
+		}
+		return code
+	}
+	out := stdout
+	if inv.help && !terminal {
+		out = stderr
+	}
+	app := newApp(table, stdin, out, stderr)
+	err = app.Run(inv.argv(args[0]))
 	closeLog(app, err)
-	return report(stderr, err)
+	code := report(stderr, err)
+	if err != nil && !terminal && inv.serves() && !answered(err) {
+		answerHost(stdin, stdout, err)
+	}
+	return code
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+func newApp(table []subcommand, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
 		Name:      "m2m-ssh",
 		Usage:     "bridge an MCP host's stdio session to an MCP server over SSH",
-		UsageText: "m2m-ssh [flags] [user@]ALIAS [-- REMOTE COMMAND...]\nm2m-ssh --host HOST [--port 8022] [--username mcp] [flags]",
+		UsageText: "m2m-ssh [flags] [user@]ALIAS [flags] [--] [REMOTE COMMAND...]\nm2m-ssh --host HOST [--port 8022] [--username mcp] [flags]\nm2m-ssh SUBCOMMAND [flags] [user@]ALIAS ...",
 		Description: "ALIAS is resolved through the OpenSSH configuration (~/.ssh/config, or -F) like 'ssh ALIAS'.\n" +
-			"Without ALIAS, --host and the other flags of m2m-mcp-server-ssh-client apply, with its defaults.\n" +
+			"Flags go before or after ALIAS, as ssh's do; the remote command starts at the first word after ALIAS that is not a flag, or after --.\n" +
+			"Without ALIAS (seed mode), --host and the other flags of m2m-mcp-server-ssh-client apply, with its defaults.\n" +
 			"Flags given explicitly override the configuration.",
 		Version:                   versionLine(),
 		Reader:                    stdin,
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
-		Flags:                     flags(),
-		Action:                    connectAction,
-		Commands:                  commands(),
+		Flags:                     table[0].Flags,
+		Action:                    table[0].Action,
 		DisableSliceFlagSeparator: true, // -o ProxyJump=a,b is one value
 		HideHelpCommand:           true,
-		Suggest:                   true,
+		// The grammar (grammar.go) has refused what urfave/cli would;
+		// should it still refuse something, one line says so, not the
+		// whole help.
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError(err) },
 		// Errors are printed once, with their hints, by report.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	for _, s := range table[1:] {
+		s.OnUsageError = app.OnUsageError
+		app.Commands = append(app.Commands, s.Command)
+	}
+	return app
 }
 
 // buildVersion is the version: stamped, else the module's (go install
@@ -135,6 +168,9 @@ func versionLine() string {
 type exitError struct {
 	code int
 	err  error // nil when there is nothing to print
+	// answered is set when a bridge has answered the host's requests
+	// with err already.
+	answered bool
 }
 
 func (e *exitError) Error() string {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
 
 // AuthError reports that the server refused every identity offered. Its
@@ -21,7 +22,10 @@ type AuthError struct {
 	// every identity could be tried.
 	TooManyTries   bool
 	IdentitiesOnly bool
-	Err            error
+	// Config is the ssh config file the target was read from, for the
+	// hint ("" for ~/.ssh/config).
+	Config string
+	Err    error
 }
 
 // Offered describes one identity offered to the server.
@@ -37,7 +41,7 @@ func (o Offered) String() string {
 
 func (e *AuthError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "agentauth: Authentication failed for %s@%s: ", e.User, e.Host)
+	fmt.Fprintf(&b, "Authentication failed for %s@%s: ", e.User, e.Host)
 	if len(e.Offered) == 0 {
 		b.WriteString("no identity to offer")
 	} else if e.TooManyTries {
@@ -79,10 +83,10 @@ func (e *AuthError) Hint() string {
 		}
 	}
 	if len(e.Offered) == 0 {
-		return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+		return noIdentityHint(e.Host, e.Config)
 	}
 	if e.TooManyTries && !e.IdentitiesOnly {
-		return fmt.Sprintf("the server allows few attempts (MaxAuthTries) and the agent offers many keys: set 'IdentityFile' to the right key and 'IdentitiesOnly yes' for %s in ~/.ssh/config", e.Host)
+		return fmt.Sprintf("the server allows few attempts (MaxAuthTries) and the agent offers many keys: set 'IdentityFile' to the right key and 'IdentitiesOnly yes' for %s in %s", e.Host, orUserConfig(e.Config))
 	}
 	return fmt.Sprintf("add one of these public keys to ~%s/.ssh/authorized_keys on %s, or point IdentityFile at the key the server accepts (check with 'ssh -v %s')", e.User, e.Host, e.Host)
 }
@@ -91,17 +95,20 @@ func (e *AuthError) Hint() string {
 // be offered. Problems are the reasons each candidate was dropped.
 type NoIdentitiesError struct {
 	Problems []error
+	// Config is the ssh config file read, for the hint ("" for
+	// ~/.ssh/config).
+	Config string
 }
 
 func (e *NoIdentitiesError) Error() string {
 	if len(e.Problems) == 0 {
-		return "agentauth: Authentication failed: no identity to offer (no agent, no key file)"
+		return "Authentication failed: no identity to offer (no agent, no key file)"
 	}
 	msgs := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		msgs[i] = p.Error()
 	}
-	return "agentauth: Authentication failed: no identity to offer: " + strings.Join(msgs, "; ")
+	return "Authentication failed: no identity to offer: " + strings.Join(msgs, "; ")
 }
 
 func (e *NoIdentitiesError) Unwrap() []error { return e.Problems }
@@ -116,7 +123,21 @@ func (e *NoIdentitiesError) Hint() string {
 			return h
 		}
 	}
-	return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+	return noIdentityHint("this host", e.Config)
+}
+
+// noIdentityHint says where an identity can come from; config is the ssh
+// config file read.
+func noIdentityHint(host, config string) string {
+	return "load a key into ssh-agent (ssh-add), set IdentityFile for " + host + " in " + orUserConfig(config) + ", or give a key with -i, --client-key or M2M_SSH_KEY"
+}
+
+// orUserConfig is config, or ~/.ssh/config when none is named.
+func orUserConfig(config string) string {
+	if config == "" {
+		return "~/.ssh/config"
+	}
+	return config
 }
 
 // KeyFileError is a key file that cannot be used.
@@ -130,7 +151,7 @@ type KeyFileError struct {
 }
 
 func (e *KeyFileError) Error() string {
-	msg := "agentauth: key file " + e.Path + ": " + e.Reason
+	msg := "key file " + e.Path + ": " + e.Reason
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -204,7 +225,7 @@ type HostKeyError struct {
 
 func (e *HostKeyError) Error() string {
 	var b strings.Builder
-	b.WriteString("agentauth: Host key verification failed: ")
+	b.WriteString("Host key verification failed: ")
 	host := e.Name
 	if e.Alias != "" && e.Alias != trimPort22(e.Name) {
 		host = fmt.Sprintf("%s (%s)", e.Alias, e.Name)
@@ -312,4 +333,12 @@ func quoteIfNeeded(s string) string {
 		return `"` + s + `"`
 	}
 	return s
+}
+
+// configFile is the ssh config file t was read from, for hints.
+func configFile(t *sshcfg.Target) string {
+	if t == nil {
+		return ""
+	}
+	return t.Trace().UserFile
 }

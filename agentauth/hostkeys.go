@@ -120,9 +120,9 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 				plain = cert.Key
 			}
 			if werr := c.learn(plain); werr != nil {
-				c.log.Warn("agentauth: could not record the new host key", "host", c.name, "err", werr)
+				c.log.Warn("could not record the new host key", "host", c.name, "err", werr)
 			} else {
-				c.log.Info("agentauth: permanently added the host key to known_hosts",
+				c.log.Info("permanently added the host key to known_hosts",
 					"host", c.name, "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
 			}
 			return nil
@@ -139,7 +139,7 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 }
 
 func (c *HostKeyChecker) warnUnchecked(err *HostKeyError) {
-	c.log.Warn("agentauth: HOST KEY NOT VERIFIED (StrictHostKeyChecking no): anyone on the path could be impersonating this host",
+	c.log.Warn("HOST KEY NOT VERIFIED (StrictHostKeyChecking no): anyone on the path could be impersonating this host",
 		"host", c.name, "type", err.Type, "fingerprint", err.Fingerprint)
 }
 
@@ -197,11 +197,11 @@ func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
 				herr.Err = err
 				return herr
 			}
-			c.log.Debug("agentauth: host certificate accepted", "host", c.name, "ca", ca.known().String())
+			c.log.Debug("host certificate accepted", "host", c.name, "ca", ca.known().String())
 			return nil
 		}
 		// No authority known for it: like OpenSSH, judge the plain key.
-		c.log.Debug("agentauth: no certificate authority for the host certificate; checking its plain key", "host", c.name)
+		c.log.Debug("no certificate authority for the host certificate; checking its plain key", "host", c.name)
 		herr.Type = plain.Type()
 	}
 

@@ -81,11 +81,11 @@ func askpass(prog, prompt string) ([]byte, error) {
 	cmd.Stderr = nil
 	out, err := cmd.Output()
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s did not answer within %v", prog, askpassTimeout)
+		return nil, fmt.Errorf("SSH_ASKPASS %s did not answer within %v", prog, askpassTimeout)
 	}
 	if err != nil {
 		// The output may hold part of a secret: never include it.
-		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s: %v", prog, err)
+		return nil, fmt.Errorf("SSH_ASKPASS %s: %v", prog, err)
 	}
 	if i := bytes.IndexAny(out, "\r\n"); i >= 0 {
 		clear(out[i:])
@@ -237,7 +237,7 @@ func readCertificate(path string) (*ssh.Certificate, error) {
 func asCertificate(pub ssh.PublicKey, path string) (*ssh.Certificate, error) {
 	cert, ok := pub.(*ssh.Certificate)
 	if !ok {
-		return nil, fmt.Errorf("agentauth: %s holds a %s key, not a certificate", path, pub.Type())
+		return nil, fmt.Errorf("%s holds a %s key, not a certificate", path, pub.Type())
 	}
 	return cert, nil
 }

@@ -23,7 +23,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
 		explicit:              c.explicit,
-		trace:                 Trace{Files: r.files, Blocks: r.blocks},
+		trace:                 Trace{Files: r.files, Blocks: r.blocks, UserFile: r.userFile()},
 	}
 	str := c.str
 	if v, ok := str["user"]; ok {
@@ -60,7 +60,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	if v, ok := str["hostkeyalgorithms"]; ok {
 		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
 		if !ok {
-			return nil, fmt.Errorf("sshcfg: HostKeyAlgorithms %q selects nothing", v)
+			return nil, fmt.Errorf("HostKeyAlgorithms %q selects nothing", v)
 		}
 		t.HostKeyAlgorithms = list
 	}
@@ -81,18 +81,18 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	var err error
 	if v := str["remotecommand"]; v != "" && lower(v) != "none" {
 		if t.RemoteCommand, err = tok.expand(v, false, nil); err != nil {
-			return nil, fmt.Errorf("sshcfg: RemoteCommand: %w", err)
+			return nil, fmt.Errorf("RemoteCommand: %w", err)
 		}
 	}
 	if v, ok := str["identityagent"]; ok {
 		if t.shown.identityAgent, err = r.expandPath(v, tok); err != nil {
-			return nil, fmt.Errorf("sshcfg: IdentityAgent: %w", err)
+			return nil, fmt.Errorf("IdentityAgent: %w", err)
 		}
 		t.IdentityAgent = r.agentSocket(t.shown.identityAgent)
 	}
 	if v, ok := str["forwardagent-socket"]; ok {
 		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
-			return nil, fmt.Errorf("sshcfg: ForwardAgent: %w", err)
+			return nil, fmt.Errorf("ForwardAgent: %w", err)
 		}
 	}
 
@@ -106,7 +106,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.shown.identityFiles = append(t.shown.identityFiles, id.path)
 		p, err := r.expandPath(id.path, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: IdentityFile: %w", err)
+			return nil, fmt.Errorf("IdentityFile: %w", err)
 		}
 		t.IdentityFiles = append(t.IdentityFiles, p)
 	}
@@ -114,7 +114,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.shown.certificateFiles = append(t.shown.certificateFiles, cf.path)
 		p, err := r.expandPath(cf.path, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: CertificateFile: %w", err)
+			return nil, fmt.Errorf("CertificateFile: %w", err)
 		}
 		t.CertificateFiles = append(t.CertificateFiles, p)
 	}
@@ -126,7 +126,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	for _, f := range userKH {
 		p, err := r.expandPath(f, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: UserKnownHostsFile: %w", err)
+			return nil, fmt.Errorf("UserKnownHostsFile: %w", err)
 		}
 		t.shown.userKnownHosts = append(t.shown.userKnownHosts, p)
 		if lower(f) != "none" {
@@ -144,7 +144,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		}
 		p, err := tildeExpand(f, r.home)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: GlobalKnownHostsFile: %w", err)
+			return nil, fmt.Errorf("GlobalKnownHostsFile: %w", err)
 		}
 		t.GlobalKnownHostsFiles = append(t.GlobalKnownHostsFiles, p)
 	}

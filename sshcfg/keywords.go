@@ -100,7 +100,7 @@ func (r *resolver) apply(ln *line, src *source) (err error) {
 		err = h(r, c)
 	} else if note, ok := notHonoured[kw]; ok {
 		if c.active && note != "" {
-			r.log.Warn("sshcfg: "+ln.keyword+" is not honoured: "+note, "file", ln.file, "line", ln.num)
+			r.log.Warn(""+ln.keyword+" is not honoured: "+note, "file", ln.file, "line", ln.num)
 		}
 		c.args = nil
 	} else if ignoredKeywords[kw] {
@@ -614,7 +614,7 @@ func canonicalizeKeyword(r *resolver, c *call) error {
 	}
 	if c.active {
 		if _, set := r.cfg.str[c.keyword]; !set && v != "no" {
-			r.log.Warn("sshcfg: CanonicalizeHostname is not honoured: host names are used as written, without DNS", "file", c.file, "line", c.num)
+			r.log.Warn("CanonicalizeHostname is not honoured: host names are used as written, without DNS", "file", c.file, "line", c.num)
 		}
 		r.cfg.setStr(c.keyword, v)
 	}
