@@ -66,7 +66,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	table := subcommands()
 	inv, err := parseCommandLine(table, args[1:])
 	if err != nil {
-		err = usageError(err)
+		err = helpHint(usageError(err), inv.sub)
 		code := report(stderr, err)
 		if !terminal && inv.serves() {
 			answerHost(stdin, stdout, err)
@@ -78,7 +78,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out = stderr
 	}
 	app := newApp(table, stdin, out, stderr)
-	err = app.Run(inv.argv(args[0]))
+	err = helpHint(app.Run(inv.argv(args[0])), inv.sub)
 	closeLog(app, err)
 	code := report(stderr, err)
 	if err != nil && !terminal && inv.serves() && !answered(err) {
@@ -118,50 +118,76 @@ func newApp(table []subcommand, stdin io.Reader, stdout, stderr io.Writer) *cli.
 	return app
 }
 
-// buildVersion is the version: stamped, else the module's (go install
-// pkg@v1.2.3, or the pseudo-version go build derives from VCS), else dev.
+// buildVersion is the version alone: stamped, else the module's, else
+// the VCS revision, else dev.
 func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
+	v, _ := versionOf(stamp{version, commit, date}, readBuildInfo())
+	return v
 }
 
-// versionLine is what --version prints after "m2m-ssh version": the
-// version, and the commit and its date when they are known.
+// versionLine is what --version prints after "m2m-ssh version".
 func versionLine() string {
-	rev, when := commit, date
-	if rev == "" {
+	v, more := versionOf(stamp{version, commit, date}, readBuildInfo())
+	if more != "" {
+		return v + " (" + more + ")"
+	}
+	return v
+}
+
+func readBuildInfo() *debug.BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return bi
+}
+
+// stamp is what the release build sets with -ldflags.
+type stamp struct{ version, commit, date string }
+
+// versionOf is the version and what to say after it in parentheses:
+//   - a release's stamp: its version, then its commit and date;
+//   - else the module's version (go install pkg@v1.2.3, or the
+//     pseudo-version go build derives from VCS), with the commit and date
+//     when the build recorded them;
+//   - else, in a build from a checkout without a module version, the
+//     VCS revision ("-dirty" when the tree was modified) and its time;
+//   - else dev.
+func versionOf(st stamp, bi *debug.BuildInfo) (v, more string) {
+	rev, when := st.commit, st.date
+	if rev == "" && bi != nil {
 		var dirty bool
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				switch s.Key {
-				case "vcs.revision":
-					rev = s.Value
-				case "vcs.time":
-					when = s.Value
-				case "vcs.modified":
-					dirty = s.Value == "true"
-				}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
 			}
 		}
 		if rev != "" && dirty {
 			rev += "-dirty"
 		}
 	}
+	// A commit is named by its first 12 hex digits, as git describe
+	// does in a large repository.
 	if hash, rest, _ := strings.Cut(rev, "-"); len(hash) > 12 {
 		rev = strings.TrimSuffix(hash[:12]+"-"+rest, "-")
 	}
-	switch {
-	case rev != "" && when != "":
-		return fmt.Sprintf("%s (commit %s, %s)", buildVersion(), rev, when)
-	case rev != "":
-		return fmt.Sprintf("%s (commit %s)", buildVersion(), rev)
+	v = st.version
+	if v == "" && bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
 	}
-	return buildVersion()
+	switch {
+	case v == "" && rev != "":
+		return rev, when
+	case v == "":
+		return "dev", ""
+	case rev != "" && when != "":
+		return v, "commit " + rev + ", " + when
+	case rev != "":
+		return v, "commit " + rev
+	}
+	return v, ""
 }
 
 // exitError carries an exit status through cli.App.Run.
