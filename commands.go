@@ -94,7 +94,7 @@ func resolveAction(c *cli.Context) error {
 	s.opts.Logger = logger
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
-		return err
+		return configError(err, s.opts.ConfigFile)
 	}
 	return t.WriteConfig(c.App.Writer)
 }
