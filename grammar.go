@@ -39,7 +39,7 @@ func (inv *invocation) serves() bool {
 		return false
 	}
 	for _, o := range inv.opts {
-		if o.name == "walkthrough" && o.value != "false" {
+		if inv.sub.Name == "demo" && o.name == "walkthrough" && o.value != "false" {
 			return false
 		}
 	}
