@@ -144,6 +144,15 @@ func parseCommandLine(table []subcommand, args []string) (*invocation, error) {
 	if inv.help || inv.version {
 		return inv, nil
 	}
+	if inv.hasAlias {
+		if strings.HasPrefix(inv.alias, "-") {
+			// As ssh: a host name never starts with -.
+			return inv, fmt.Errorf("ALIAS %q starts with -", inv.alias)
+		}
+		if _, ok := findSubcommand(table, inv.alias); ok && inv.sub.Name == "" {
+			return inv, hinted{fmt.Errorf("ALIAS %s is also a subcommand", inv.alias), "write it with its user, as in 'm2m-ssh user@" + inv.alias + "', to reach the host"}
+		}
+	}
 	for _, o := range inv.opts {
 		if !takes(inv.sub, o.name) {
 			return inv, notHere(table, inv.sub, o.name)
