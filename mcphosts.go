@@ -101,11 +101,13 @@ func jsonServers(key, typ string) func(io.Writer, string, stdioServer) error {
 // writeClaudeCode writes the 'claude mcp add' command line, then, as a
 // comment, the same server as 'claude mcp add-json' takes it.
 func writeClaudeCode(w io.Writer, name string, s stdioServer) error {
-	line := []string{"claude", "mcp", "add", "--transport", "stdio"}
+	// The name before --env: --env takes every word up to the next
+	// option, the name included.
+	line := []string{"claude", "mcp", "add", "--transport", "stdio", name}
 	for _, k := range sortedKeys(s.Env) {
 		line = append(line, "--env", k+"="+s.Env[k])
 	}
-	line = append(append(line, name, "--", s.Command), s.Args...)
+	line = append(append(line, "--", s.Command), s.Args...)
 	js, err := json.Marshal(s.json("stdio"))
 	if err != nil {
 		return err
