@@ -121,7 +121,7 @@ func TestClaudeCodeReadsConfig(t *testing.T) {
 	claude := hostCLI(t, "claude")
 	w := newHostsWorld(t)
 	out := w.config(t, "--for", "claude-code", "buildbox", "--", bins.testmcp)
-	addLine, rest, _ := strings.Cut(out, "\n")
+	addLine, rest, _ := strings.Cut(out, "\n# or, the same server as JSON:\n")
 	// claude on the shell's PATH is the one under test.
 	w.run(t, "sh", "-c", "PATH="+filepath.Dir(claude)+":$PATH; "+addLine)
 	if list := w.run(t, claude, "mcp", "list"); !regexp.MustCompile(`(?m)^buildbox: .*m2m-ssh -F \S+ buildbox -- \S+testmcp - [✓✔] Connected$`).MatchString(list) {
