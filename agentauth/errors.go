@@ -64,8 +64,11 @@ func (e *AuthError) Error() string {
 	for _, s := range e.Skipped {
 		fmt.Fprintf(&b, "; not offered: %v", s)
 	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+	// x/crypto's own words ("ssh: unable to authenticate, attempted
+	// methods ...") say again what is said above, and name its package.
+	if e.Err != nil && !strings.Contains(e.Err.Error(), "unable to authenticate") {
+		msg := strings.TrimPrefix(e.Err.Error(), "ssh: handshake failed: ")
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(msg, "ssh: "))
 	}
 	return b.String()
 }
