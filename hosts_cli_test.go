@@ -196,3 +196,41 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestInspectorShowsErrors runs the MCP Inspector's command-line mode, as
+// the README shows it, on a host that refuses the connection and on a
+// mistyped flag: the Inspector prints m2m-ssh's error, hint included.
+func TestInspectorShowsErrors(t *testing.T) {
+	dir := os.Getenv("M2M_INSPECTOR_DIR")
+	if dir == "" {
+		if sshtest.InCI() {
+			t.Fatal("M2M_INSPECTOR_DIR is not set; .ci/run installs @modelcontextprotocol/inspector there")
+		}
+		t.Skip("M2M_INSPECTOR_DIR is not set (a folder where @modelcontextprotocol/inspector is installed)")
+	}
+	npx := sshtest.LookPath(t, "npx")
+	bin, err := sshtest.Build(t.TempDir(), ".", "m2m-ssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sshtest.WriteFile(t, t.TempDir(), "ssh_config", "Host buildbox", "  HostName 127.0.0.1", fmt.Sprintf("  Port %d", sshtest.FreePort(t)), "  IdentityAgent none")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-F", cfg, "buildbox"}, `"message":"m2m-ssh: cannot connect to buildbox (127.0.0.1:`},
+		{[]string{"-F", cfg, "buildbox", "--log-levl", "DEBUG"}, `"message":"m2m-ssh: unknown flag --log-levl (hint: did you mean --log-level?)"`},
+	} {
+		cmd := exec.Command(npx, append(append([]string{"--no-install", "@modelcontextprotocol/inspector", "--cli", bin}, c.args...), "--method", "tools/list")...)
+		cmd.Dir = dir
+		var out sshtest.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := sshtest.Within(t, hostCLIBound, cmd.Run); err == nil {
+			t.Errorf("the Inspector succeeded on %q:\n%s", c.args, out.String())
+		}
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("the Inspector on %q does not show %s:\n%s", c.args, c.want, out.String())
+		}
+		t.Logf("inspector --cli m2m-ssh %s --method tools/list:\n%s", strings.Join(c.args, " "), out.String())
+	}
+}
