@@ -152,7 +152,7 @@ func walkthrough(ctx context.Context, out io.Writer, h *demo.Host, s *session, l
 	}
 	p.ok("close", "the host ended the session; the remote server exited with status 0", time.Since(t))
 	fmt.Fprintf(out, "\nThat is the whole job. For a host of yours: 'm2m-ssh doctor ALIAS' checks it,\n")
-	fmt.Fprintf(out, "'m2m-ssh config ALIAS --for claude' (or cursor, vscode) prints what to paste.\n")
+	fmt.Fprintf(out, "'m2m-ssh config ALIAS --for claude' (or %s) prints what to paste.\n", strings.Join(mcpHostNames()[1:], ", "))
 	return nil
 }
 
