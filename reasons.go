@@ -25,6 +25,7 @@ func configError(err error, file string) error {
 type unknownHostError struct {
 	name    string
 	files   []string // the config files read
+	user    string   // the user's own config file, where a Host block goes
 	command string   // the rest of the command line, for "did you mean"
 	err     error    // the DNS error
 }
@@ -42,10 +43,7 @@ func (e *unknownHostError) Hint() string {
 	if sub, ok := subcommandLike(e.name); ok {
 		return "did you mean '" + strings.TrimSpace("m2m-ssh "+sub+" "+e.command) + "'?"
 	}
-	where := "your ssh config"
-	if len(e.files) > 0 {
-		where = e.files[0]
-	}
+	where := orUserConfig(e.user)
 	return fmt.Sprintf("check the spelling, or add a 'Host %s' block with its HostName to %s ('m2m-ssh resolve %s' shows what it resolves to)", e.name, where, e.name)
 }
 
@@ -61,7 +59,7 @@ func explainDial(t *sshcfg.Target, command string, err error) error {
 	if t == nil || t.HostName != strings.ToLower(t.Alias) || matchedBlock(t) {
 		return err
 	}
-	return &unknownHostError{name: t.Alias, files: t.Trace().Files, command: command, err: err}
+	return &unknownHostError{name: t.Alias, files: t.Trace().Files, user: t.Trace().UserFile, command: command, err: err}
 }
 
 // matchedBlock reports whether a Host or Match block other than the
