@@ -26,8 +26,8 @@ func errorFor(t *testing.T, m map[string]any, id any, code int, want ...string) 
 // and nothing breaks when the link is then lost (it used to panic while
 // building notifications/cancelled for it).
 func TestRemoteBadIDThenLoss(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
+	remote := playedRemote()
+	h := startBridge(t, memBridge(remote))
 	in := remote.lines()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
 	recvLine(t, in)
@@ -58,8 +58,8 @@ func TestRemoteBadIDThenLoss(t *testing.T) {
 }
 
 func TestRemoteNotJSON(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
+	remote := playedRemote()
+	h := startBridge(t, memBridge(remote))
 	in := remote.lines()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call"}`)
@@ -84,8 +84,8 @@ func TestRemoteNotJSON(t *testing.T) {
 }
 
 func TestFrameLimitFromRemote(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
+	remote := playedRemote()
+	b := memBridge(remote)
 	b.MaxFrame = 64 << 10
 	h := startBridge(t, b)
 	in := remote.lines()
@@ -111,8 +111,8 @@ func TestFrameLimitFromRemote(t *testing.T) {
 }
 
 func TestFrameLimitFromHost(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
+	remote := playedRemote()
+	b := memBridge(remote)
 	b.MaxFrame = 64 << 10
 	h := startBridge(t, b)
 	in := remote.lines()
@@ -140,8 +140,8 @@ func TestFrameLimitFromHost(t *testing.T) {
 // Past maxServerRequests waiting for the host, the server's requests are
 // answered by the bridge and not passed on; the warning comes once.
 func TestServerRequestsBound(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
+	remote := playedRemote()
+	b := memBridge(remote)
 	var log safeBuffer
 	b.Logger = newTestLogger(&log)
 	h := startBridge(t, b)
@@ -188,8 +188,8 @@ func TestServerRequestsBound(t *testing.T) {
 // the books key ids by value, so the answer reaches the host and the
 // request is not answered again when the link is lost.
 func TestRemoteRespellsIDs(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
+	remote := playedRemote()
+	h := startBridge(t, memBridge(remote))
 	in := remote.lines()
 	h.send(`{"jsonrpc":"2.0","id":"é","method":"tools/call"}`)
 	h.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call"}`)
