@@ -269,3 +269,15 @@ func waitStatus(remote transport.Remote, d time.Duration) error {
 		return transport.ErrNoExitStatus
 	}
 }
+
+// describeEnd says how a link ended, from the program's exit status.
+func describeEnd(status error) string {
+	var ee *transport.ExitError
+	switch {
+	case status == nil:
+		return "the remote MCP server exited"
+	case errors.As(status, &ee):
+		return "the remote MCP server " + ee.Outcome()
+	}
+	return "the connection closed"
+}

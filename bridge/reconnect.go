@@ -15,22 +15,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
-func describeEnd(status error) string {
-	var ee *transport.ExitError
-	switch {
-	case status == nil:
-		return "the remote MCP server exited"
-	case errors.As(status, &ee):
-		return "the remote MCP server " + ee.Outcome()
-	}
-	return "the connection closed"
-}
-
-// rawJSON is JSON text to marshal as is.
-type rawJSON []byte
-
-func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
-
 // reconnected is the outcome of restoring a session.
 type reconnected struct {
 	a     *attempt

@@ -68,7 +68,7 @@ func (r *session) loop() (int, error) {
 			case !l.direct:
 				r.tryDirect(l)
 			}
-		} else if d, ok := r.nextExpiry(); ok {
+		} else if d, ok := r.queue.nextExpiry(r.b.ReconnectTimeout); ok {
 			expiry.Reset(d)
 			expired = expiry.C
 		}
@@ -116,16 +116,21 @@ func (r *session) loop() (int, error) {
 		case <-expired:
 			r.expire()
 		case <-r.ctx.Done():
-			r.b.Logger.Info("ending the session", "reason", context.Cause(r.ctx))
-			r.indirect()
-			r.takeWaiting()
-			if r.link == nil {
-				return r.abandon("m2m-ssh is shutting down")
-			}
-			r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
-			return r.finish()
+			return r.shutdown()
 		}
 	}
+}
+
+// shutdown ends the session for a signal, whatever it was doing.
+func (r *session) shutdown() (int, error) {
+	r.b.Logger.Info("ending the session", "reason", context.Cause(r.ctx))
+	r.indirect()
+	r.takeWaiting()
+	if r.link == nil {
+		return r.abandon("m2m-ssh is shutting down")
+	}
+	r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
+	return r.finish()
 }
 
 // deliver writes the frames that waited for the link, in a goroutine: a
@@ -195,7 +200,7 @@ func (r *session) finish() (int, error) {
 	// A frame the host reader was still taking in when a signal came
 	// reached the loop after it stopped receiving.
 	r.takeWaiting()
-	r.answerQueue(CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
+	r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
 	return exitStatus(status)
 }
 
@@ -251,17 +256,13 @@ func (r *session) answerPending(code int, msg string) int {
 	return n
 }
 
-// answerQueue answers every request that waits for a session, and drops
-// the queue.
-func (r *session) answerQueue(code int, msg string) { r.queue.answer(r.host, code, msg) }
-
 // start runs a link over remote, whose frames fr reads. prelude are frames
 // the remote sent during a replayed greeting, to pass on first.
 func (r *session) start(remote transport.Remote, fr *remoteFrames, prelude [][]byte) *link {
 	l := &link{
 		s:         r,
 		remote:    remote,
-		send:      &sender{remote: remote, w: bufio.NewWriterSize(remote, 64<<10), failed: make(chan struct{})},
+		send:      &sender{remote: remote, w: bufio.NewWriterSize(remote, remoteBuffer), failed: make(chan struct{})},
 		delivered: make(chan struct{}, 1),
 		pumped:    make(chan struct{}),
 		stderr:    make(chan struct{}),
@@ -332,7 +333,7 @@ func (r *session) lose() (done bool, code int, err error) {
 
 	if r.b.Retries < 0 || r.eof || r.ctx.Err() != nil {
 		r.b.Logger.Error(what, "target", r.b.Name, "answered", n)
-		r.answerQueue(CodeUnavailable, fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request was not sent", r.b.Name, what))
+		r.queue.answer(r.host, CodeUnavailable, fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request was not sent", r.b.Name, what))
 		code, _ := exitStatus(status)
 		err := fmt.Errorf("bridge: the connection to %s was lost (%s)", r.b.Name, what)
 		if r.b.Retries < 0 && !r.eof {
@@ -382,7 +383,7 @@ func (r *session) restored(res reconnected) (done bool, code int, err error) {
 func (r *session) giveUp(res reconnected) (int, error) {
 	err := &ReconnectError{Alias: r.b.Name, Tries: res.tries, Err: res.err}
 	r.b.Logger.Error("giving up", "target", r.b.Name, "tries", res.tries, "err", res.err)
-	r.answerQueue(CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
+	r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
 	r.b.refuse(r.ctx, r.frames, r.host, err)
 	return ExitStatus, err
 }
@@ -401,13 +402,9 @@ func (r *session) abandon(why string) (int, error) {
 		}
 		r.reconnected = nil
 	}
-	r.answerQueue(CodeUnavailable, fmt.Sprintf("m2m-ssh: %s while the connection to %s was being restored; the request was not sent", why, r.b.Name))
+	r.queue.answer(r.host, CodeUnavailable, fmt.Sprintf("m2m-ssh: %s while the connection to %s was being restored; the request was not sent", why, r.b.Name))
 	return ExitStatus, fmt.Errorf("bridge: the connection to %s was lost, and %s before it was restored", r.b.Name, why)
 }
-
-// nextExpiry is how long until the oldest request waiting for the session
-// has waited ReconnectTimeout.
-func (r *session) nextExpiry() (time.Duration, bool) { return r.queue.nextExpiry(r.b.ReconnectTimeout) }
 
 // expire answers the requests that have waited ReconnectTimeout for the
 // session to come back, and takes them out of the queue.
@@ -415,3 +412,8 @@ func (r *session) expire() {
 	msg := fmt.Sprintf("m2m-ssh: the connection to %s was lost and is not back after %s; the request was not sent", r.b.Name, r.b.ReconnectTimeout)
 	r.queue.expire(r.host, r.b.ReconnectTimeout, CodeUnavailable, msg)
 }
+
+// rawJSON is JSON text to marshal as is.
+type rawJSON []byte
+
+func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
