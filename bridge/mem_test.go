@@ -219,6 +219,29 @@ func memBridge(remote *memRemote) *Bridge {
 	}
 }
 
+// startPlayed starts a Bridge of memBridge's, changed by set when it is not
+// nil, over a remote the test plays by hand; in has the lines the bridge
+// writes to the remote.
+func startPlayed(t *testing.T, set func(*Bridge)) (h *host, remote *memRemote, in <-chan string) {
+	t.Helper()
+	remote = playedRemote()
+	b := memBridge(remote)
+	if set != nil {
+		set(b)
+	}
+	return startBridge(t, b), remote, remote.lines()
+}
+
+// recvFrame is the next frame the bridge writes to the remote, decoded.
+func recvFrame(t *testing.T, ch <-chan string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(recvLine(t, ch)), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func recvLine(t *testing.T, ch <-chan string) string {
 	t.Helper()
 	select {

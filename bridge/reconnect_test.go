@@ -423,9 +423,6 @@ func TestReconnectQueue(t *testing.T) {
 	if got := srv.received(2); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the second connection received\n%q\nwant\n%q", got, want)
 	}
-	if got := srv.received(2); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("the second connection received\n%q\nwant\n%q", got, want)
-	}
 }
 
 // The host closing stdin while the session is being restored ends the
@@ -463,7 +460,7 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &mcpServer{crashFrom: tt.crashFrom}
 			_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
-			var log safeBuffer
+			var log sshtest.Buffer
 			h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Retries: 3, Logger: newTestLogger(&log)}))
 			if tt.greeted {
 				h.initialize()
@@ -631,7 +628,7 @@ func TestBridgeCancel(t *testing.T) {
 func TestReconnectDropsPartialFrame(t *testing.T) {
 	srv := &mcpServer{halfDone: make(chan struct{}, 1)}
 	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
-	var log safeBuffer
+	var log sshtest.Buffer
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Logger: newTestLogger(&log)}))
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"half"}`)

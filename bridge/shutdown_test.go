@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
@@ -36,7 +37,7 @@ func TestStopRemoteSequence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newMemRemote(&memRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse, serve: true})
-			var log safeBuffer
+			var log sshtest.Buffer
 			b := &Bridge{Name: "box", Logger: newTestLogger(&log), schedules: schedules{calm: fastStop},
 				Connect: func(context.Context) (transport.Remote, error) { return f, nil }}
 			h := startBridge(t, b)
