@@ -41,7 +41,7 @@ func subcommands() []subcommand {
 			Name:      "resolve",
 			Usage:     "print the options ALIAS resolves to, in the format of 'ssh -G ALIAS'",
 			ArgsUsage: "[user@]ALIAS",
-			Flags:     groups(sshFlags, seedFlags, logFlags),
+			Flags:     groups(sshFlags, seedFlags, keyServerOptions, logFlags),
 			Action:    resolveAction,
 		}, args: aliasOnly},
 		{Command: &cli.Command{
@@ -51,7 +51,7 @@ func subcommands() []subcommand {
 			Description: "Checks, in order: the ssh config, DNS, the TCP connect, proxies, the SSH handshake and host key,\n" +
 				"the identities to offer, authentication, the session channel, the remote's stdout and the MCP initialize.\n" +
 				"The exit status is 0 only when every check passes.",
-			Flags:  groups(sshFlags, programFlags, seedFlags, keyFlags, logFlags),
+			Flags:  groups(sshFlags, programFlags, seedFlags, keyFlags, keyServerOptions, logFlags),
 			Action: doctorAction,
 		}, args: aliasCommand},
 		{Command: &cli.Command{

@@ -67,11 +67,17 @@ func seedFlags() []cli.Flag {
 	}
 }
 
-// keyFlags unlock keys and reach a key server: what logging in needs
-// beyond the config.
+// keyFlags unlock keys: what logging in needs beyond the config.
 func keyFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "passphrase", Usage: "passphrase of the private key (M2M_SSH_PASSPHRASE keeps it out of process listings)"},
+	}
+}
+
+// keyServerOptions reach m2m-mcp-server-ssh-server's key server, whose
+// key is pinned in a known_hosts file of m2m-ssh's (so resolve shows it).
+func keyServerOptions() []cli.Flag {
+	return []cli.Flag{
 		&cli.BoolFlag{Name: "use-key-server", Usage: "fetch the server's key and register ours with its key server (seed mode)"},
 		&cli.IntFlag{Name: "key-server-port", Usage: "port of the key server's plain-HTTP endpoint", Value: defaultKeyServerPort},
 		&cli.IntFlag{Name: "key-server-https-port", Usage: "port of the key server's HTTPS endpoint, always tried first", Value: 443},
@@ -90,7 +96,7 @@ func logFlags() []cli.Flag {
 
 // flags are a connection's: every group.
 func flags() []cli.Flag {
-	return groups(sshFlags, programFlags, sessionFlags, seedFlags, keyFlags, logFlags)
+	return groups(sshFlags, programFlags, sessionFlags, seedFlags, keyFlags, keyServerOptions, logFlags)
 }
 
 // groups joins flag groups, in order.

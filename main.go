@@ -2,8 +2,12 @@
 // locally: an MCP host starts it as a stdio server, and it carries the
 // host's JSON-RPC session over SSH to the server on the other side.
 //
-//	m2m-ssh [flags] [user@]ALIAS [-- REMOTE COMMAND...]
+//	m2m-ssh [flags] [user@]ALIAS [flags] [--] [REMOTE COMMAND...]
 //	m2m-ssh --host HOST [--port 8022] [--username mcp] ...
+//	m2m-ssh resolve|doctor|config|demo [flags] ...
+//
+// The subcommands and the flags each takes are one table (commands.go,
+// flags.go); grammar.go reads the command line against it.
 package main
 
 import (
