@@ -13,3 +13,9 @@ func (m *Master) WaitExit(t testing.TB, d time.Duration) {
 	t.Helper()
 	t.Skip("waiting for a process that is not our child needs Linux's pidfd")
 }
+
+// WaitPidExit fails the test unless process pid ends within d; Linux only.
+func WaitPidExit(t testing.TB, pid int, d time.Duration) {
+	t.Helper()
+	t.Skip("waiting for a process that is not our child needs Linux's pidfd")
+}
