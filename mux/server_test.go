@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,6 +276,10 @@ func TestServerClosedControlEndsChannel(t *testing.T) {
 	}
 	s.Close()
 	sshtest.WaitPidExit(t, pid, hangBound)
+	err = sshtest.Within(t, hangBound, func() error { _, err := s.Wait(); return err })
+	if !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Wait after Close: %v, want net.ErrClosed", err)
+	}
 }
 
 // TestServerMasterConnectionDies: the SSH connection under the master
