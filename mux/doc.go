@@ -9,7 +9,8 @@
 // SCM_RIGHTS; the master's exit message becomes the session's exit status.
 //
 // The server side ([Listen], [Server]) is a master that `ssh -S PATH` can
-// ride: it checks every peer's uid before reading a byte, answers hello,
+// ride: it checks that every peer runs as this user (or root, as OpenSSH
+// allows) before a byte is exchanged, answers hello,
 // alive check and terminate, opens a session channel for each new-session
 // request through [Server.Open] and copies the passed descriptors to and
 // from it. Every other request (forwardings, stdio forwarding, proxy mode,

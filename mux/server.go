@@ -95,6 +95,9 @@ const (
 	// fdTimeout bounds the wait for a new session's descriptors, which a
 	// client sends right after its request.
 	fdTimeout = 30 * time.Second
+	// writeTimeout bounds one answer's write: a client that asks and never
+	// reads fills its socket's buffer and must not stall its reader.
+	writeTimeout = 30 * time.Second
 	// openTimeout bounds opening a session channel and its requests'
 	// answers, in case the connection under the master stalls before
 	// its keepalive notices.
