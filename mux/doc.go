@@ -10,10 +10,9 @@
 //
 // The server side ([Listen], [Server]) is a master that `ssh -S PATH` can
 // ride: it checks that every peer runs as this user (or root, as OpenSSH
-// allows) before a byte is exchanged, answers hello,
-// alive check and terminate, opens a session channel for each new-session
-// request through [Server.Open] and copies the passed descriptors to and
-// from it. Every other request (forwardings, stdio forwarding, proxy mode,
+// allows) before a byte is exchanged, answers hello, alive check and
+// terminate, opens a session channel for each new-session request through
+// [Server.Open] and copies the passed descriptors to and from it. Every other request (forwardings, stdio forwarding, proxy mode,
 // stop listening) is refused with the protocol's failure message.
 //
 // The package knows nothing of JSON-RPC or of OpenSSH's configuration, and
