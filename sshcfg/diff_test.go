@@ -28,6 +28,8 @@ var comparedKeywords = []string{
 	"hashknownhosts", "hostkeyalias", "hostkeyalgorithms", "connecttimeout",
 	"serveraliveinterval", "serveralivecountmax", "forwardagent",
 	"remotecommand", "setenv", "sendenv", "batchmode", "loglevel",
+	"ciphers", "macs", "kexalgorithms", "pubkeyacceptedalgorithms",
+	"hostbasedacceptedalgorithms", "casignaturealgorithms",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

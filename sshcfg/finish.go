@@ -18,7 +18,6 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		StrictHostKeyChecking: defaultStrictHostKeyChecking,
 		ServerAliveCountMax:   defaultServerAliveCountMax,
 		LogLevel:              defaultLogLevel,
-		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
 		SetEnv:                c.setEnv,
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
@@ -57,12 +56,14 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.ConnectTimeout = time.Duration(n) * time.Second
 	}
 	t.HostKeyAlias = lower(str["hostkeyalias"])
-	if v, ok := str["hostkeyalgorithms"]; ok {
-		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
-		if !ok {
-			return nil, fmt.Errorf("sshcfg: HostKeyAlgorithms %q selects nothing", v)
+	t.specs = map[string]string{}
+	for kw, al := range algorithmLists {
+		list, err := al.resolve(str[kw])
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: %w", err)
 		}
-		t.HostKeyAlgorithms = list
+		t.specs[kw] = str[kw]
+		*t.algorithmField(kw) = list
 	}
 	if v := str["proxycommand"]; lower(v) != "none" {
 		t.ProxyCommand = v
@@ -165,4 +166,25 @@ func (r *resolver) agentSocket(v string) string {
 		return "none" // ssh finds no agent when the variable is unset
 	}
 	return v
+}
+
+// algorithmField is the Target field that holds an algorithm keyword.
+func (t *Target) algorithmField(keyword string) *string {
+	switch keyword {
+	case "ciphers":
+		return &t.Ciphers
+	case "macs":
+		return &t.MACs
+	case "kexalgorithms":
+		return &t.KexAlgorithms
+	case "hostkeyalgorithms":
+		return &t.HostKeyAlgorithms
+	case "pubkeyacceptedalgorithms":
+		return &t.PubkeyAcceptedAlgorithms
+	case "hostbasedacceptedalgorithms":
+		return &t.HostbasedAcceptedAlgorithms
+	case "casignaturealgorithms":
+		return &t.CASignatureAlgorithms
+	}
+	panic("sshcfg: no field for " + keyword)
 }

@@ -38,17 +38,23 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	p("stricthostkeychecking", strictShown[t.StrictHostKeyChecking])
 	p("serveralivecountmax", strconv.Itoa(t.ServerAliveCountMax))
 	p("serveraliveinterval", strconv.Itoa(int(t.ServerAliveInterval.Seconds())))
+	p("ciphers", t.Ciphers)
 	p("hostkeyalgorithms", t.HostKeyAlgorithms)
 	if t.HostKeyAlias != "" {
 		p("hostkeyalias", t.HostKeyAlias)
 	}
+	p("hostbasedacceptedalgorithms", t.HostbasedAcceptedAlgorithms)
 	if t.Set("identityagent") {
 		p("identityagent", t.shown.identityAgent)
 	}
 	if t.RemoteCommand != "" {
 		p("remotecommand", t.RemoteCommand)
 	}
+	p("kexalgorithms", t.KexAlgorithms)
+	p("casignaturealgorithms", t.CASignatureAlgorithms)
 	p("loglevel", t.LogLevel)
+	p("macs", t.MACs)
+	p("pubkeyacceptedalgorithms", t.PubkeyAcceptedAlgorithms)
 	for _, f := range t.shown.identityFiles {
 		p("identityfile", f)
 	}

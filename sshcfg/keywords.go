@@ -143,7 +143,6 @@ func init() {
 		"userknownhostsfile":    fileListKeyword,
 		"globalknownhostsfile":  fileListKeyword,
 		"stricthostkeychecking": strictKeyword,
-		"hostkeyalgorithms":     hostKeyAlgorithmsKeyword,
 		"connecttimeout":        timeKeyword,
 		"serveraliveinterval":   timeKeyword,
 		"serveralivecountmax":   intKeyword,
@@ -154,6 +153,9 @@ func init() {
 		"sendenv":               sendEnvKeyword,
 		"loglevel":              logLevelKeyword,
 		"canonicalizehostname":  canonicalizeKeyword,
+	}
+	for kw := range algorithmLists {
+		handlers[kw] = algorithmsKeyword
 	}
 }
 
@@ -380,20 +382,6 @@ func strictKeyword(r *resolver, c *call) error {
 	}
 	if c.active {
 		r.cfg.setStr(c.keyword, v)
-	}
-	return nil
-}
-
-func hostKeyAlgorithmsKeyword(r *resolver, c *call) error {
-	a, err := c.arg()
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(a, "-") && !validKeyAlgorithms(strings.TrimLeft(a[:1], "+^")+a[1:]) {
-		return fmt.Errorf("bad key types %q", a)
-	}
-	if c.active {
-		r.cfg.setStr(c.keyword, a)
 	}
 	return nil
 }
@@ -643,11 +631,6 @@ var notHonoured = map[string]string{
 	"pkcs11provider":           "keys come from files and the agent only",
 	"securitykeyprovider":      "",
 	"preferredauthentications": "",
-	"pubkeyacceptedalgorithms": "",
-	"kexalgorithms":            "",
-	"ciphers":                  "",
-	"macs":                     "",
-	"casignaturealgorithms":    "",
 	"localcommand":             "",
 	"permitlocalcommand":       "",
 }
@@ -663,7 +646,7 @@ func init() {
 		xauthlocation gatewayports passwordauthentication
 		kbdinteractiveauthentication kbdinteractivedevices
 		pubkeyauthentication hostbasedauthentication
-		hostbasedacceptedalgorithms addkeystoagent remoteforward
+		addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
 		connectionattempts checkhostip compression tcpkeepalive keepalive
 		numberofpasswordprompts syslogfacility logfacility logverbose

@@ -51,10 +51,16 @@ func TestResolveDefaults(t *testing.T) {
 		GlobalKnownHostsFiles: []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
 		StrictHostKeyChecking: "ask",
 		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
+		Ciphers:               defaultCiphers,
+		MACs:                  defaultMACs,
+		KexAlgorithms:         defaultKex,
+		CASignatureAlgorithms: defaultCASignatureAlgorithms,
 		ServerAliveCountMax:   3,
 		LogLevel:              "INFO",
 	}
-	tg.explicit, tg.shown, tg.trace = nil, shown{}, Trace{}
+	want.PubkeyAcceptedAlgorithms = defaultHostKeyAlgorithms
+	want.HostbasedAcceptedAlgorithms = defaultHostKeyAlgorithms
+	tg.explicit, tg.shown, tg.trace, tg.specs = nil, shown{}, Trace{}, nil
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("got  %+v\nwant %+v", tg, want)
 	}

@@ -45,9 +45,19 @@ type Target struct {
 	HashKnownHosts        bool
 	// HostKeyAlias is lowercased, as ssh does.
 	HostKeyAlias string
-	// HostKeyAlgorithms is the comma-separated list ssh would offer, with
-	// "+", "-", "^" and patterns applied to OpenSSH 9.2's lists.
-	HostKeyAlgorithms string
+	// HostKeyAlgorithms, Ciphers, MACs, KexAlgorithms,
+	// PubkeyAcceptedAlgorithms, HostbasedAcceptedAlgorithms and
+	// CASignatureAlgorithms are the comma-separated lists ssh would
+	// propose, as ssh -G prints them: "+", "-", "^" and patterns applied
+	// to OpenSSH 9.2's lists. They name algorithms OpenSSH knows, which
+	// x/crypto may not implement.
+	HostKeyAlgorithms           string
+	Ciphers                     string
+	MACs                        string
+	KexAlgorithms               string
+	PubkeyAcceptedAlgorithms    string
+	HostbasedAcceptedAlgorithms string
+	CASignatureAlgorithms       string
 
 	// ConnectTimeout is zero when none is configured.
 	ConnectTimeout time.Duration
@@ -77,6 +87,8 @@ type Target struct {
 
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
+	// specs are the algorithm keywords' values as written, for Written.
+	specs map[string]string
 	// shown is what ssh -G prints where it differs from the fields.
 	shown shown
 	trace Trace
