@@ -69,7 +69,8 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.ProxyCommand = v
 	}
 
-	keyAlias := hostname
+	// %k is HostKeyAlias, else the host as given on the command line.
+	keyAlias := r.alias
 	if t.HostKeyAlias != "" {
 		keyAlias = t.HostKeyAlias
 	}
