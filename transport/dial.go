@@ -134,6 +134,10 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
 	}
 
+	alg, err := newAlgorithms(h.t, d.logger())
+	if err != nil {
+		return nil, fail("connect", err)
+	}
 	start := time.Now()
 	raw, err := d.transport(hctx, th, h.t, via, life)
 	if err != nil {
@@ -149,20 +153,21 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	// what cuts a stalled handshake short.
 	stop := context.AfterFunc(hctx, func() { conn.Close() })
 
+	signers := alg.signers(h.ids.Signers())
 	cfg := &ssh.ClientConfig{
-		User:              h.t.User,
-		Auth:              []ssh.AuthMethod{h.ids.AuthMethod()},
-		HostKeyCallback:   h.hk.Callback(),
-		HostKeyAlgorithms: h.hk.Algorithms(),
-		ClientVersion:     "SSH-2.0-" + Version,
+		User:            h.t.User,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })},
+		HostKeyCallback: h.hk.Callback(),
+		ClientVersion:   "SSH-2.0-" + Version,
 	}
+	alg.apply(cfg, h.hk.Algorithms())
 	var sc net.Conn = conn
 	var tr *traceHandshake
 	if d.Trace != nil {
 		tr = &traceHandshake{conn: &versionConn{Conn: conn}}
 		sc = tr.conn
 		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
-		cfg.Auth = []ssh.AuthMethod{tr.authMethod(h.ids.Signers())}
+		cfg.Auth = []ssh.AuthMethod{tr.authMethod(signers)}
 	}
 	start = time.Now()
 	c, chans, reqs, err := ssh.NewClientConn(sc, h.t.Addr(), cfg)
@@ -176,7 +181,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 			err = pc.explain(err)
 		}
 		conn.Close()
-		err = fail("handshake", h.ids.AuthError(err))
+		err = fail("handshake", alg.explain(err, h.ids.AuthError(err), h.ids.Signers()))
 		d.traceLogin(th, h, tr, err, time.Since(start))
 		return nil, err
 	}
