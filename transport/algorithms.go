@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 )
@@ -137,15 +138,16 @@ func (a *algorithms) signers(in []ssh.Signer) []ssh.Signer {
 	return out
 }
 
-// rsaSHA1Left reports whether an RSA key was kept from ssh-rsa (SHA-1)
-// signatures by PubkeyAcceptedAlgorithms: a server that takes no other
-// RSA signature refuses it, and the fix is that keyword.
+// rsaSHA1Left reports whether an RSA key was offered without ssh-rsa
+// (SHA-1) signatures coming first: a server that lists rsa-sha2 in
+// server-sig-algs but takes only ssh-rsa refuses it, as it refuses
+// OpenSSH's ssh, and the fix is PubkeyAcceptedAlgorithms.
 func (a *algorithms) rsaSHA1Left(in []ssh.Signer) bool {
 	for _, s := range in {
-		typ := s.PublicKey().Type()
-		if (typ == ssh.KeyAlgoRSA && !slices.Contains(a.pubkey, ssh.KeyAlgoRSA)) ||
-			(typ == ssh.CertAlgoRSAv01 && !slices.Contains(a.pubkey, ssh.CertAlgoRSAv01)) {
-			return true
+		if typ := s.PublicKey().Type(); typ == ssh.KeyAlgoRSA || typ == ssh.CertAlgoRSAv01 {
+			if algos := acceptedFor(typ, a.pubkey); len(algos) == 0 || algos[0] != ssh.KeyAlgoRSA {
+				return true
+			}
 		}
 	}
 	return false
@@ -314,15 +316,14 @@ func (e *CASignatureError) Hint() string {
 }
 
 // SignatureAlgorithmError is a refused login where an RSA key was not
-// offered with ssh-rsa (SHA-1) signatures because PubkeyAcceptedAlgorithms
-// leaves them out, as OpenSSH's default does: a server that takes only
-// those refuses the key.
+// offered with ssh-rsa (SHA-1) signatures first: OpenSSH's default leaves
+// them out, and a server that takes only those refuses the key.
 type SignatureAlgorithmError struct {
 	Err error
 }
 
 func (e *SignatureAlgorithmError) Error() string {
-	return e.Err.Error() + " (RSA keys were offered without ssh-rsa SHA-1 signatures, which PubkeyAcceptedAlgorithms leaves out)"
+	return e.Err.Error() + " (RSA keys were offered with SHA-2 signatures, not ssh-rsa: PubkeyAcceptedAlgorithms decides)"
 }
 
 func (e *SignatureAlgorithmError) Unwrap() error { return e.Err }
@@ -330,7 +331,11 @@ func (e *SignatureAlgorithmError) Unwrap() error { return e.Err }
 func (e *SignatureAlgorithmError) Permanent() bool { return true }
 
 func (e *SignatureAlgorithmError) Hint() string {
-	return "if the server accepts only ssh-rsa (SHA-1) signatures, add 'PubkeyAcceptedAlgorithms +ssh-rsa' to its Host block (OpenSSH needs the same)"
+	h := "if the server accepts only ssh-rsa (SHA-1) signatures, add 'PubkeyAcceptedAlgorithms ^ssh-rsa' to its Host block (a server that lists rsa-sha2 but refuses it needs ssh-rsa first, with OpenSSH too)"
+	if inner := verdict.Hint(e.Err); inner != "" {
+		return inner + "; " + h
+	}
+	return h
 }
 
 func split(list string) []string {
