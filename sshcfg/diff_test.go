@@ -30,6 +30,7 @@ var comparedKeywords = []string{
 	"remotecommand", "setenv", "sendenv", "batchmode", "loglevel",
 	"ciphers", "macs", "kexalgorithms", "pubkeyacceptedalgorithms",
 	"hostbasedacceptedalgorithms", "casignaturealgorithms",
+	"addressfamily", "bindaddress", "bindinterface", "connectionattempts",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

@@ -18,6 +18,10 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		StrictHostKeyChecking: defaultStrictHostKeyChecking,
 		ServerAliveCountMax:   defaultServerAliveCountMax,
 		LogLevel:              defaultLogLevel,
+		AddressFamily:         "any",
+		ConnectionAttempts:    1,
+		BindAddress:           c.str["bindaddress"],
+		BindInterface:         c.str["bindinterface"],
 		SetEnv:                c.setEnv,
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
@@ -50,6 +54,15 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	} else if t.BatchMode {
 		// ssh's own default: batch sessions notice a dead server.
 		t.ServerAliveInterval = batchServerAliveInterval
+	}
+	if v, ok := str["addressfamily"]; ok {
+		t.AddressFamily = v
+	}
+	if v, ok := str["connectionattempts"]; ok {
+		t.ConnectionAttempts, _ = strconv.Atoi(v)
+		if t.ConnectionAttempts <= 0 {
+			return nil, fmt.Errorf("sshcfg: invalid number of ConnectionAttempts (%d): it must be at least 1", t.ConnectionAttempts)
+		}
 	}
 	if v, ok := str["connecttimeout"]; ok {
 		n, _ := strconv.Atoi(v)

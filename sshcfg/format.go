@@ -32,12 +32,20 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	p("user", t.User)
 	p("hostname", t.HostName)
 	p("port", strconv.Itoa(t.Port))
+	p("addressfamily", t.AddressFamily)
 	p("batchmode", yesno(t.BatchMode))
 	p("hashknownhosts", yesno(t.HashKnownHosts))
 	p("identitiesonly", yesno(t.IdentitiesOnly))
 	p("stricthostkeychecking", strictShown[t.StrictHostKeyChecking])
 	p("serveralivecountmax", strconv.Itoa(t.ServerAliveCountMax))
+	p("connectionattempts", strconv.Itoa(t.ConnectionAttempts))
 	p("serveraliveinterval", strconv.Itoa(int(t.ServerAliveInterval.Seconds())))
+	if t.BindAddress != "" {
+		p("bindaddress", t.BindAddress)
+	}
+	if t.BindInterface != "" {
+		p("bindinterface", t.BindInterface)
+	}
 	p("ciphers", t.Ciphers)
 	p("hostkeyalgorithms", t.HostKeyAlgorithms)
 	if t.HostKeyAlias != "" {

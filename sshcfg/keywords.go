@@ -153,6 +153,10 @@ func init() {
 		"sendenv":               sendEnvKeyword,
 		"loglevel":              logLevelKeyword,
 		"canonicalizehostname":  canonicalizeKeyword,
+		"addressfamily":         addressFamilyKeyword,
+		"bindaddress":           stringKeyword,
+		"bindinterface":         stringKeyword,
+		"connectionattempts":    intKeyword,
 	}
 	for kw := range algorithmLists {
 		handlers[kw] = algorithmsKeyword
@@ -589,6 +593,19 @@ func logLevelKeyword(r *resolver, c *call) error {
 	return fmt.Errorf("unsupported log level %q", a)
 }
 
+// addressFamilyKeyword is multistate_addressfamily.
+func addressFamilyKeyword(r *resolver, c *call) error {
+	a, _ := c.next()
+	switch v := lower(a); v {
+	case "inet", "inet6", "any":
+		if c.active {
+			r.cfg.setStr(c.keyword, v)
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported option %q", a)
+}
+
 // canonicalizeKeyword is checked like ssh and warned about: m2m-ssh does
 // not look names up in DNS, so it cannot canonicalize them.
 func canonicalizeKeyword(r *resolver, c *call) error {
@@ -624,9 +641,6 @@ var keywordAliases = map[string]string{
 // notHonoured are OpenSSH keywords that change how or where ssh connects
 // but that m2m-ssh does not act on; an active line is warned about.
 var notHonoured = map[string]string{
-	"addressfamily":            "connections use whatever address family the name resolves to",
-	"bindaddress":              "connections are made from the default local address",
-	"bindinterface":            "connections are made from the default interface",
 	"knownhostscommand":        "only the known_hosts files are consulted",
 	"pkcs11provider":           "keys come from files and the agent only",
 	"securitykeyprovider":      "",
@@ -648,7 +662,7 @@ func init() {
 		pubkeyauthentication hostbasedauthentication
 		addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
-		connectionattempts checkhostip compression tcpkeepalive keepalive
+		checkhostip compression tcpkeepalive keepalive
 		numberofpasswordprompts syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
 		nohostauthenticationforlocalhost rekeylimit controlpath

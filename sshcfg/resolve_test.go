@@ -55,6 +55,8 @@ func TestResolveDefaults(t *testing.T) {
 		MACs:                  defaultMACs,
 		KexAlgorithms:         defaultKex,
 		CASignatureAlgorithms: defaultCASignatureAlgorithms,
+		AddressFamily:         "any",
+		ConnectionAttempts:    1,
 		ServerAliveCountMax:   3,
 		LogLevel:              "INFO",
 	}

@@ -59,6 +59,16 @@ type Target struct {
 	HostbasedAcceptedAlgorithms string
 	CASignatureAlgorithms       string
 
+	// AddressFamily is "any", "inet" or "inet6". BindAddress and
+	// BindInterface are as written, "" when unset: the local address
+	// (or the interface whose address) a direct connection is made
+	// from. ConnectionAttempts is how many times ssh tries a direct
+	// connection, a second apart.
+	AddressFamily      string
+	BindAddress        string
+	BindInterface      string
+	ConnectionAttempts int
+
 	// ConnectTimeout is zero when none is configured.
 	ConnectTimeout time.Duration
 	// ServerAliveInterval is zero when none is configured, except in
