@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +46,13 @@ type Dialer struct {
 	Logger *slog.Logger
 	// Trace, when set, is told of each step of each hop.
 	Trace *Trace
+	// Resolver looks up host names and BindAddress; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
+
+	// afterAttempt, when set, is told of each failed round of direct
+	// connection attempts (tests).
+	afterAttempt func(attempt int, err error)
 }
 
 // maxHops bounds a ProxyJump chain, which configuration can make circular.
@@ -115,10 +120,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	}
 	th := Hop{Target: h.t, JumpFor: h.jumpFor, Via: viaName}
 
-	timeout := h.t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
+	timeout := hopTimeout(h.t, via == nil && h.t.ProxyCommand == "")
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -210,33 +212,9 @@ func (d *Dialer) transport(ctx context.Context, th Hop, t *sshcfg.Target, via *s
 	return d.dialTCP(ctx, th, t)
 }
 
-// dialTCP looks the host name up, then connects to its addresses in the
-// order the resolver gave them, as ssh does, until one answers.
+// dialTCP connects to t directly (tcp.go).
 func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
-	port := strconv.Itoa(t.Port)
-	addrs := []string{t.HostName}
-	if _, err := netip.ParseAddr(t.HostName); err == nil {
-		d.Trace.resolved(th, nil, nil, 0)
-	} else {
-		start := time.Now()
-		addrs, err = net.DefaultResolver.LookupHost(ctx, t.HostName)
-		d.Trace.resolved(th, addrs, err, time.Since(start))
-		if err != nil {
-			return nil, err
-		}
-	}
-	var nd net.Dialer
-	var err error
-	for _, a := range addrs {
-		var c net.Conn
-		if c, err = nd.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, err
+	return d.dialDirect(ctx, th, t)
 }
 
 // remoteName is what a trace calls the other end of the stream to a hop.
