@@ -31,6 +31,8 @@ var comparedKeywords = []string{
 	"ciphers", "macs", "kexalgorithms", "pubkeyacceptedalgorithms",
 	"hostbasedacceptedalgorithms", "casignaturealgorithms",
 	"addressfamily", "bindaddress", "bindinterface", "connectionattempts",
+	"canonicalizehostname", "canonicaldomains", "canonicalizemaxdots",
+	"canonicalizefallbacklocal", "canonicalizePermittedcnames",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

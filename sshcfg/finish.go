@@ -55,6 +55,16 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		// ssh's own default: batch sessions notice a dead server.
 		t.ServerAliveInterval = batchServerAliveInterval
 	}
+	t.CanonicalizeHostname = str["canonicalizehostname"]
+	t.CanonicalizeMaxDots, _ = strconv.Atoi(str["canonicalizemaxdots"])
+	t.CanonicalizeFallbackLocal = str["canonicalizefallbacklocal"] == "yes"
+	t.CanonicalDomains = c.canonicalDomains
+	for _, p := range c.permittedCNAMEs {
+		if !r.hasPermittedCNAMEs() {
+			break // "none", which ssh -G shows as no rules
+		}
+		t.CanonicalizePermittedCNAMEs = append(t.CanonicalizePermittedCNAMEs, p.source+":"+p.target)
+	}
 	if v, ok := str["addressfamily"]; ok {
 		t.AddressFamily = v
 	}

@@ -23,6 +23,8 @@ type settings struct {
 	globalKnownHosts []string
 	setEnv           []string
 	sendEnv          []string
+	canonicalDomains []string
+	permittedCNAMEs  []cnameRule
 	// jump is the ProxyJump that won the slot it shares with
 	// ProxyCommand; str["proxycommand"] is the other way to win it.
 	jump *jumpSpec
@@ -125,38 +127,42 @@ var handlers map[string]handler
 
 func init() {
 	handlers = map[string]handler{
-		"host":                  (*resolver).hostKeyword,
-		"match":                 (*resolver).matchKeyword,
-		"include":               (*resolver).includeKeyword,
-		"hostname":              stringKeyword,
-		"user":                  stringKeyword,
-		"hostkeyalias":          stringKeyword,
-		"ignoreunknown":         stringKeyword,
-		"port":                  portKeyword,
-		"identityfile":          pathKeyword,
-		"certificatefile":       pathKeyword,
-		"identitiesonly":        flagKeyword,
-		"batchmode":             flagKeyword,
-		"hashknownhosts":        flagKeyword,
-		"forwardagent":          forwardAgentKeyword,
-		"identityagent":         identityAgentKeyword,
-		"userknownhostsfile":    fileListKeyword,
-		"globalknownhostsfile":  fileListKeyword,
-		"stricthostkeychecking": strictKeyword,
-		"connecttimeout":        timeKeyword,
-		"serveraliveinterval":   timeKeyword,
-		"serveralivecountmax":   intKeyword,
-		"proxycommand":          commandKeyword,
-		"remotecommand":         commandKeyword,
-		"proxyjump":             proxyJumpKeyword,
-		"setenv":                setEnvKeyword,
-		"sendenv":               sendEnvKeyword,
-		"loglevel":              logLevelKeyword,
-		"canonicalizehostname":  canonicalizeKeyword,
-		"addressfamily":         addressFamilyKeyword,
-		"bindaddress":           stringKeyword,
-		"bindinterface":         stringKeyword,
-		"connectionattempts":    intKeyword,
+		"host":                        (*resolver).hostKeyword,
+		"match":                       (*resolver).matchKeyword,
+		"include":                     (*resolver).includeKeyword,
+		"hostname":                    stringKeyword,
+		"user":                        stringKeyword,
+		"hostkeyalias":                stringKeyword,
+		"ignoreunknown":               stringKeyword,
+		"port":                        portKeyword,
+		"identityfile":                pathKeyword,
+		"certificatefile":             pathKeyword,
+		"identitiesonly":              flagKeyword,
+		"batchmode":                   flagKeyword,
+		"hashknownhosts":              flagKeyword,
+		"forwardagent":                forwardAgentKeyword,
+		"identityagent":               identityAgentKeyword,
+		"userknownhostsfile":          fileListKeyword,
+		"globalknownhostsfile":        fileListKeyword,
+		"stricthostkeychecking":       strictKeyword,
+		"connecttimeout":              timeKeyword,
+		"serveraliveinterval":         timeKeyword,
+		"serveralivecountmax":         intKeyword,
+		"proxycommand":                commandKeyword,
+		"remotecommand":               commandKeyword,
+		"proxyjump":                   proxyJumpKeyword,
+		"setenv":                      setEnvKeyword,
+		"sendenv":                     sendEnvKeyword,
+		"loglevel":                    logLevelKeyword,
+		"canonicalizehostname":        canonicalizeKeyword,
+		"addressfamily":               addressFamilyKeyword,
+		"bindaddress":                 stringKeyword,
+		"bindinterface":               stringKeyword,
+		"connectionattempts":          intKeyword,
+		"canonicaldomains":            canonicalDomainsKeyword,
+		"canonicalizemaxdots":         intKeyword,
+		"canonicalizefallbacklocal":   flagKeyword,
+		"canonicalizepermittedcnames": permittedCNAMEsKeyword,
 	}
 	for kw := range algorithmLists {
 		handlers[kw] = algorithmsKeyword
@@ -606,26 +612,6 @@ func addressFamilyKeyword(r *resolver, c *call) error {
 	return fmt.Errorf("unsupported option %q", a)
 }
 
-// canonicalizeKeyword is checked like ssh and warned about: m2m-ssh does
-// not look names up in DNS, so it cannot canonicalize them.
-func canonicalizeKeyword(r *resolver, c *call) error {
-	a, _ := c.next()
-	v, ok := parseFlag(a)
-	if lower(a) == "always" {
-		v, ok = "always", true
-	}
-	if !ok {
-		return fmt.Errorf("unsupported option %q", a)
-	}
-	if c.active {
-		if _, set := r.cfg.str[c.keyword]; !set && v != "no" {
-			r.log.Warn("sshcfg: CanonicalizeHostname is not honoured: host names are used as written, without DNS", "file", c.file, "line", c.num)
-		}
-		r.cfg.setStr(c.keyword, v)
-	}
-	return nil
-}
-
 // keywordAliases are ssh's other names for a keyword.
 var keywordAliases = map[string]string{
 	"identityfile2":                   "identityfile",
@@ -668,8 +654,7 @@ func init() {
 		nohostauthenticationforlocalhost rekeylimit controlpath
 		controlmaster controlpersist tunnel tunneldevice visualhostkey
 		ipqos requesttty sessiontype stdinnull forkafterauthentication
-		proxyusefdpass canonicaldomains canonicalizefallbacklocal
-		canonicalizemaxdots canonicalizepermittedcnames
+		proxyusefdpass
 		streamlocalbindmask streamlocalbindunlink revokedhostkeys
 		fingerprinthash updatehostkeys requiredrsasize
 		enableescapecommandline gssapiauthentication

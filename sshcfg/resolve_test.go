@@ -57,8 +57,12 @@ func TestResolveDefaults(t *testing.T) {
 		CASignatureAlgorithms: defaultCASignatureAlgorithms,
 		AddressFamily:         "any",
 		ConnectionAttempts:    1,
-		ServerAliveCountMax:   3,
-		LogLevel:              "INFO",
+		CanonicalizeHostname:  "no",
+		CanonicalizeMaxDots:   1,
+		// ssh's default: an unqualified name is used as given.
+		CanonicalizeFallbackLocal: true,
+		ServerAliveCountMax:       3,
+		LogLevel:                  "INFO",
 	}
 	want.PubkeyAcceptedAlgorithms = defaultHostKeyAlgorithms
 	want.HostbasedAcceptedAlgorithms = defaultHostKeyAlgorithms
@@ -204,7 +208,6 @@ func TestWarnings(t *testing.T) {
 		`line=2`, // UnknownThing
 		`line=3`, // Port with a bad value
 		`line=4`, // Match with an unsupported criterion
-		`CanonicalizeHostname is not honoured`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("warnings lack %q:\n%s", want, logs.String())

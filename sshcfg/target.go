@@ -69,6 +69,14 @@ type Target struct {
 	BindInterface      string
 	ConnectionAttempts int
 
+	// CanonicalizeHostname is "no", "yes" or "always"; HostName is
+	// already canonicalized. The rest are as ssh -G shows them.
+	CanonicalizeHostname        string
+	CanonicalDomains            []string
+	CanonicalizeMaxDots         int
+	CanonicalizeFallbackLocal   bool
+	CanonicalizePermittedCNAMEs []string
+
 	// ConnectTimeout is zero when none is configured.
 	ConnectTimeout time.Duration
 	// ServerAliveInterval is zero when none is configured, except in
