@@ -79,7 +79,7 @@ func newAlgorithms(t *sshcfg.Target, log *slog.Logger) (*algorithms, error) {
 				asked = append(asked, n)
 			}
 		}
-		if len(asked) > 0 {
+		if len(asked) > 0 && len(*l.dst) > 0 {
 			log.Warn(fmt.Sprintf("%s: m2m-ssh does not implement %s; proposing the rest", l.keyword, strings.Join(asked, ",")),
 				"host", t.Alias)
 		}
@@ -225,18 +225,17 @@ func (a *algorithms) explain(err, authErr error, signers []ssh.Signer) error {
 		}
 		return authErr
 	}
-	e := &NegotiationError{What: ne.What, Ours: ne.SupportedAlgorithms, Theirs: ne.RequestedAlgorithms}
+	// Both sides add markers (ext-info-c, kex-strict-...) to their key
+	// exchanges; they are not algorithms anyone can choose.
+	marker := func(k string) bool {
+		return strings.HasPrefix(k, "ext-info-") || strings.HasPrefix(k, "kex-strict-")
+	}
+	e := &NegotiationError{What: ne.What,
+		Ours:   slices.DeleteFunc(slices.Clone(ne.SupportedAlgorithms), marker),
+		Theirs: slices.DeleteFunc(slices.Clone(ne.RequestedAlgorithms), marker)}
 	switch {
 	case ne.What == "key exchange":
 		e.Keyword = "KexAlgorithms"
-		// x/crypto proposes these markers with its key exchanges; they
-		// are not algorithms anyone can choose.
-		e.Ours = slices.DeleteFunc(slices.Clone(e.Ours), func(k string) bool {
-			return k == "ext-info-c" || strings.HasPrefix(k, "kex-strict-")
-		})
-		e.Theirs = slices.DeleteFunc(slices.Clone(e.Theirs), func(k string) bool {
-			return k == "ext-info-s" || strings.HasPrefix(k, "kex-strict-")
-		})
 	case ne.What == "host key":
 		e.Keyword = "HostKeyAlgorithms"
 	case strings.HasSuffix(ne.What, "cipher"):

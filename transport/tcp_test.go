@@ -256,3 +256,50 @@ func TestHopTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestBindInterfaceOther binds to a second interface's address, which the
+// kernel would not pick for a loopback destination: the server must see it.
+func TestBindInterfaceOther(t *testing.T) {
+	name, want := otherInterface(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := peer(t, l)
+	tg := &sshcfg.Target{Alias: "b", HostName: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port,
+		AddressFamily: "any", ConnectionAttempts: 1, BindInterface: name}
+	if _, err := dialTarget(t, &Dialer{}, tg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-got:
+		if ip := a.(*net.TCPAddr).IP.String(); ip != want {
+			t.Errorf("server saw %s, want %s (BindInterface %s)", ip, want, name)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the listener never accepted")
+	}
+}
+
+// otherInterface is an up interface other than loopback with an IPv4
+// address, and that address.
+func otherInterface(t *testing.T) (string, string) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				return ifc.Name, n.IP.String()
+			}
+		}
+	}
+	t.Skip("no interface besides loopback has an IPv4 address")
+	return "", ""
+}
