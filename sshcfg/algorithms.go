@@ -241,3 +241,13 @@ func (t *Target) Written(keyword string) []string {
 	}
 	return strings.Split(list, ",")
 }
+
+// DefaultAlgorithms is OpenSSH's default list for an algorithm keyword
+// (any case), as ssh -G prints it; "" for another keyword. A Target built
+// by hand, not by Resolve, has empty lists, which mean these.
+func DefaultAlgorithms(keyword string) string {
+	if al := algorithmLists[lower(keyword)]; al != nil {
+		return al.def
+	}
+	return ""
+}

@@ -48,9 +48,15 @@ func implemented(keyword string) []string {
 // asked for that x/crypto lacks is logged and left out; a list left empty
 // is an error naming its keyword.
 func newAlgorithms(t *sshcfg.Target, log *slog.Logger) (*algorithms, error) {
+	orDefault := func(keyword, list string) string {
+		if list == "" {
+			return sshcfg.DefaultAlgorithms(keyword)
+		}
+		return list
+	}
 	a := &algorithms{
-		pubkey: split(t.PubkeyAcceptedAlgorithms),
-		caSigs: split(t.CASignatureAlgorithms),
+		pubkey: split(orDefault("PubkeyAcceptedAlgorithms", t.PubkeyAcceptedAlgorithms)),
+		caSigs: split(orDefault("CASignatureAlgorithms", t.CASignatureAlgorithms)),
 	}
 	for _, l := range []struct {
 		keyword string
@@ -62,6 +68,7 @@ func newAlgorithms(t *sshcfg.Target, log *slog.Logger) (*algorithms, error) {
 		{"MACs", t.MACs, &a.macs},
 		{"HostKeyAlgorithms", t.HostKeyAlgorithms, &a.hostKeys},
 	} {
+		l.list = orDefault(l.keyword, l.list)
 		impl := implemented(l.keyword)
 		var lacking []string
 		for _, n := range split(l.list) {

@@ -69,6 +69,12 @@ func TestNewAlgorithms(t *testing.T) {
 			}},
 		{name: "defaults x/crypto lacks are not warned about", opts: []string{"MACs -hmac-sha1"}},
 		{name: "none left", opts: []string{"MACs umac-128-etm@openssh.com"}, errWord: "MACs"},
+		{name: "a Target built by hand has OpenSSH's defaults", check: func(t *testing.T, a *algorithms) {
+			b, err := newAlgorithms(&sshcfg.Target{}, slog.New(slog.DiscardHandler))
+			if err != nil || !slices.Equal(a.kex, b.kex) || !slices.Equal(a.pubkey, b.pubkey) || !slices.Equal(a.hostKeys, b.hostKeys) {
+				t.Errorf("zero Target: %v, %+v; resolved: %+v", err, b, a)
+			}
+		}},
 		{name: "host keys none left", opts: []string{"HostKeyAlgorithms sk-ssh-ed25519@openssh.com"}, errWord: "HostKeyAlgorithms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
