@@ -275,10 +275,15 @@ func (e *NegotiationError) Permanent() bool { return true }
 func (e *NegotiationError) Hint() string {
 	impl := implemented(e.Keyword)
 	for _, a := range e.Theirs {
-		if slices.Contains(impl, a) {
-			return fmt.Sprintf("if you accept the server's %s, add '%s +%s' to its Host block (OpenSSH's defaults leave it out too; 'ssh -o %s=+%s' connects the same way)",
-				a, e.Keyword, a, e.Keyword, a)
+		if !slices.Contains(impl, a) {
+			continue
 		}
+		why := "OpenSSH's defaults leave it out too"
+		if slices.Contains(split(sshcfg.DefaultAlgorithms(e.Keyword)), a) {
+			why = "the configuration's " + e.Keyword + " line leaves it out"
+		}
+		return fmt.Sprintf("if you accept the server's %s, add '%s +%s' to its Host block, above any other %s line: the first one wins (%s)",
+			a, e.Keyword, a, e.Keyword, why)
 	}
 	return fmt.Sprintf("m2m-ssh implements none of the server's %s algorithms (%s); the server's configuration must offer one of %s",
 		e.What, strings.Join(e.Theirs, ","), strings.Join(impl, ","))
