@@ -74,3 +74,26 @@ func split(list string) []string {
 	}
 	return strings.Split(list, ",")
 }
+
+// FuzzCanonicalAddr feeds arbitrary host names to the address forms
+// canonicalization parses: what it makes of one must be its own
+// canonical form.
+func FuzzCanonicalAddr(f *testing.F) {
+	for _, s := range []string{"127.1", "0x7f.0.0.1", "2130706433", "010.0.0.1", "::FFFF:7F00:1",
+		"0:0::1", "fe80::1%lo", "1.2.3.4.5", "0x", "host.example", "::1%999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		isAddr(name, "any")
+		for _, fam := range []string{"any", "inet", "inet6"} {
+			out, ok := canonicalAddr(name, fam)
+			if !ok {
+				continue
+			}
+			again, ok := canonicalAddr(out, fam)
+			if !ok || again != out {
+				t.Fatalf("%q -> %q -> %q, %v", name, out, again, ok)
+			}
+		}
+	})
+}

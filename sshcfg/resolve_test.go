@@ -24,6 +24,8 @@ func testOptions(configFile string, opts ...string) Options {
 		SystemConfig: "/nonexistent/ssh_config",
 		Getenv:       func(string) (string, bool) { return "", false },
 		Exec:         func(string) (bool, error) { return false, nil },
+		// No test looks a name up outside the process.
+		Resolver: &fakeDNS{},
 	}
 }
 
