@@ -212,11 +212,6 @@ func (d *Dialer) transport(ctx context.Context, th Hop, t *sshcfg.Target, via *s
 	return d.dialTCP(ctx, th, t)
 }
 
-// dialTCP connects to t directly (tcp.go).
-func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
-	return d.dialDirect(ctx, th, t)
-}
-
 // remoteName is what a trace calls the other end of the stream to a hop.
 func remoteName(c net.Conn, th Hop) string {
 	if th.Via != "" {

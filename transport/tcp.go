@@ -50,11 +50,11 @@ func hopTimeout(t *sshcfg.Target, direct bool) time.Duration {
 	return timeout
 }
 
-// dialDirect looks the host name up, keeps the addresses of the
+// dialTCP looks the host name up, keeps the addresses of the
 // AddressFamily, and connects to them in the order the resolver gave them,
 // from BindAddress or BindInterface, as ssh_connect_direct does: each round
 // tries every address, ConnectionAttempts rounds a second apart.
-func (d *Dialer) dialDirect(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
+func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
 	addrs := []string{t.HostName}
 	if _, err := netip.ParseAddr(t.HostName); err == nil {
 		d.Trace.resolved(th, nil, nil, 0)
