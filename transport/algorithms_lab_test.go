@@ -175,7 +175,7 @@ func (c algorithmCase) run(t *testing.T, sshPath string) (sshErr, m2mErr error) 
 		sshErr = errors.New(strings.TrimSpace(stderr.String()))
 	}
 
-	var log labLog
+	var log sshtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := sshcfg.Options{ConfigFile: config, Home: dir, Logger: logger}
 	tg, err := sshcfg.Resolve("target", o)
