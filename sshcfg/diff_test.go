@@ -28,6 +28,9 @@ var comparedKeywords = []string{
 	"hashknownhosts", "hostkeyalias", "hostkeyalgorithms", "connecttimeout",
 	"serveraliveinterval", "serveralivecountmax", "forwardagent",
 	"remotecommand", "setenv", "sendenv", "batchmode", "loglevel",
+	"preferredauthentications", "pubkeyauthentication",
+	"passwordauthentication", "kbdinteractiveauthentication",
+	"numberofpasswordprompts", "knownhostscommand", "checkhostip",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

@@ -64,6 +64,22 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		}
 		t.HostKeyAlgorithms = list
 	}
+	t.PreferredAuthentications = str["preferredauthentications"]
+	t.pubkeyShown = "true"
+	if v, ok := str["pubkeyauthentication"]; ok {
+		t.pubkeyShown = v
+	}
+	t.PubkeyAuthentication = t.pubkeyShown != "false"
+	t.PasswordAuthentication = str["passwordauthentication"] != "no"
+	t.KbdInteractiveAuthentication = str["kbdinteractiveauthentication"] != "no"
+	t.NumberOfPasswordPrompts = defaultNumberOfPasswordPrompts
+	if v, ok := str["numberofpasswordprompts"]; ok {
+		t.NumberOfPasswordPrompts, _ = strconv.Atoi(v)
+	}
+	if v := str["knownhostscommand"]; lower(v) != "none" {
+		t.KnownHostsCommand = v
+	}
+	t.CheckHostIP = str["checkhostip"] == "yes"
 	if v := str["proxycommand"]; lower(v) != "none" {
 		t.ProxyCommand = v
 	}

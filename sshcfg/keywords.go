@@ -154,6 +154,14 @@ func init() {
 		"sendenv":               sendEnvKeyword,
 		"loglevel":              logLevelKeyword,
 		"canonicalizehostname":  canonicalizeKeyword,
+
+		"preferredauthentications":     stringKeyword,
+		"passwordauthentication":       flagKeyword,
+		"kbdinteractiveauthentication": flagAs("kbdinteractiveauthentication"),
+		"pubkeyauthentication":         pubkeyKeyword,
+		"numberofpasswordprompts":      intKeyword,
+		"knownhostscommand":            commandKeyword,
+		"checkhostip":                  flagKeyword,
 	}
 }
 
@@ -621,6 +629,42 @@ func canonicalizeKeyword(r *resolver, c *call) error {
 	return nil
 }
 
+// pubkeyValues maps what multistate_pubkey_auth accepts to the name ssh -G
+// prints for it.
+var pubkeyValues = map[string]string{
+	"true": "true", "yes": "true",
+	"false": "false", "no": "false",
+	"unbound": "unbound", "host-bound": "host-bound",
+}
+
+func pubkeyKeyword(r *resolver, c *call) error {
+	a, _ := c.next()
+	v, ok := pubkeyValues[lower(a)]
+	if !ok {
+		return fmt.Errorf("unsupported option %q", a)
+	}
+	if c.active {
+		r.cfg.setStr("pubkeyauthentication", v) // also DSAAuthentication
+	}
+	return nil
+}
+
+// flagAs is flagKeyword for a keyword that has aliases: the value is kept
+// under the one name whatever the line called it.
+func flagAs(name string) handler {
+	return func(r *resolver, c *call) error {
+		a, _ := c.next()
+		v, ok := parseFlag(a)
+		if !ok {
+			return fmt.Errorf("unsupported option %q", a)
+		}
+		if c.active {
+			r.cfg.setStr(name, v)
+		}
+		return nil
+	}
+}
+
 // keywordAliases are ssh's other names for a keyword.
 var keywordAliases = map[string]string{
 	"identityfile2":                   "identityfile",
@@ -639,10 +683,8 @@ var notHonoured = map[string]string{
 	"addressfamily":            "connections use whatever address family the name resolves to",
 	"bindaddress":              "connections are made from the default local address",
 	"bindinterface":            "connections are made from the default interface",
-	"knownhostscommand":        "only the known_hosts files are consulted",
 	"pkcs11provider":           "keys come from files and the agent only",
 	"securitykeyprovider":      "",
-	"preferredauthentications": "",
 	"pubkeyacceptedalgorithms": "",
 	"kexalgorithms":            "",
 	"ciphers":                  "",
@@ -660,13 +702,12 @@ var ignoredKeywords = map[string]bool{}
 func init() {
 	for _, k := range strings.Fields(`
 		forwardx11 forwardx11trusted forwardx11timeout exitonforwardfailure
-		xauthlocation gatewayports passwordauthentication
-		kbdinteractiveauthentication kbdinteractivedevices
-		pubkeyauthentication hostbasedauthentication
+		xauthlocation gatewayports kbdinteractivedevices
+		hostbasedauthentication
 		hostbasedacceptedalgorithms addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
-		connectionattempts checkhostip compression tcpkeepalive keepalive
-		numberofpasswordprompts syslogfacility logfacility logverbose
+		connectionattempts compression tcpkeepalive keepalive
+		syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
 		nohostauthenticationforlocalhost rekeylimit controlpath
 		controlmaster controlpersist tunnel tunneldevice visualhostkey

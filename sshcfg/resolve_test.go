@@ -53,6 +53,12 @@ func TestResolveDefaults(t *testing.T) {
 		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
 		ServerAliveCountMax:   3,
 		LogLevel:              "INFO",
+
+		PubkeyAuthentication:         true,
+		PasswordAuthentication:       true,
+		KbdInteractiveAuthentication: true,
+		NumberOfPasswordPrompts:      3,
+		pubkeyShown:                  "true",
 	}
 	tg.explicit, tg.shown, tg.trace = nil, shown{}, Trace{}
 	if !reflect.DeepEqual(tg, want) {

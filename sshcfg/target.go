@@ -75,6 +75,23 @@ type Target struct {
 	// VERBOSE, DEBUG, DEBUG2 or DEBUG3.
 	LogLevel string
 
+	// PreferredAuthentications is the comma-separated list of methods
+	// to try, in order; "" when not configured (OpenSSH's own order).
+	PreferredAuthentications     string
+	PubkeyAuthentication         bool
+	PasswordAuthentication       bool
+	KbdInteractiveAuthentication bool
+	// NumberOfPasswordPrompts bounds the password and the
+	// keyboard-interactive attempts, each.
+	NumberOfPasswordPrompts int
+	// KnownHostsCommand is as written, its tokens unexpanded ("" for
+	// none): they are expanded for each host key it is run for.
+	KnownHostsCommand string
+	// CheckHostIP also looks the server's address up in known_hosts.
+	CheckHostIP bool
+	// pubkeyShown is PubkeyAuthentication as ssh -G prints it.
+	pubkeyShown string
+
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
 	// shown is what ssh -G prints where it differs from the fields.
