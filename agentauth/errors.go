@@ -1,6 +1,7 @@
 package agentauth
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,7 +22,16 @@ type AuthError struct {
 	// every identity could be tried.
 	TooManyTries   bool
 	IdentitiesOnly bool
-	Err            error
+	// Allowed are the methods the server said can continue.
+	Allowed []string
+	// Passwords and Kbdints count the password and keyboard-interactive
+	// attempts the server refused.
+	Passwords, Kbdints int
+	// NobodyToAsk: the server takes a password or keyboard-interactive
+	// answers, but no askpass program could be run.
+	NobodyToAsk bool
+	BatchMode   bool
+	Err         error
 }
 
 // Offered describes one identity offered to the server.
@@ -57,13 +67,40 @@ func (e *AuthError) Error() string {
 			b.WriteString(o.String())
 		}
 	}
+	if e.Passwords > 0 {
+		fmt.Fprintf(&b, "; the password was refused (%s)", tries(e.Passwords))
+	}
+	if e.Kbdints > 0 {
+		fmt.Fprintf(&b, "; the keyboard-interactive answers were refused (%s)", tries(e.Kbdints))
+	}
+	if len(e.Allowed) > 0 {
+		fmt.Fprintf(&b, "; the server accepts %s", strings.Join(e.Allowed, ","))
+	}
 	for _, s := range e.Skipped {
 		fmt.Fprintf(&b, "; not offered: %v", s)
 	}
-	if e.Err != nil {
+	if e.Err != nil && !errors.Is(e.Err, errNoMethods) {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
 	return b.String()
+}
+
+func tries(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
+}
+
+// interactiveAllowed reports whether the server would take a password
+// or keyboard-interactive answers.
+func (e *AuthError) interactiveAllowed() bool {
+	for _, m := range e.Allowed {
+		if m == methodPassword || m == methodKbdint {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
@@ -77,6 +114,14 @@ func (e *AuthError) Hint() string {
 		if h := verdict.Hint(s); h != "" {
 			return h
 		}
+	}
+	switch {
+	case e.Passwords > 0 || e.Kbdints > 0:
+		return "check what the program in SSH_ASKPASS answers (the prompts are in the log at DEBUG), or log in with a key: ssh-add it, or set IdentityFile for " + e.Host
+	case e.BatchMode && e.interactiveAllowed():
+		return "BatchMode is on, so m2m-ssh asks for no password: log in with a key (ssh-add, IdentityFile), or turn BatchMode off for " + e.Host + " and set SSH_ASKPASS"
+	case e.NobodyToAsk && e.interactiveAllowed():
+		return "the server takes a password or keyboard-interactive answers, but " + askpassHint
 	}
 	if len(e.Offered) == 0 {
 		return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"

@@ -1,23 +1,16 @@
 package agentauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 )
-
-// askpassTimeout bounds an SSH_ASKPASS program: nobody may be there to
-// answer it.
-var askpassTimeout = 60 * time.Second
 
 // keyFile is a key read from a file or from M2M_SSH_KEY.
 type keyFile struct {
@@ -28,10 +21,14 @@ type keyFile struct {
 }
 
 // passphraser supplies passphrases in order: --passphrase,
-// M2M_SSH_PASSPHRASE, then SSH_ASKPASS.
+// M2M_SSH_PASSPHRASE, then the askpass program, asked up to tries times
+// as ssh asks NumberOfPasswordPrompts times (once in BatchMode, where ssh
+// gives up at the first wrong one).
 type passphraser struct {
 	given  []byte
 	getenv func(string) string
+	ask    asker
+	tries  int
 }
 
 // forNewKey is the passphrase a key m2m-ssh generates is encrypted with:
@@ -58,40 +55,25 @@ func (p passphraser) each(prompt string, try func([]byte) bool) (available bool,
 			return true, nil
 		}
 	}
-	if prog := p.getenv("SSH_ASKPASS"); prog != "" {
-		available = true
-		pass, err := askpass(prog, prompt)
+	if p.ask.getenv == nil || !p.ask.available() {
+		return available, nil
+	}
+	for i := 0; i < p.tries; i++ {
+		pass, err := p.ask.ask(context.Background(), prompt)
 		if err != nil {
 			return true, err
 		}
-		defer clear(pass)
-		try(pass)
+		if len(pass) == 0 {
+			// ssh: "no passphrase given, try next key".
+			return true, nil
+		}
+		ok := try(pass)
+		clear(pass)
+		if ok {
+			return true, nil
+		}
 	}
-	return available, nil
-}
-
-// askpass runs prog with the prompt as its argument, as ssh does, and
-// returns its first output line.
-func askpass(prog, prompt string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), askpassTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, prompt)
-	cmd.Env = secretenv.Environ()
-	cmd.Stdin = nil
-	cmd.Stderr = nil
-	out, err := cmd.Output()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s did not answer within %v", prog, askpassTimeout)
-	}
-	if err != nil {
-		// The output may hold part of a secret: never include it.
-		return nil, fmt.Errorf("agentauth: SSH_ASKPASS %s: %v", prog, err)
-	}
-	if i := bytes.IndexAny(out, "\r\n"); i >= 0 {
-		clear(out[i:])
-		out = out[:i]
-	}
-	return out, nil
+	return true, nil
 }
 
 // maxKeyFileSize bounds a private key, public key or certificate file:
@@ -183,7 +165,7 @@ func parseKey(kf *keyFile, data []byte, prompt string, pp passphraser, inAgent f
 		return
 	}
 	kf.err = &KeyFileError{Path: kf.source, Reason: "passphrase protected, and no passphrase given",
-		hint: "give the passphrase with --passphrase or M2M_SSH_PASSPHRASE, set SSH_ASKPASS, or load the key into ssh-agent with ssh-add"}
+		hint: "give the passphrase with --passphrase or M2M_SSH_PASSPHRASE, set SSH_ASKPASS (with SSH_ASKPASS_REQUIRE=force when there is no DISPLAY), or load the key into ssh-agent with ssh-add"}
 	kf.decrypt(data, prompt, pp)
 }
 
