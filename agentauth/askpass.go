@@ -105,6 +105,7 @@ func (a asker) ask(ctx context.Context, prompt string) ([]byte, error) {
 	cmd.Env = askpassEnviron()
 	cmd.Stdout = out
 	cmd.WaitDelay = askpassWaitDelay
+	ownGroup(cmd)
 	a.log.Debug("asking through SSH_ASKPASS", "program", prog, "prompt", prompt)
 	err := cmd.Run()
 	fail := func(reason string) error {
