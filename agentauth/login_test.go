@@ -167,15 +167,16 @@ func readLines(t *testing.T, path string) []string {
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
 
-// resolveFor resolves alias "box" for addr with the -o options given.
+// resolveFor resolves alias "box" for addr with the -o options given; its
+// home is empty, so no default key file exists.
 func resolveFor(t *testing.T, addr string, opts ...string) *sshcfg.Target {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
 	tg, err := sshcfg.Resolve("box", sshcfg.Options{
 		ConfigFile: "none",
-		Options: append([]string{"HostName " + host, "Port " + port, "User alice",
-			"IdentityAgent none", "IdentityFile " + filepath.Join(dir, "id_none")}, opts...),
+		// ssh takes the first value: the test's options win.
+		Options: append(opts, "HostName "+host, "Port "+port, "User alice", "IdentityAgent none"),
 		Home: dir, LocalUser: "tester", SystemConfig: "/nonexistent",
 		Getenv: func(string) (string, bool) { return "", false },
 		Exec:   func(string) (bool, error) { return false, nil },
