@@ -177,7 +177,7 @@ func resolveFor(t *testing.T, addr string, opts ...string) *sshcfg.Target {
 		ConfigFile: "none",
 		// ssh takes the first value: the test's options win.
 		Options: append(opts, "HostName "+host, "Port "+port, "User alice", "IdentityAgent none"),
-		Home: dir, LocalUser: "tester", SystemConfig: "/nonexistent",
+		Home:    dir, LocalUser: "tester", SystemConfig: "/nonexistent",
 		Getenv: func(string) (string, bool) { return "", false },
 		Exec:   func(string) (bool, error) { return false, nil },
 	})
