@@ -22,8 +22,9 @@ type AuthError struct {
 	// every identity could be tried.
 	TooManyTries   bool
 	IdentitiesOnly bool
-	// Allowed are the methods the server said can continue.
-	Allowed []string
+	// Allowed are the methods the server said can continue; Partial
+	// those it accepted as a first step (AuthenticationMethods).
+	Allowed, Partial []string
 	// Passwords and Kbdints count the password and keyboard-interactive
 	// attempts the server refused.
 	Passwords, Kbdints int
@@ -50,6 +51,8 @@ func (e *AuthError) Error() string {
 	fmt.Fprintf(&b, "agentauth: Authentication failed for %s@%s: ", e.User, e.Host)
 	if len(e.Offered) == 0 {
 		b.WriteString("no identity to offer")
+	} else if containsString(e.Partial, methodPublickey) {
+		b.WriteString("the server accepted a key as a first step, and wants another")
 	} else if e.TooManyTries {
 		b.WriteString("the server gave up (too many authentication failures) before trying all of: ")
 		for i, o := range e.Offered {

@@ -61,6 +61,7 @@ type Login struct {
 	kbdints     int    // keyboard-interactive attempts made
 	sawInfoReq  bool   // the server sent a keyboard-interactive prompt
 	partials    int
+	partial     []string // the methods that succeeded partially
 	allowed     []string // the server's list last seen
 	askFailed   error    // an askpass failure: no further asking
 	askedNobody bool     // a method needed an answer and nobody could be asked
@@ -141,6 +142,7 @@ func (l *Login) Callback(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
 	list := strings.Join(ac.AllowedMethods, ",")
 	if len(ac.PartialSuccessMethods) > l.partials {
 		l.partials = len(ac.PartialSuccessMethods)
+		l.partial = slices.Clone(ac.PartialSuccessMethods)
 		l.log.Info("authenticated with partial success", "method", ac.PartialSuccessMethods[l.partials-1], "can continue", list)
 		// ssh's pubkey_reset: the keys may be offered again.
 		l.enabled[methodPublickey] = l.publickeyUsable()
@@ -292,7 +294,7 @@ func (l *Login) Error(err error) error {
 	aerr := l.ids.AuthError(err)
 	var auth *AuthError
 	if errors.As(aerr, &auth) {
-		auth.Allowed = l.allowed
+		auth.Allowed, auth.Partial = l.allowed, l.partial
 		auth.Passwords, auth.Kbdints = l.passwords, l.kbdints
 		auth.NobodyToAsk = l.askedNobody
 		auth.BatchMode = l.ids.t.BatchMode
