@@ -141,4 +141,3 @@ func TestEndToEndPasswordRefusals(t *testing.T) {
 		})
 	}
 }
-
