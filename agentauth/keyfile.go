@@ -1,7 +1,9 @@
 package agentauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -152,6 +154,17 @@ func parseKey(kf *keyFile, data []byte, prompt string, pp passphraser, inAgent f
 		kf.signer, kf.pub = signer, signer.PublicKey()
 		return
 	}
+	if pub := embeddedPublicKey(data); pub != nil && isSecurityKey(pub) {
+		// Its private half is on the authenticator: only the agent
+		// (through its middleware) can sign with it. Nobody is
+		// asked for a passphrase that could not help.
+		if kf.pub == nil {
+			kf.pub = pub
+		}
+		kf.err = &KeyFileError{Path: kf.source, Reason: "a " + pub.Type() + " security-key file, which only ssh-agent can use",
+			hint: "security-key files are used through the agent: ssh-add " + kf.source}
+		return
+	}
 	var missing *ssh.PassphraseMissingError
 	if !errors.As(err, &missing) {
 		kf.err = &KeyFileError{Path: kf.source, Reason: "not a private key this program can use", Err: err,
@@ -189,6 +202,43 @@ func (kf *keyFile) decrypt(data []byte, prompt string, pp passphraser) {
 	}
 	kf.err = &KeyFileError{Path: kf.source, Reason: "cannot decrypt it", Err: err,
 		hint: "check the passphrase given with --passphrase, M2M_SSH_PASSPHRASE or SSH_ASKPASS"}
+}
+
+// embeddedPublicKey is the public key an OpenSSH private key file
+// ("openssh-key-v1") carries in the clear, encrypted or not; nil for any
+// other file.
+func embeddedPublicKey(data []byte) ssh.PublicKey {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "OPENSSH PRIVATE KEY" {
+		return nil
+	}
+	rest, ok := bytes.CutPrefix(block.Bytes, []byte("openssh-key-v1\x00"))
+	if !ok {
+		return nil
+	}
+	var w struct {
+		CipherName, KdfName, KdfOpts string
+		NumKeys                      uint32
+		PubKey                       []byte
+		Rest                         []byte `ssh:"rest"`
+	}
+	if err := ssh.Unmarshal(rest, &w); err != nil || w.NumKeys != 1 {
+		return nil
+	}
+	pub, err := ssh.ParsePublicKey(w.PubKey)
+	if err != nil {
+		return nil
+	}
+	return pub
+}
+
+// isSecurityKey reports whether pub is a FIDO key (sk-ssh-ed25519@openssh.com,
+// sk-ecdsa-sha2-nistp256@openssh.com) or a certificate of one.
+func isSecurityKey(pub ssh.PublicKey) bool {
+	if c, ok := pub.(*ssh.Certificate); ok {
+		pub = c.Key
+	}
+	return strings.HasPrefix(pub.Type(), "sk-")
 }
 
 // readPublicKeyFile reads a .pub or certificate file, refusing anything
