@@ -54,7 +54,11 @@ func newSKECDSA(t *testing.T) *skKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := elliptic.Marshal(elliptic.P256(), priv.X, priv.Y) //nolint:staticcheck // the wire format wants the uncompressed point
+	ek, err := priv.PublicKey.ECDH()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := ek.Bytes() // the uncompressed point, as the wire format wants
 	pub, err := ssh.ParsePublicKey(ssh.Marshal(struct{ Name, Curve, Q, App string }{ssh.KeyAlgoSKECDSA256, "nistp256", string(q), "ssh:"}))
 	if err != nil {
 		t.Fatal(err)
