@@ -93,6 +93,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		jumpHost = c.jump.host
 	}
 	tok := r.connTokens(hostname, strconv.Itoa(t.Port), t.User, keyAlias, jumpHost)
+	t.connTokens, t.getenv = tok, r.getenv
 
 	var err error
 	if v := str["remotecommand"]; v != "" && lower(v) != "none" {

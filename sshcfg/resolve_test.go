@@ -61,6 +61,7 @@ func TestResolveDefaults(t *testing.T) {
 		pubkeyShown:                  "true",
 	}
 	tg.explicit, tg.shown, tg.trace = nil, shown{}, Trace{}
+	tg.connTokens, tg.getenv = nil, nil
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("got  %+v\nwant %+v", tg, want)
 	}

@@ -91,6 +91,10 @@ type Target struct {
 	CheckHostIP bool
 	// pubkeyShown is PubkeyAuthentication as ssh -G prints it.
 	pubkeyShown string
+	// connTokens and getenv expand KnownHostsCommand when it runs,
+	// once the host key is known.
+	connTokens tokens
+	getenv     func(string) (string, bool)
 
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
