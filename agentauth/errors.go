@@ -208,6 +208,10 @@ const (
 	// HostCertInvalid: a certificate signed by a trusted CA that does
 	// not hold for this host (principal, validity, type).
 	HostCertInvalid
+	// HostIPKeyChanged: the key is known for the host, but another key
+	// of its type is known for the address it was reached at
+	// (CheckHostIP).
+	HostIPKeyChanged
 )
 
 // KnownKey is a key line of a known_hosts file.
@@ -231,6 +235,9 @@ type HostKeyError struct {
 	// ("host" or "[host]:port", HostKeyAlias honoured).
 	Alias string
 	Name  string
+	// Address is the server's address as known_hosts names it, for
+	// HostIPKeyChanged.
+	Address string
 	// Type and Fingerprint describe the key the server presented.
 	Type        string
 	Fingerprint string
@@ -273,6 +280,9 @@ func (e *HostKeyError) Error() string {
 			e.Type, e.Fingerprint, host, knownList(e.Known))
 	case HostCertInvalid:
 		fmt.Fprintf(&b, "host certificate of %s (%s %s) is signed by a trusted authority but not valid for it", host, e.Type, e.Fingerprint)
+	case HostIPKeyChanged:
+		fmt.Fprintf(&b, "the %s host key for %s differs from the key for the IP address %s in %s (CheckHostIP)",
+			e.Type, host, e.Address, knownList(e.Known))
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
@@ -332,6 +342,8 @@ func (e *HostKeyError) Hint() string {
 		return fmt.Sprintf("if you know the host key was replaced, verify the new fingerprint %s with its administrator, remove the old key with %s and connect again", e.Fingerprint, strings.Join(cmds, " and "))
 	case HostKeyRevoked:
 		return "do not connect: the host presents a key its administrator revoked; contact them"
+	case HostIPKeyChanged:
+		return fmt.Sprintf("if the address %s now belongs to %s, remove its old key with 'ssh-keygen -R %s -f %s' and connect again; otherwise someone may be redirecting the connection", e.Address, alias, quoteIfNeeded(e.Address), e.Known[0].File)
 	case HostCertInvalid:
 		return "the host's certificate must name " + trimPort22(e.Name) + " as a principal and be within its validity period; ask its administrator to reissue it"
 	}

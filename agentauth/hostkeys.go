@@ -110,15 +110,20 @@ func (c *HostKeyChecker) certHostname() string {
 }
 
 // Callback is the ssh.HostKeyCallback to put in ssh.ClientConfig. It
-// ignores the hostname x/crypto passes and checks c's target.
+// ignores the hostname x/crypto passes and checks c's target; the address
+// it was reached at counts only under CheckHostIP.
 func (c *HostKeyChecker) Callback() ssh.HostKeyCallback {
-	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		return c.Check(key)
+	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
+		return c.check(key, c.hostIP(remote, key))
 	}
 }
 
 // Check verifies key for the target, applying StrictHostKeyChecking.
-func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
+func (c *HostKeyChecker) Check(key ssh.PublicKey) error { return c.check(key, "") }
+
+// check is Check that, when ip is not "", also checks the key known for
+// the server's address, as CheckHostIP does.
+func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 	c.mu.Lock()
 	orderErr := c.orderErr
 	c.mu.Unlock()
@@ -129,12 +134,19 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 	if cerr != nil {
 		return cerr
 	}
+	var ipExtra []*knownLine
+	if ip != "" {
+		if ipExtra, cerr = c.commandLines(key, ip, "ADDRESS"); cerr != nil {
+			return cerr
+		}
+	}
 	c.mu.Lock()
 	c.cmdKey, c.cmdLines = key, extra
 	c.mu.Unlock()
 	err := c.verify(key)
+	ipKnown := c.addressCheck(key, ip, ipExtra)
 	if err == nil {
-		return nil
+		return c.hostKnown(key, ip, ipKnown)
 	}
 	switch err.Problem {
 	case HostUnknown:
@@ -147,11 +159,15 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 			if cert, ok := key.(*ssh.Certificate); ok {
 				plain = cert.Key
 			}
-			if werr := c.learn(plain); werr != nil {
+			names := []string{c.name}
+			if ip != "" && ipKnown.status == ipNew {
+				names = append(names, ip) // ssh records "host,ip"
+			}
+			if werr := c.learn(plain, names...); werr != nil {
 				c.log.Warn("agentauth: could not record the new host key", "host", c.name, "err", werr)
 			} else {
 				c.log.Info("agentauth: permanently added the host key to known_hosts",
-					"host", c.name, "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
+					"host", strings.Join(names, ","), "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
 			}
 			return nil
 		}
@@ -161,6 +177,11 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 		if c.policy == "no" {
 			c.warnUnchecked(err)
 			return nil
+		}
+	case HostKeyChanged:
+		if ip != "" && ipKnown.status != ipChanged {
+			c.log.Warn("agentauth: POSSIBLE DNS SPOOFING DETECTED: the host key changed, and the key for the address "+ip+" "+ipKnown.status.String(),
+				"host", c.name)
 		}
 	}
 	return err
