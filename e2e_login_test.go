@@ -22,6 +22,12 @@ type passwordWorld struct {
 
 func newPasswordWorld(t *testing.T) *passwordWorld {
 	t.Helper()
+	return newLoginWorld(t, "PasswordAuthentication yes", "AuthenticationMethods publickey,password")
+}
+
+// newLoginWorld is passwordWorld with these sshd_config settings.
+func newLoginWorld(t *testing.T, settings ...string) *passwordWorld {
+	t.Helper()
 	u, pass := sshtest.Password(t)
 	w := &passwordWorld{dir: t.TempDir(), pass: pass}
 	key := sshtest.Keygen(t, w.dir, "id_pass", sshtest.KeyOptions{})
@@ -29,7 +35,7 @@ func newPasswordWorld(t *testing.T) *passwordWorld {
 		AuthorizedKeys: []string{key.Public},
 		Subsystems:     map[string]string{"mcp": bins.testmcp},
 		LoginUser:      u.Username,
-		Settings:       []string{"PasswordAuthentication yes", "AuthenticationMethods publickey,password"},
+		Settings:       settings,
 	})
 	kh := sshtest.WriteFile(t, w.dir, "known_hosts", sshd.KnownHosts()...)
 	w.config = sshtest.WriteFile(t, w.dir, "ssh_config",
@@ -139,5 +145,32 @@ func TestEndToEndPasswordRefusals(t *testing.T) {
 				t.Errorf("askpass was asked %d times; want %d", got, tt.asked)
 			}
 		})
+	}
+}
+
+// TestEndToEndKeyboardInteractiveLogin: a key and then PAM's
+// keyboard-interactive prompt, answered by the askpass program as ssh
+// words it, and the MCP session works.
+func TestEndToEndKeyboardInteractiveLogin(t *testing.T) {
+	w := newLoginWorld(t, "UsePAM yes", "KbdInteractiveAuthentication yes", "AuthenticationMethods publickey,keyboard-interactive")
+	prog, prompts := w.askpass(t, "askpass", "echo '"+w.pass+"'")
+	cmd := m2mCommand([]string{"HOME=" + w.dir, "PATH=/usr/bin:/bin", "SSH_ASKPASS=" + prog, "DISPLAY=:0"},
+		"-F", w.config, "--log-level", "DEBUG", "--subsystem", "mcp", "box")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := connect(t, ctx, cmd)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "env", Arguments: map[string]any{"name": "HOME"}}); err != nil {
+		t.Fatalf("tools/call: %v", err)
+	}
+	s.Close()
+	data, _ := os.ReadFile(prompts)
+	if want := "(" + sshtest.PasswordUser + "@127.0.0.1) Password: \n"; string(data) != want {
+		t.Errorf("askpass was asked %q; want %q", data, want)
+	}
+	if strings.Contains(cmd.Stderr.(*sshtest.Buffer).String(), w.pass) {
+		t.Error("stderr holds the password")
 	}
 }
