@@ -117,7 +117,9 @@ func (a asker) ask(ctx context.Context, prompt string) ([]byte, error) {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return nil, fail(fmt.Sprintf("did not answer within %v", timeout))
 	case ctx.Err() != nil:
-		return nil, fail("stopped: the connection was given up")
+		e := fail("stopped: the connection was given up").(*AskpassError)
+		e.stopped = true
+		return nil, e
 	case err != nil:
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -197,6 +199,7 @@ type AskpassError struct {
 	Reason  string
 
 	noProgram bool
+	stopped   bool // the connection was given up: not the program's doing
 }
 
 func (e *AskpassError) Error() string {
@@ -207,8 +210,9 @@ func (e *AskpassError) Error() string {
 }
 
 // Permanent: asking again would pop up the same question, or hang the
-// same way; the user must answer or change the setup.
-func (e *AskpassError) Permanent() bool { return true }
+// same way; the user must answer or change the setup. A program stopped
+// because the connection was given up says nothing of itself.
+func (e *AskpassError) Permanent() bool { return !e.stopped }
 
 func (e *AskpassError) Hint() string {
 	if e.noProgram {

@@ -158,7 +158,14 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	if dl, ok := hctx.Deadline(); ok {
 		left = time.Until(dl)
 	}
-	clock = startClock(left, func() { conn.Close() })
+	// An askpass program still asking when the time runs out is
+	// stopped: its answer would go nowhere.
+	askCtx, stopAsking := context.WithCancel(ctx)
+	defer stopAsking()
+	clock = startClock(left, func() {
+		conn.Close()
+		stopAsking()
+	})
 
 	cfg := &ssh.ClientConfig{
 		User:              h.t.User,
@@ -175,7 +182,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
 		publickey = tr.authMethod(h.ids.Signers())
 	}
-	login := h.ids.Login(agentauth.LoginOptions{Context: ctx, Publickey: publickey, Asking: clock.ask})
+	login := h.ids.Login(agentauth.LoginOptions{Context: askCtx, Publickey: publickey, Asking: clock.ask})
 	cfg.Auth = []ssh.AuthMethod{publickey}
 	cfg.AuthCallback = login.Callback
 	start = time.Now()
