@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
@@ -21,6 +22,9 @@ type IdentityOptions struct {
 	// nil means os.Getenv.
 	Getenv func(string) string
 	Logger *slog.Logger
+
+	// askpassTimeout shortens askpassTimeout in tests.
+	askpassTimeout time.Duration
 }
 
 func (o IdentityOptions) getenv() func(string) string {
@@ -34,6 +38,11 @@ func (o IdentityOptions) passphraser() passphraser {
 	return passphraser{given: o.Passphrase, getenv: o.getenv()}
 }
 
+// asker asks through SSH_ASKPASS with o's environment, logging to log.
+func (o IdentityOptions) asker(log *slog.Logger) asker {
+	return asker{getenv: o.getenv(), log: log, timeout: o.askpassTimeout}
+}
+
 // Identities are the keys m2m-ssh can offer to a server for one target.
 type Identities struct {
 	t       *sshcfg.Target
@@ -43,6 +52,9 @@ type Identities struct {
 	agentSock string
 	conn      net.Conn
 	agent     agent.ExtendedAgent
+
+	// ask asks for passwords and keyboard-interactive answers.
+	ask asker
 }
 
 // identity is one signer and where it came from.
@@ -93,7 +105,12 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		}
 	}
 	inAgent := func(pub ssh.PublicKey) bool { return findSigner(agentSigners, pub) != nil }
+	ids.ask = o.asker(log)
 	pp := o.passphraser()
+	pp.ask, pp.tries = ids.ask, numberOfPrompts(t)
+	if t.BatchMode {
+		pp.tries = min(pp.tries, 1)
+	}
 
 	// Explicit and default key files, in the configured order.
 	var explicit, defaults []*keyFile
@@ -197,7 +214,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	}
 	ids.attachCertificates(certs, log)
 
-	if len(ids.ids) == 0 {
+	if len(ids.ids) == 0 && !ids.mayAsk() {
 		ids.Close()
 		return nil, &NoIdentitiesError{Problems: ids.skipped}
 	}
@@ -206,6 +223,15 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		log.Debug("agentauth: will offer", "type", o.Type, "fingerprint", o.Fingerprint, "source", o.Source)
 	}
 	return ids, nil
+}
+
+// mayAsk reports whether a login could go on without a key: with a
+// password or keyboard-interactive answers from the askpass program.
+func (ids *Identities) mayAsk() bool {
+	t := ids.t
+	enabled := configured(t, "PasswordAuthentication", t.PasswordAuthentication) ||
+		configured(t, "KbdInteractiveAuthentication", t.KbdInteractiveAuthentication)
+	return enabled && !t.BatchMode && ids.ask.available()
 }
 
 // add appends s unless the same public key is already there.

@@ -22,6 +22,8 @@ const (
 	defaultStrictHostKeyChecking = "ask"
 	defaultServerAliveCountMax   = 3
 	defaultLogLevel              = "INFO"
+	// defaultNumberOfPasswordPrompts is ssh's: three tries each.
+	defaultNumberOfPasswordPrompts = 3
 	// batchServerAliveInterval is ssh's keepalive in BatchMode when
 	// ServerAliveInterval is not set.
 	batchServerAliveInterval = 300 * time.Second

@@ -33,6 +33,9 @@ var comparedKeywords = []string{
 	"addressfamily", "bindaddress", "bindinterface", "connectionattempts",
 	"canonicalizehostname", "canonicaldomains", "canonicalizemaxdots",
 	"canonicalizefallbacklocal", "canonicalizePermittedcnames",
+	"preferredauthentications", "pubkeyauthentication",
+	"passwordauthentication", "kbdinteractiveauthentication",
+	"numberofpasswordprompts", "knownhostscommand", "checkhostip",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

@@ -88,6 +88,22 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.specs[kw] = str[kw]
 		*t.algorithmField(kw) = list
 	}
+	t.PreferredAuthentications = str["preferredauthentications"]
+	t.pubkeyShown = "true"
+	if v, ok := str["pubkeyauthentication"]; ok {
+		t.pubkeyShown = v
+	}
+	t.PubkeyAuthentication = t.pubkeyShown != "false"
+	t.PasswordAuthentication = str["passwordauthentication"] != "no"
+	t.KbdInteractiveAuthentication = str["kbdinteractiveauthentication"] != "no"
+	t.NumberOfPasswordPrompts = defaultNumberOfPasswordPrompts
+	if v, ok := str["numberofpasswordprompts"]; ok {
+		t.NumberOfPasswordPrompts, _ = strconv.Atoi(v)
+	}
+	if v := str["knownhostscommand"]; lower(v) != "none" {
+		t.KnownHostsCommand = v
+	}
+	t.CheckHostIP = str["checkhostip"] == "yes"
 	if v := str["proxycommand"]; lower(v) != "none" {
 		t.ProxyCommand = v
 	}
@@ -102,6 +118,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		jumpHost = c.jump.host
 	}
 	tok := r.connTokens(hostname, strconv.Itoa(t.Port), t.User, keyAlias, jumpHost)
+	t.connTokens, t.getenv = tok, r.getenv
 
 	var err error
 	if v := str["remotecommand"]; v != "" && lower(v) != "none" {

@@ -110,5 +110,16 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	case t.ProxyCommand != "":
 		p("proxycommand", t.ProxyCommand)
 	}
+	if t.PreferredAuthentications != "" {
+		p("preferredauthentications", t.PreferredAuthentications)
+	}
+	p("pubkeyauthentication", t.pubkeyShown)
+	p("passwordauthentication", yesno(t.PasswordAuthentication))
+	p("kbdinteractiveauthentication", yesno(t.KbdInteractiveAuthentication))
+	p("numberofpasswordprompts", strconv.Itoa(t.NumberOfPasswordPrompts))
+	if t.KnownHostsCommand != "" {
+		p("knownhostscommand", t.KnownHostsCommand)
+	}
+	p("checkhostip", yesno(t.CheckHostIP))
 	return b.Flush()
 }

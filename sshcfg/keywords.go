@@ -163,6 +163,14 @@ func init() {
 		"canonicalizemaxdots":         intKeyword,
 		"canonicalizefallbacklocal":   flagKeyword,
 		"canonicalizepermittedcnames": permittedCNAMEsKeyword,
+
+		"preferredauthentications":     stringKeyword,
+		"passwordauthentication":       flagKeyword,
+		"kbdinteractiveauthentication": flagAs("kbdinteractiveauthentication"),
+		"pubkeyauthentication":         pubkeyKeyword,
+		"numberofpasswordprompts":      intKeyword,
+		"knownhostscommand":            commandKeyword,
+		"checkhostip":                  flagKeyword,
 	}
 	for kw := range algorithmLists {
 		handlers[kw] = algorithmsKeyword
@@ -612,6 +620,42 @@ func addressFamilyKeyword(r *resolver, c *call) error {
 	return fmt.Errorf("unsupported option %q", a)
 }
 
+// pubkeyValues maps what multistate_pubkey_auth accepts to the name ssh -G
+// prints for it.
+var pubkeyValues = map[string]string{
+	"true": "true", "yes": "true",
+	"false": "false", "no": "false",
+	"unbound": "unbound", "host-bound": "host-bound",
+}
+
+func pubkeyKeyword(r *resolver, c *call) error {
+	a, _ := c.next()
+	v, ok := pubkeyValues[lower(a)]
+	if !ok {
+		return fmt.Errorf("unsupported option %q", a)
+	}
+	if c.active {
+		r.cfg.setStr("pubkeyauthentication", v) // also DSAAuthentication
+	}
+	return nil
+}
+
+// flagAs is flagKeyword for a keyword that has aliases: the value is kept
+// under the one name whatever the line called it.
+func flagAs(name string) handler {
+	return func(r *resolver, c *call) error {
+		a, _ := c.next()
+		v, ok := parseFlag(a)
+		if !ok {
+			return fmt.Errorf("unsupported option %q", a)
+		}
+		if c.active {
+			r.cfg.setStr(name, v)
+		}
+		return nil
+	}
+}
+
 // keywordAliases are ssh's other names for a keyword.
 var keywordAliases = map[string]string{
 	"identityfile2":                   "identityfile",
@@ -627,12 +671,10 @@ var keywordAliases = map[string]string{
 // notHonoured are OpenSSH keywords that change how or where ssh connects
 // but that m2m-ssh does not act on; an active line is warned about.
 var notHonoured = map[string]string{
-	"knownhostscommand":        "only the known_hosts files are consulted",
-	"pkcs11provider":           "keys come from files and the agent only",
-	"securitykeyprovider":      "",
-	"preferredauthentications": "",
-	"localcommand":             "",
-	"permitlocalcommand":       "",
+	"pkcs11provider":      "keys come from files and the agent only",
+	"securitykeyprovider": "",
+	"localcommand":        "",
+	"permitlocalcommand":  "",
 }
 
 // ignoredKeywords are the rest of OpenSSH 9's keywords: valid, but about
@@ -643,13 +685,12 @@ var ignoredKeywords = map[string]bool{}
 func init() {
 	for _, k := range strings.Fields(`
 		forwardx11 forwardx11trusted forwardx11timeout exitonforwardfailure
-		xauthlocation gatewayports passwordauthentication
-		kbdinteractiveauthentication kbdinteractivedevices
-		pubkeyauthentication hostbasedauthentication
+		xauthlocation gatewayports kbdinteractivedevices
+		hostbasedauthentication
 		addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
-		checkhostip compression tcpkeepalive keepalive
-		numberofpasswordprompts syslogfacility logfacility logverbose
+		compression tcpkeepalive keepalive
+		syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
 		nohostauthenticationforlocalhost rekeylimit controlpath
 		controlmaster controlpersist tunnel tunneldevice visualhostkey

@@ -65,10 +65,17 @@ func TestResolveDefaults(t *testing.T) {
 		CanonicalizeFallbackLocal: true,
 		ServerAliveCountMax:       3,
 		LogLevel:                  "INFO",
+
+		PubkeyAuthentication:         true,
+		PasswordAuthentication:       true,
+		KbdInteractiveAuthentication: true,
+		NumberOfPasswordPrompts:      3,
+		pubkeyShown:                  "true",
 	}
 	want.PubkeyAcceptedAlgorithms = defaultHostKeyAlgorithms
 	want.HostbasedAcceptedAlgorithms = defaultHostKeyAlgorithms
 	tg.explicit, tg.shown, tg.trace, tg.specs = nil, shown{}, Trace{}, nil
+	tg.connTokens, tg.getenv = nil, nil
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("got  %+v\nwant %+v", tg, want)
 	}

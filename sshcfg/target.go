@@ -103,6 +103,27 @@ type Target struct {
 	// VERBOSE, DEBUG, DEBUG2 or DEBUG3.
 	LogLevel string
 
+	// PreferredAuthentications is the comma-separated list of methods
+	// to try, in order; "" when not configured (OpenSSH's own order).
+	PreferredAuthentications     string
+	PubkeyAuthentication         bool
+	PasswordAuthentication       bool
+	KbdInteractiveAuthentication bool
+	// NumberOfPasswordPrompts bounds the password and the
+	// keyboard-interactive attempts, each.
+	NumberOfPasswordPrompts int
+	// KnownHostsCommand is as written, its tokens unexpanded ("" for
+	// none): they are expanded for each host key it is run for.
+	KnownHostsCommand string
+	// CheckHostIP also looks the server's address up in known_hosts.
+	CheckHostIP bool
+	// pubkeyShown is PubkeyAuthentication as ssh -G prints it.
+	pubkeyShown string
+	// connTokens and getenv expand KnownHostsCommand when it runs,
+	// once the host key is known.
+	connTokens tokens
+	getenv     func(string) (string, bool)
+
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
 	// specs are the algorithm keywords' values as written, for Written.

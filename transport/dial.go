@@ -124,11 +124,16 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	var clock *handshakeClock // the handshake's time, once it starts
 	fail := func(stage string, err error) error {
+		outOfTime := hctx.Err() != nil
+		if clock != nil {
+			outOfTime = clock.expired()
+		}
 		switch {
 		case ctx.Err() != nil:
 			err = ctx.Err() // the caller gave up: a signal
-		case hctx.Err() != nil && !verdict.Permanent(err):
+		case outOfTime && !verdict.Permanent(err):
 			// A verdict stands; anything else that failed as the time
 			// ran out failed because it ran out.
 			err = &TimeoutError{After: timeout, Stage: stage}
@@ -152,38 +157,55 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	conn.touch()
 	// x/crypto's handshake has no timeout of its own, and a channel
 	// through a jump host has no deadlines: closing the connection is
-	// what cuts a stalled handshake short.
-	stop := context.AfterFunc(hctx, func() { conn.Close() })
+	// what cuts a stalled handshake short. The clock stands still while
+	// the askpass program asks a person.
+	stopCancel := context.AfterFunc(ctx, func() { conn.Close() })
+	left := timeout
+	if dl, ok := hctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	// An askpass program still asking when the time runs out is
+	// stopped: its answer would go nowhere.
+	askCtx, stopAsking := context.WithCancel(ctx)
+	defer stopAsking()
+	clock = startClock(left, func() {
+		conn.Close()
+		stopAsking()
+	})
 
 	signers := alg.signers(h.ids.Signers())
 	cfg := &ssh.ClientConfig{
 		User:            h.t.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })},
 		HostKeyCallback: h.hk.Callback(),
 		ClientVersion:   "SSH-2.0-" + Version,
 	}
 	alg.apply(cfg, h.hk.Algorithms())
+	publickey := ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })
 	var sc net.Conn = conn
 	var tr *traceHandshake
 	if d.Trace != nil {
 		tr = &traceHandshake{conn: &versionConn{Conn: conn}}
 		sc = tr.conn
 		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
-		cfg.Auth = []ssh.AuthMethod{tr.authMethod(signers)}
+		publickey = tr.authMethod(signers)
 	}
+	login := h.ids.Login(agentauth.LoginOptions{Context: askCtx, Publickey: publickey, Asking: clock.ask})
+	cfg.Auth = []ssh.AuthMethod{publickey}
+	cfg.AuthCallback = login.Callback
 	start = time.Now()
 	c, chans, reqs, err := ssh.NewClientConn(sc, h.t.Addr(), cfg)
-	if !stop() && err == nil {
+	inTime, notCancelled := clock.stop(), stopCancel()
+	if (!inTime || !notCancelled) && err == nil {
 		// The timeout fired as the handshake completed.
 		c.Close()
 		err = errors.New("handshake cut short")
 	}
 	if err != nil {
-		if pc, ok := raw.(*proxyConn); ok && hctx.Err() == nil {
+		if pc, ok := raw.(*proxyConn); ok && !clock.expired() && ctx.Err() == nil {
 			err = pc.explain(err)
 		}
 		conn.Close()
-		err = fail("handshake", alg.explain(err, h.ids.AuthError(err), h.ids.Signers()))
+		err = fail("handshake", alg.explain(err, login.Error(err), h.ids.Signers()))
 		d.traceLogin(th, h, tr, err, time.Since(start))
 		return nil, err
 	}
