@@ -47,6 +47,12 @@ func commands() []*cli.Command {
 			Flags:  append(logFlags(), &cli.BoolFlag{Name: "walkthrough", Usage: "show the walkthrough even when stdin is not a terminal"}),
 			Action: demoAction,
 		},
+		{
+			Name:   masterCommand,
+			Usage:  "run the shared connection's master (m2m-ssh starts it itself)",
+			Hidden: true,
+			Action: masterAction,
+		},
 	}
 }
 

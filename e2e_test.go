@@ -28,7 +28,9 @@ var bins struct {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
+	// A master m2m-ssh starts is the test binary again, with the
+	// environment m2m-ssh has, which no longer holds runMainEnv.
+	if os.Getenv(runMainEnv) == "1" || len(os.Args) > 1 && os.Args[1] == masterCommand {
 		// Unset, so that what m2m-ssh passes on (ProxyCommand, SendEnv)
 		// is the environment the test gave it.
 		os.Unsetenv(runMainEnv)

@@ -1,0 +1,136 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+
+	"github.com/machine-to-machine/m2m-ssh/master"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+)
+
+// masterCommand is the hidden subcommand that runs a master: m2m-ssh
+// starts itself with it, and nothing else should.
+const masterCommand = "serve-master"
+
+// maxSpec bounds the spec a master reads: a command line's worth of
+// options and paths.
+const maxSpec = 1 << 20
+
+// masterSpec is what a master needs to dial as the m2m-ssh that starts it
+// would have: the same alias, files and options, so that host keys,
+// identities and jump hosts are the same. It travels on a pipe (it may
+// hold the passphrase), never on the command line.
+type masterSpec struct {
+	Alias       string   `json:"alias"`
+	Seed        bool     `json:"seed,omitempty"`
+	ClientKey   string   `json:"client_key,omitempty"`
+	ConfigFile  string   `json:"config_file,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	Passphrase  []byte   `json:"passphrase,omitempty"`
+	LogLevel    string   `json:"log_level"`
+	ControlPath string   `json:"control_path"`
+	Persist     master.Persist
+}
+
+// masterStarter is the Starter of the master for controlPath: this binary again, with the
+// spec of s.
+func (s *session) masterStarter(controlPath string, persist master.Persist, logLevel string, logger *slog.Logger) (*master.Starter, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find m2m-ssh's own binary to start the shared connection: %w", err)
+	}
+	logPath, err := master.LogPath(controlPath)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := json.Marshal(masterSpec{Alias: s.alias, Seed: s.seed, ClientKey: s.clientKey,
+		ConfigFile: s.opts.ConfigFile, Options: s.opts.Options, Passphrase: s.passphrase,
+		LogLevel: logLevel, ControlPath: controlPath, Persist: persist})
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, masterCommand)
+	cmd.Dir = "/" // a master must not hold a directory the host may want to remove
+	return &master.Starter{Path: controlPath, Command: cmd, Spec: spec, LogPath: logPath, Logger: logger}, nil
+}
+
+// masterAction is the master process: it reads its spec, dials as the
+// m2m-ssh that started it would, and serves the connection on ControlPath
+// until ControlPersist's time runs out, it is told to exit, or the
+// connection dies. Everything it says goes to its log; its one word to
+// the starter is the readiness message.
+func masterAction(c *cli.Context) error {
+	ready := os.NewFile(master.ReadyFD, "ready")
+	specFile := os.NewFile(master.SpecFD, "spec")
+	if ready == nil || specFile == nil {
+		return errors.New(masterCommand + " is started by m2m-ssh itself")
+	}
+	b, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
+	specFile.Close()
+	var spec masterSpec
+	switch {
+	case err != nil:
+	case len(b) > maxSpec:
+		err = fmt.Errorf("the master's spec is over %d bytes", maxSpec)
+	default:
+		err = json.Unmarshal(b, &spec)
+	}
+	if err == nil && (spec.Alias == "" || spec.ControlPath == "") {
+		err = errors.New("the master's spec names no host or no ControlPath")
+	}
+	level, lerr := parseLevel(spec.LogLevel)
+	if err == nil {
+		err = lerr
+	}
+	if err != nil {
+		master.WriteFailure(ready, err)
+		return &exitError{code: 2, err: err}
+	}
+	logPath, err := master.LogPath(spec.ControlPath)
+	if err != nil {
+		master.WriteFailure(ready, err)
+		return &exitError{code: 1, err: err}
+	}
+	logFile, err := master.OpenLog(logPath)
+	if err != nil {
+		master.WriteFailure(ready, err)
+		return &exitError{code: 1, err: err}
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: level})).
+		With("app", "m2m-ssh", "master", os.Getpid())
+
+	s := &session{alias: spec.Alias, seed: spec.Seed, clientKey: spec.ClientKey, passphrase: spec.Passphrase,
+		opts: sshcfg.Options{ConfigFile: spec.ConfigFile, Options: spec.Options, Logger: logger}}
+	ctx, stop := signal.NotifyContext(c.Context, shutdownSignals...)
+	defer stop()
+	m := &master.Master{Path: spec.ControlPath, Persist: spec.Persist, Logger: logger,
+		Dial: func(ctx context.Context) (*ssh.Client, error) {
+			d, err := s.dialer(ctx, logger)
+			if err != nil {
+				return nil, err
+			}
+			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User)
+			return d.Dial(ctx)
+		}}
+	err = m.Run(ctx, ready)
+	if errors.Is(err, master.ErrIdle) || errors.Is(err, master.ErrTerminated) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	var lost *master.ConnectionError
+	if errors.As(err, &lost) {
+		return &exitError{code: 1}
+	}
+	return &exitError{code: 1, err: err}
+}
