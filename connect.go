@@ -37,6 +37,9 @@ type session struct {
 const minHeapLimit = 16 << 20
 
 func connectAction(c *cli.Context) error {
+	if op := c.String(controlFlag.Name); op != "" {
+		return controlAction(c, op) // -O check|exit, as ssh
+	}
 	logger, err := newLogger(c)
 	if err != nil {
 		return usageError(err)
