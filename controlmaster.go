@@ -50,10 +50,11 @@ func (s *session) masterStarter(controlPath string, persist master.Persist, logL
 	if err != nil {
 		return nil, fmt.Errorf("cannot find m2m-ssh's own binary to start the shared connection: %w", err)
 	}
-	logPath, err := master.LogPath(controlPath)
+	state, err := master.StateDir()
 	if err != nil {
 		return nil, err
 	}
+	logPath := master.LogPath(state, controlPath)
 	spec, err := json.Marshal(masterSpec{Alias: s.alias, Seed: s.seed, ClientKey: s.clientKey,
 		ConfigFile: s.opts.ConfigFile, Options: s.opts.Options, Passphrase: s.passphrase,
 		LogLevel: logLevel, ControlPath: controlPath, Persist: persist})
@@ -97,12 +98,12 @@ func masterAction(c *cli.Context) error {
 		master.WriteFailure(ready, err)
 		return &exitError{code: 2, err: err}
 	}
-	logPath, err := master.LogPath(spec.ControlPath)
+	state, err := master.StateDir()
 	if err != nil {
 		master.WriteFailure(ready, err)
 		return &exitError{code: 1, err: err}
 	}
-	logFile, err := master.OpenLog(logPath)
+	logFile, err := master.OpenLog(master.LogPath(state, spec.ControlPath))
 	if err != nil {
 		master.WriteFailure(ready, err)
 		return &exitError{code: 1, err: err}

@@ -30,15 +30,12 @@ func StateDir() (string, error) {
 	return filepath.Join(home, ".local", "state", "m2m-ssh"), nil
 }
 
-// LogPath is the log file of the master for controlPath: one per
-// ControlPath, named by a digest of it (a ControlPath may hold anything).
-func LogPath(controlPath string) (string, error) {
-	dir, err := StateDir()
-	if err != nil {
-		return "", err
-	}
+// LogPath is the log file in stateDir of the master for controlPath: one
+// per ControlPath, named by a digest of it (a ControlPath may hold
+// anything).
+func LogPath(stateDir, controlPath string) string {
 	sum := sha256.Sum256([]byte(controlPath))
-	return filepath.Join(dir, "master-"+hex.EncodeToString(sum[:8])+".log"), nil
+	return filepath.Join(stateDir, "master-"+hex.EncodeToString(sum[:8])+".log")
 }
 
 // OpenLog opens the master's log at path for appending, creating it 0600
