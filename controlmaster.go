@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"syscall"
 
 	"github.com/machine-to-machine/m2m-ssh/master"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
@@ -66,17 +67,24 @@ func (s *session) masterStarter(controlPath string, persist master.Persist, logL
 	return &master.Starter{Path: controlPath, Command: cmd, Spec: spec, LogPath: logPath, Logger: logger}, nil
 }
 
+// isPipe reports whether fd is open on a pipe: what a starter passes, and
+// not what the runtime or a shell may have left at that number.
+func isPipe(fd int) bool {
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO
+}
+
 // masterAction is the master process: it reads its spec, dials as the
 // m2m-ssh that started it would, and serves the connection on ControlPath
 // until ControlPersist's time runs out, it is told to exit, or the
 // connection dies. Everything it says goes to its log; its one word to
 // the starter is the readiness message.
 func masterAction(c *cli.Context) error {
+	if !isPipe(master.SpecFD) || !isPipe(master.ReadyFD) {
+		return usageError(errors.New(masterCommand + " is started by m2m-ssh itself, with its spec and readiness pipes"))
+	}
 	ready := os.NewFile(master.ReadyFD, "ready")
 	specFile := os.NewFile(master.SpecFD, "spec")
-	if ready == nil || specFile == nil {
-		return errors.New(masterCommand + " is started by m2m-ssh itself")
-	}
 	b, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
 	specFile.Close()
 	var spec masterSpec
