@@ -65,7 +65,9 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 		return route{why: "ControlMaster " + t.ControlMaster.String() + " asks to start a master, which m2m-ssh does not; connecting directly"}, nil
 	}
 	c, err := mux.Dial(ctx, t.ControlPath)
-	s.traceMaster(ctx, c, err)
+	if err = s.traceMaster(ctx, c, err); err != nil && c != nil {
+		c.Close()
+	}
 	var se *mux.SocketError
 	switch {
 	case err == nil:
@@ -81,11 +83,11 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 	return route{why: "the master at " + t.ControlPath + " did not answer as one; connecting directly", masterErr: err}, nil
 }
 
-// traceMaster tells the Trace what the master is: with it an alive check,
-// which only doctor pays for.
-func (s *Sharing) traceMaster(ctx context.Context, c *mux.Client, err error) {
+// traceMaster tells the Trace what the master is, after an alive check
+// that only doctor pays for, and returns err or the check's failure.
+func (s *Sharing) traceMaster(ctx context.Context, c *mux.Client, err error) error {
 	if s.Trace == nil || s.Trace.Master == nil {
-		return
+		return err
 	}
 	m := Master{Path: s.Target.ControlPath, Owner: socketOwner(s.Target.ControlPath)}
 	if err == nil {
@@ -94,6 +96,7 @@ func (s *Sharing) traceMaster(ctx context.Context, c *mux.Client, err error) {
 		m.Alive = err == nil
 	}
 	s.Trace.Master(m, err)
+	return err
 }
 
 // Connect opens one session, through the master or directly; the bridge
