@@ -28,6 +28,7 @@ type session struct {
 	passphrase []byte
 	clientKey  string // seed mode: generated when missing
 	keyServer  *keyServer
+	logLevel   string // --log-level, for a master m2m-ssh starts
 }
 
 // minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
@@ -90,7 +91,7 @@ func connectAction(c *cli.Context) error {
 // command line. Explicit flags come first in sshcfg.Options because, as in
 // OpenSSH, the first value obtained for a keyword wins.
 func parseSession(c *cli.Context) (*session, error) {
-	s := &session{passphrase: []byte(c.String("passphrase"))}
+	s := &session{passphrase: []byte(c.String("passphrase")), logLevel: c.String("log-level")}
 	exclusive := 0
 	for _, f := range []string{"known-hosts", "disable-host-key-checking", "use-key-server"} {
 		if c.IsSet(f) {
@@ -189,7 +190,7 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 				p.Command = t.RemoteCommand
 			}
 			logger.Info("connecting", "target", s.alias, "addr", t.Addr(), "user", t.User, "program", p.String())
-			sh = &transport.Sharing{Target: t, Program: p, Logger: logger,
+			sh = &transport.Sharing{Target: t, Program: p, Logger: logger, Start: s.masterStart(t, logger),
 				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}
 		}
 		return sh.Connect(ctx)

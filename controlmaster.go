@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/machine-to-machine/m2m-ssh/master"
@@ -42,6 +43,20 @@ type masterSpec struct {
 	LogLevel    string   `json:"log_level"`
 	ControlPath string   `json:"control_path"`
 	Persist     master.Persist
+}
+
+// masterStart is the Start of transport.Sharing for t: it starts
+// m2m-ssh's own master at t's ControlPath, for ControlPersist's time.
+func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx context.Context) error {
+	persist := master.Persist{Forever: t.ControlPersist && t.ControlPersistTimeout == 0, Idle: t.ControlPersistTimeout}
+	return func(ctx context.Context) error {
+		st, err := s.masterStarter(t.ControlPath, persist, s.logLevel, logger)
+		if err != nil {
+			return err
+		}
+		_, err = st.Start(ctx)
+		return err
+	}
 }
 
 // masterStarter is the Starter of the master for controlPath: this binary again, with the
@@ -117,6 +132,8 @@ func masterAction(c *cli.Context) error {
 		return &exitError{code: 1, err: err}
 	}
 	defer logFile.Close()
+	// Its stderr is /dev/null: a crash is to be found in its log.
+	debug.SetCrashOutput(logFile, debug.CrashOptions{})
 	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: level})).
 		With("app", "m2m-ssh", "master", os.Getpid())
 
@@ -126,7 +143,11 @@ func masterAction(c *cli.Context) error {
 	defer stop()
 	m := &master.Master{Path: spec.ControlPath, Persist: spec.Persist, Logger: logger,
 		Dial: func(ctx context.Context) (*ssh.Client, error) {
-			d, err := s.dialer(ctx, logger)
+			t, err := sshcfg.Resolve(s.alias, s.opts)
+			if err != nil {
+				return nil, err
+			}
+			d, err := s.dialer(ctx, t, logger)
 			if err != nil {
 				return nil, err
 			}

@@ -188,12 +188,12 @@ func TestMasterFiveSessionsOneConnection(t *testing.T) {
 	}
 	pid := s.masterPID(t)
 	var rss int64
-	for i, cs := range sessions {
+	for i := range sessions {
 		rss += sshtest.PeakRSS(t, cmds[i].Process.Pid)
-		cs.Close()
 	}
 	t.Logf("peak RSS: the master %.1f MiB, five clients %.1f MiB", float64(sshtest.PeakRSS(t, pid))/(1<<20), float64(rss)/(1<<20))
 	for _, cs := range sessions {
+		cs.Close()
 		cs.Wait()
 	}
 	if got := s.masterPID(t); got != pid {
@@ -249,7 +249,8 @@ func TestMasterServesOpenSSH(t *testing.T) {
 	}
 
 	// m2m-ssh's own view, then ssh -O exit.
-	out, err := s.w.command("control", "buildbox", "check").CombinedOutput()
+	control := m2mCommand([]string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}, "control", "-F", s.w.config, "buildbox", "check")
+	out, err := control.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("Master running (pid=%d)", pid)) {
 		t.Errorf("m2m-ssh control buildbox check: %v, %q", err, out)
 	}

@@ -30,6 +30,11 @@ type Sharing struct {
 	Logger *slog.Logger
 	// Trace, when set, is told of the master (Trace.Master).
 	Trace *Trace
+	// Start, when set, starts a master of m2m-ssh's own at ControlPath
+	// when ControlMaster asks to be one (yes, ask, auto, autoask) and
+	// none listens there, and returns once it listens or with the reason
+	// it could not: the session then rides it. Nil connects directly.
+	Start func(ctx context.Context) error
 
 	mu     sync.Mutex
 	direct Connect
@@ -51,7 +56,9 @@ type route struct {
 
 // route decides how this connect goes. It is the one place that does:
 // ride the master at ControlPath when one is alive and ControlMaster
-// lets ssh ride it (no, auto, autoask), else connect directly. A socket
+// lets ssh ride it (no, auto, autoask); with none there, start one and
+// ride it when ControlMaster asks to be one and Start is set; else
+// connect directly. A socket
 // that is not to be trusted is refused outright, not bypassed: the user
 // is to hear that their ControlPath is unsafe.
 func (s *Sharing) route(ctx context.Context) (route, error) {
@@ -59,7 +66,7 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 	switch {
 	case t.ControlPath == "":
 		return route{}, nil
-	case !t.ControlMaster.Rides():
+	case !t.ControlMaster.Rides() && s.Start == nil:
 		// ssh -M would listen there instead; with a live master there it
 		// gives up sharing and connects directly, as m2m-ssh does.
 		return route{why: "ControlMaster " + t.ControlMaster.String() + " asks to start a master, which m2m-ssh does not; connecting directly"}, nil
@@ -74,6 +81,8 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 		return route{master: c}, nil
 	case errors.As(err, &se):
 		return route{}, err
+	case errors.Is(err, mux.ErrNoMaster) && s.Start != nil && t.ControlMaster.Starts():
+		return s.started(ctx)
 	case errors.Is(err, mux.ErrNoMaster):
 		return route{why: "no master is listening at " + t.ControlPath + "; connecting directly"}, nil
 	case ctx.Err() != nil:
@@ -81,6 +90,20 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 	}
 	// ssh too connects directly when a master's hello fails.
 	return route{why: "the master at " + t.ControlPath + " did not answer as one; connecting directly", masterErr: err}, nil
+}
+
+// started starts a master with Start, and rides it. Its failure is the
+// session's: the master met what a direct connection would have met
+// (and has said so with the same words, hint and verdict).
+func (s *Sharing) started(ctx context.Context) (route, error) {
+	if err := s.Start(ctx); err != nil {
+		return route{}, err
+	}
+	c, err := mux.Dial(ctx, s.Target.ControlPath)
+	if err != nil {
+		return route{}, fmt.Errorf("the master started at %s does not answer: %w", s.Target.ControlPath, err)
+	}
+	return route{master: c}, nil
 }
 
 // traceMaster tells the Trace what the master is, after an alive check
