@@ -48,7 +48,7 @@ type masterSpec struct {
 // masterStart is the Start of transport.Sharing for t: it starts
 // m2m-ssh's own master at t's ControlPath, for ControlPersist's time.
 func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx context.Context) error {
-	persist := master.Persist{Forever: t.ControlPersist && t.ControlPersistTimeout == 0, Idle: t.ControlPersistTimeout}
+	persist := masterPersist(t)
 	return func(ctx context.Context) error {
 		st, err := s.masterStarter(t.ControlPath, persist, s.logLevel, logger)
 		if err != nil {
@@ -163,4 +163,43 @@ func masterAction(c *cli.Context) error {
 		return &exitError{code: 1}
 	}
 	return &exitError{code: 1, err: err}
+}
+
+// masterPlan says, for doctor, how m2m-ssh would start a master for t:
+// "" when t asks for none.
+func masterPlan(t *sshcfg.Target) string {
+	if t.ControlPath == "" || !t.ControlMaster.Starts() {
+		return ""
+	}
+	p := masterPersist(t)
+	plan := "m2m-ssh starts a master of its own there, which ends with its last session"
+	switch {
+	case p.Forever:
+		plan = "m2m-ssh starts a master of its own there, which stays until 'm2m-ssh control " + t.Alias + " exit' (ControlPersist yes)"
+	case p.Idle > 0:
+		plan = "m2m-ssh starts a master of its own there, which stays " + p.Idle.String() + " after its last session (ControlPersist)"
+	}
+	if state, err := master.StateDir(); err == nil {
+		plan += ", logging to " + master.LogPath(state, t.ControlPath)
+	}
+	return plan
+}
+
+// masterLogLine is doctor's detail line for a live master at path: the
+// log of m2m-ssh's masters there, when there is one.
+func masterLogLine(path string) []string {
+	state, err := master.StateDir()
+	if err != nil {
+		return nil
+	}
+	log := master.LogPath(state, path)
+	if _, err := os.Stat(log); err != nil {
+		return nil // ssh -M's, or one that never logged
+	}
+	return []string{"m2m-ssh's masters at this path log to " + log}
+}
+
+// masterPersist is ControlPersist as the master keeps it.
+func masterPersist(t *sshcfg.Target) master.Persist {
+	return master.Persist{Forever: t.ControlPersist && t.ControlPersistTimeout == 0, Idle: t.ControlPersistTimeout}
 }

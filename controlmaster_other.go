@@ -22,3 +22,9 @@ func masterAction(*cli.Context) error {
 func (s *session) masterStart(*sshcfg.Target, *slog.Logger) func(ctx context.Context) error {
 	return nil
 }
+
+// masterPlan: m2m-ssh starts no master here.
+func masterPlan(*sshcfg.Target) string { return "" }
+
+// masterLogLine: no master of m2m-ssh's own here.
+func masterLogLine(string) []string { return nil }

@@ -69,6 +69,9 @@ type doctor struct {
 	failed bool
 	// riding is whether the session goes through a master.
 	riding bool
+	// plan says how m2m-ssh would start a master of its own for the
+	// target; "" when it would not.
+	plan string
 }
 
 func (d *doctor) pass(step, what string, details ...string) {
@@ -112,7 +115,11 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.pass("config", fmt.Sprintf("%s is %s@%s, to run %s", t.Alias, t.User, t.Addr(), p), details...)
 
-	if t.ControlPath != "" && !t.ControlMaster.Rides() {
+	d.plan = masterPlan(t)
+	switch {
+	case t.ControlPath != "" && !t.ControlMaster.Rides() && d.plan != "":
+		d.note("master", "ControlMaster "+t.ControlMaster.String()+": "+d.plan+"; doctor connects directly")
+	case t.ControlPath != "" && !t.ControlMaster.Rides():
 		d.note("master", "ControlMaster "+t.ControlMaster.String()+" asks to start a master at "+t.ControlPath+", which m2m-ssh does not: it connects directly")
 	}
 

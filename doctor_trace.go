@@ -98,13 +98,15 @@ func (d *doctor) master(m transport.Master, err error) {
 	switch {
 	case errors.As(err, &se):
 		d.fail("master", err)
+	case errors.Is(err, mux.ErrNoMaster) && d.plan != "":
+		d.note("master", "none listening at "+m.Path+": "+d.plan+"; doctor connects directly")
 	case errors.Is(err, mux.ErrNoMaster):
 		d.note("master", "none listening at "+m.Path+": connecting directly")
 	case err != nil:
 		d.note("master", fmt.Sprintf("%s did not answer as a master (%v): connecting directly", m.Path, err))
 	default:
 		d.riding = true
-		d.pass("master", fmt.Sprintf("%s, owned by %s, alive (pid %d), protocol version %d", m.Path, owner(m.Owner), m.PID, m.Version))
+		d.pass("master", fmt.Sprintf("%s, owned by %s, alive (pid %d), protocol version %d", m.Path, owner(m.Owner), m.PID, m.Version), masterLogLine(m.Path)...)
 	}
 }
 

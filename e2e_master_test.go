@@ -120,6 +120,22 @@ func (s *sharing) exit(t *testing.T) {
 	}
 }
 
+// doctor is m2m-ssh doctor's report for buildbox through the relay.
+func (s *sharing) doctor(t *testing.T) string {
+	t.Helper()
+	s.n++
+	args := append([]string{"doctor", "-F", s.w.config}, s.w.viaRelay(t, s.relay, filepath.Join(s.w.dir, fmt.Sprintf("testmcp-%d.pid", s.n)))...)
+	cmd := m2mCommand([]string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin", "SSH_AUTH_SOCK=" + s.w.agent.Sock}, args...)
+	out := sshtest.Within(t, masterBound, func() string {
+		b, _ := cmd.CombinedOutput()
+		return string(b)
+	})
+	if cmd.ProcessState.ExitCode() != 0 {
+		t.Errorf("doctor failed:\n%s", out)
+	}
+	return out
+}
+
 // masterGone waits for process pid to end (a zombie has ended).
 func masterGone(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
@@ -249,6 +265,9 @@ func TestMasterServesOpenSSH(t *testing.T) {
 	}
 
 	// m2m-ssh's own view, then ssh -O exit.
+	if out := s.doctor(t); !strings.Contains(out, fmt.Sprintf("alive (pid %d)", pid)) || !strings.Contains(out, "m2m-ssh's masters at this path log to "+s.logPath(t)) {
+		t.Errorf("doctor does not show the master:\n%s", out)
+	}
 	control := m2mCommand([]string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}, "control", "-F", s.w.config, "buildbox", "check")
 	out, err := control.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("Master running (pid=%d)", pid)) {
@@ -286,6 +305,9 @@ func TestMasterPersistExpires(t *testing.T) {
 	}
 	if log := s.masterLog(t); !strings.Contains(log, "no session for ControlPersist's time") {
 		t.Errorf("the master's log does not say why it ended:\n%s", log)
+	}
+	if out := s.doctor(t); !strings.Contains(out, "none listening at "+s.path+": m2m-ssh starts a master of its own there, which stays 2s after its last session") {
+		t.Errorf("doctor does not say a master would be started:\n%s", out)
 	}
 }
 

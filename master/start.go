@@ -79,7 +79,16 @@ func (s *Starter) Start(ctx context.Context) (started bool, err error) {
 	if err := removeStale(s.Path); err != nil {
 		return false, err
 	}
-	return true, s.spawn(ctx)
+	err = s.spawn(ctx)
+	if err != nil {
+		// One that no lock of ours holds back (ssh -M in a terminal)
+		// may have taken the path first: riding it is as good.
+		if live, _ := s.live(ctx); live {
+			s.logger().Info("another master took the control path first; riding it", "path", s.Path, "err", err)
+			return false, nil
+		}
+	}
+	return err == nil, err
 }
 
 // live reports whether a master answers at s.Path. A socket that is not
