@@ -396,3 +396,52 @@ func asUser(t *testing.T, u *user.User) *syscall.SysProcAttr {
 	}
 	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 }
+
+// What m2m-ssh is given as a secret reaches the master on its spec pipe or
+// in the variable it came in, and nowhere a log, a process listing or
+// another process's view would show it: not the master's log at DEBUG,
+// not its command line, not its environment (for --passphrase).
+func TestMasterKeepsSecrets(t *testing.T) {
+	s := newSharing(t, "yes")
+	ctx, cancel := context.WithTimeout(context.Background(), masterBound)
+	defer cancel()
+	const passphrase = "hunter2-not-for-logs"
+	key, err := os.ReadFile(s.w.key.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.n++
+	args := append([]string{"-F", s.w.config, "--log-level", "DEBUG", "--passphrase", passphrase, "-o", "IdentityAgent=none"},
+		s.w.viaRelay(t, s.relay, filepath.Join(s.w.dir, "testmcp-secret.pid"))...)
+	cmd := m2mCommand([]string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin", "M2M_SSH_KEY=" + string(key)}, args...)
+	cs, err := connect(t, ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	pid := s.masterPID(t)
+	body := strings.Split(strings.TrimSpace(string(key)), "\n")[1] // a line of the key's base64
+	for what, text := range map[string]string{
+		"log":          s.masterLog(t),
+		"command line": readProc(t, pid, "cmdline"),
+	} {
+		if strings.Contains(text, passphrase) || strings.Contains(text, body) {
+			t.Errorf("the master's %s holds a secret:\n%s", what, text)
+		}
+	}
+	if env := readProc(t, pid, "environ"); strings.Contains(env, passphrase) {
+		t.Errorf("the master's environment holds --passphrase")
+	}
+	if !strings.Contains(s.masterLog(t), "level=DEBUG") {
+		t.Errorf("the master did not log at the level it was given:\n%s", s.masterLog(t))
+	}
+}
+
+func readProc(t *testing.T, pid int, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	return string(b)
+}
