@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/bridge"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/master"
 	"github.com/machine-to-machine/m2m-ssh/mux"
@@ -324,7 +325,14 @@ func TestMasterConnectionCut(t *testing.T) {
 		hosts[i].echo(1, masterBound)
 	}
 	first := s.masterPID(t)
+	// A request in flight when the connection goes: answered, not lost.
+	hosts[0].call(9, "sleep", `{"millis":60000}`)
+	hosts[0].echo(10, masterBound) // the sleep has reached the server
 	s.relay.Cut()
+	m := hosts[0].recv(masterBound)
+	if e, _ := m["error"].(map[string]any); m["id"] != 9.0 || e == nil || e["code"] != float64(bridge.CodeConnectionLost) {
+		t.Fatalf("the request in flight got %v; want error %d", m, bridge.CodeConnectionLost)
+	}
 	masterGone(t, first, masterBound)
 	for _, h := range hosts {
 		h.echo(2, masterBound)
@@ -444,4 +452,32 @@ func readProc(t *testing.T, pid int, name string) string {
 		t.Skipf("no /proc: %v", err)
 	}
 	return string(b)
+}
+
+// The master keeps the connection alive for all its sessions: a path that
+// goes silent is found dead by its keepalive, the master ends, and once
+// the path is back every session rides a new master.
+func TestMasterKeepalive(t *testing.T) {
+	s := newSharing(t, "60")
+	opts := []string{"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "-o", "ConnectTimeout=5"}
+	const n = 2
+	hosts := make([]*rawHost, n)
+	for i := range hosts {
+		hosts[i] = startRaw(t, s.command(t, opts...))
+		hosts[i].initialize()
+		hosts[i].echo(1, masterBound)
+	}
+	first := s.masterPID(t)
+	s.relay.BlackHole()
+	masterGone(t, first, masterBound)
+	if log := s.masterLog(t); !strings.Contains(log, "did not answer for") {
+		t.Errorf("the master's log does not say its keepalive gave up:\n%s", log)
+	}
+	s.relay.Restore()
+	for _, h := range hosts {
+		h.echo(2, masterBound)
+	}
+	if second := s.masterPID(t); second == first {
+		t.Fatalf("the master %d is the one whose connection went silent", first)
+	}
 }
