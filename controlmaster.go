@@ -46,8 +46,15 @@ type masterSpec struct {
 }
 
 // masterStart is the Start of transport.Sharing for t: it starts
-// m2m-ssh's own master at t's ControlPath, for ControlPersist's time.
+// m2m-ssh's own master at t's ControlPath, for ControlPersist's time. It
+// is nil when m2m-ssh is not to start one (see startsMaster).
 func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx context.Context) error {
+	if ok, why := startsMaster(t); !ok {
+		if why != "" {
+			logger.Info(why, "target", t.Alias)
+		}
+		return nil
+	}
 	persist := masterPersist(t)
 	return func(ctx context.Context) error {
 		st, err := s.masterStarter(t.ControlPath, persist, s.logLevel, logger)
@@ -59,8 +66,23 @@ func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx co
 	}
 }
 
-// masterStarter is the Starter of the master for controlPath: this binary again, with the
-// spec of s.
+// startsMaster says whether m2m-ssh starts a master of its own for t:
+// with a ControlPath and ControlMaster yes or auto. Not for ask and
+// autoask, which have the master confirm every session through
+// ssh-askpass: m2m-ssh's master has nobody to ask, and serving sessions
+// unconfirmed would be less than the user asked for. why says so.
+func startsMaster(t *sshcfg.Target) (ok bool, why string) {
+	switch {
+	case t.ControlPath == "" || !t.ControlMaster.Starts():
+		return false, ""
+	case t.ControlMaster == sshcfg.ControlMasterAsk || t.ControlMaster == sshcfg.ControlMasterAutoAsk:
+		return false, "ControlMaster " + t.ControlMaster.String() + " has the master confirm each session, which m2m-ssh's own master cannot ask: it does not start one"
+	}
+	return true, ""
+}
+
+// masterStarter is the Starter of the master for controlPath: this
+// binary again, with the spec of s.
 func (s *session) masterStarter(controlPath string, persist master.Persist, logLevel string, logger *slog.Logger) (*master.Starter, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -168,7 +190,7 @@ func masterAction(c *cli.Context) error {
 // masterPlan says, for doctor, how m2m-ssh would start a master for t:
 // "" when t asks for none.
 func masterPlan(t *sshcfg.Target) string {
-	if t.ControlPath == "" || !t.ControlMaster.Starts() {
+	if ok, _ := startsMaster(t); !ok {
 		return ""
 	}
 	p := masterPersist(t)

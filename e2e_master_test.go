@@ -481,3 +481,27 @@ func TestMasterKeepalive(t *testing.T) {
 		t.Fatalf("the master %d is the one whose connection went silent", first)
 	}
 }
+
+// ControlMaster ask and autoask have the master confirm each session,
+// which m2m-ssh's master cannot: it starts none, and connects directly.
+func TestMasterNotForAsk(t *testing.T) {
+	for _, mode := range []string{"ask", "autoask"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newSharing(t, "yes")
+			ctx, cancel := context.WithTimeout(context.Background(), masterBound)
+			defer cancel()
+			cmd := s.command(t, "-o", "ControlMaster="+mode)
+			cs, err := connect(t, ctx, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if _, err := os.Lstat(s.path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a master was started with ControlMaster %s: %v", mode, err)
+			}
+			if log := fmt.Sprint(cmd.Stderr); !strings.Contains(log, "which m2m-ssh's own master cannot ask") {
+				t.Errorf("the log does not say why no master was started:\n%s", log)
+			}
+		})
+	}
+}
