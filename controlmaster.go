@@ -140,17 +140,17 @@ func masterAction(c *cli.Context) error {
 		err = lerr
 	}
 	if err != nil {
-		master.WriteFailure(ready, err)
+		master.WriteFailure(ready, master.Unshared(err))
 		return &exitError{code: 2, err: err}
 	}
 	state, err := master.StateDir()
 	if err != nil {
-		master.WriteFailure(ready, err)
+		master.WriteFailure(ready, master.Unshared(err))
 		return &exitError{code: 1, err: err}
 	}
 	logFile, err := master.OpenLog(master.LogPath(state, spec.ControlPath))
 	if err != nil {
-		master.WriteFailure(ready, err)
+		master.WriteFailure(ready, master.Unshared(err))
 		return &exitError{code: 1, err: err}
 	}
 	defer logFile.Close()

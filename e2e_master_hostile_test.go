@@ -86,6 +86,11 @@ func TestMasterHostileSpec(t *testing.T) {
 			if c.name == "cannot connect" && (m["permanent"] != true || !strings.Contains(m["hint"].(string), "ssh-add")) {
 				t.Errorf("the failure lost its hint or its verdict: %v", m)
 			}
+			// Only the server's answer is the session's failure; the
+			// rest leave it to connect directly.
+			if local := m["local"] == true; local != (c.name != "cannot connect") {
+				t.Errorf("local = %v: %v", local, m)
+			}
 			if st.ExitCode() == 0 {
 				t.Errorf("the master exited 0")
 			}

@@ -505,3 +505,51 @@ func TestMasterNotForAsk(t *testing.T) {
 		})
 	}
 }
+
+// When the master cannot share the connection (its ControlPath is in a
+// directory others could write to, its lock file is someone else's), the
+// session connects directly, and the log says why.
+func TestMasterCannotShare(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(s *sharing) error
+		want  string
+	}{
+		{"directory writable by others", func(s *sharing) error { return os.Chmod(s.dir, 0o777) }, "is writable by group or others"},
+	}
+	if os.Geteuid() == 0 {
+		cases = append(cases, struct {
+			name  string
+			setup func(s *sharing) error
+			want  string
+		}{"another user's lock file", func(s *sharing) error {
+			if err := os.WriteFile(s.path+".lock", nil, 0o600); err != nil {
+				return err
+			}
+			return os.Chown(s.path+".lock", 4242, 4242)
+		}, "owned by uid 4242"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSharing(t, "yes")
+			if err := c.setup(s); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), masterBound)
+			defer cancel()
+			cmd := s.command(t)
+			cs, err := connect(t, ctx, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "direct"}}); err != nil {
+				t.Fatal(err)
+			}
+			log := fmt.Sprint(cmd.Stderr)
+			if !strings.Contains(log, "cannot start a master to share the connection; connecting directly") || !strings.Contains(log, c.want) {
+				t.Errorf("the log does not say why the connection is not shared (%q):\n%s", c.want, log)
+			}
+		})
+	}
+}

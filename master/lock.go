@@ -106,6 +106,9 @@ func (e *LockError) Unwrap() error { return e.Err }
 
 func (e *LockError) Permanent() bool { return !e.Held }
 
+// NotShared: a lock that cannot be taken stops sharing, not the session.
+func (e *LockError) NotShared() bool { return true }
+
 func (e *LockError) Hint() string {
 	if e.Held {
 		return "another m2m-ssh for this host is stuck starting the shared connection; see the master's log, or set ControlMaster no"

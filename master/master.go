@@ -69,7 +69,7 @@ func (m *Master) Run(ctx context.Context, ready io.WriteCloser) error {
 	defer client.Close()
 	l, err := mux.Listen(m.Path)
 	if err != nil {
-		return fail(err)
+		return fail(Unshared(err))
 	}
 	defer l.Close()
 

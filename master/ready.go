@@ -23,6 +23,9 @@ type readiness struct {
 	Error     string `json:"error,omitempty"`
 	Hint      string `json:"hint,omitempty"`
 	Permanent bool   `json:"permanent,omitempty"`
+	// Local says the failure is the master's own (its socket, its log,
+	// its spec), not the server's: a direct connection may still work.
+	Local bool `json:"local,omitempty"`
 }
 
 // writeReady writes r as the readiness message.
@@ -37,7 +40,7 @@ func writeReady(w io.Writer, r readiness) error {
 
 // failure is the readiness message for err, with its hint and verdict.
 func failure(err error) readiness {
-	return readiness{Error: err.Error(), Hint: verdict.Hint(err), Permanent: verdict.Permanent(err)}
+	return readiness{Error: err.Error(), Hint: verdict.Hint(err), Permanent: verdict.Permanent(err), Local: NotShared(err)}
 }
 
 // errNotReady is a readiness pipe that ended with no message: the master
@@ -69,8 +72,27 @@ func readReady(r io.Reader) (readiness, error) {
 
 // WriteFailure tells the starter on ready (and closes it) that the master
 // cannot start, for failures before Run: a spec it cannot read, a log it
-// cannot open.
+// cannot open (which are Unshared).
 func WriteFailure(ready io.WriteCloser, err error) {
 	writeReady(ready, failure(err))
 	ready.Close()
+}
+
+// An UnsharedError is a failure of sharing itself (the master's socket,
+// lock, log or process), not of reaching the server: the session can
+// still connect on its own.
+type UnsharedError struct{ Err error }
+
+// Unshared marks err as a failure of sharing itself.
+func Unshared(err error) error { return &UnsharedError{Err: err} }
+
+func (e *UnsharedError) Error() string   { return e.Err.Error() }
+func (e *UnsharedError) Unwrap() error   { return e.Err }
+func (e *UnsharedError) NotShared() bool { return true }
+
+// NotShared reports whether err says the connection cannot be shared
+// here, rather than that the server cannot be reached.
+func NotShared(err error) bool {
+	var n interface{ NotShared() bool }
+	return errors.As(err, &n) && n.NotShared()
 }

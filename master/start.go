@@ -119,7 +119,7 @@ func removeStale(path string) error {
 		return nil
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("cannot remove the stale control socket %s: %w", path, err)
+		return Unshared(fmt.Errorf("cannot remove the stale control socket %s: %w", path, err))
 	}
 	return nil
 }
@@ -152,7 +152,7 @@ func (s *Starter) spawn(ctx context.Context) error {
 	// controlling terminal.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("cannot start the master process: %w", err)
+		return Unshared(fmt.Errorf("cannot start the master process: %w", err))
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -185,12 +185,12 @@ func (s *Starter) spawn(ctx context.Context) error {
 	case errors.Is(err, errNotReady):
 		<-exited
 		return &StartError{Log: s.LogPath, Err: fmt.Sprintf("the master process ended before it was ready (%s)", cmd.ProcessState),
-			HintText: "see its log"}
+			HintText: "see its log", Local: true}
 	case err != nil:
 		cmd.Process.Kill()
-		return &StartError{Log: s.LogPath, Err: err.Error()}
+		return &StartError{Log: s.LogPath, Err: err.Error(), Local: true}
 	case m.Error != "":
-		return &StartError{Log: s.LogPath, Err: m.Error, HintText: m.Hint, Lasting: m.Permanent}
+		return &StartError{Log: s.LogPath, Err: m.Error, HintText: m.Hint, Lasting: m.Permanent, Local: m.Local}
 	}
 	s.logger().Info("started the shared connection's master", "path", s.Path, "pid", m.PID, "log", s.LogPath)
 	return nil
@@ -210,7 +210,10 @@ type StartError struct {
 	Err      string
 	HintText string
 	Lasting  bool
-	Log      string // the master's log file
+	// Local is a failure of the master itself (its socket, its log, its
+	// process), not of reaching the server.
+	Local bool
+	Log   string // the master's log file
 }
 
 func (e *StartError) Error() string { return e.Err }
@@ -226,3 +229,5 @@ func (e *StartError) Hint() string {
 }
 
 func (e *StartError) Permanent() bool { return e.Lasting }
+
+func (e *StartError) NotShared() bool { return e.Local }

@@ -128,6 +128,11 @@ func TestSpawnFailures(t *testing.T) {
 			if verdict.Permanent(err) != c.permanent {
 				t.Errorf("permanent = %v, want %v", verdict.Permanent(err), c.permanent)
 			}
+			// A master that says nothing useful is sharing's failure;
+			// one that met the server's is the session's.
+			if NotShared(err) != (c.mode != "fail") {
+				t.Errorf("NotShared = %v", NotShared(err))
+			}
 		})
 	}
 }

@@ -92,11 +92,21 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 	return route{why: "the master at " + t.ControlPath + " did not answer as one; connecting directly", masterErr: err}, nil
 }
 
+// notShared is an error of Start that says the connection cannot be
+// shared here (the master's own lock, socket, log or process) rather than
+// that the server cannot be reached: the session connects directly.
+type notShared interface{ NotShared() bool }
+
 // started starts a master with Start, and rides it. Its failure is the
 // session's: the master met what a direct connection would have met
 // (and has said so with the same words, hint and verdict).
 func (s *Sharing) started(ctx context.Context) (route, error) {
 	if err := s.Start(ctx); err != nil {
+		var ns notShared
+		if errors.As(err, &ns) && ns.NotShared() {
+			s.logger().Warn("cannot start a master to share the connection; connecting directly", "target", s.Target.Alias, "path", s.Target.ControlPath, "err", err, "hint", verdict.Hint(err))
+			return route{why: "connecting directly"}, nil
+		}
 		return route{}, err
 	}
 	c, err := mux.Dial(ctx, s.Target.ControlPath)
