@@ -42,14 +42,20 @@ type masterSpec struct {
 	Passphrase  []byte   `json:"passphrase,omitempty"`
 	LogLevel    string   `json:"log_level"`
 	ControlPath string   `json:"control_path"`
-	Persist     master.Persist
+	Persist     master.Persist `json:"persist"`
 }
 
 // masterStart is the Start of transport.Sharing for t: it starts
 // m2m-ssh's own master at t's ControlPath, for ControlPersist's time. It
 // is nil when m2m-ssh is not to start one (see startsMaster).
 func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx context.Context) error {
-	if ok, why := startsMaster(t); !ok {
+	ok, why := startsMaster(t)
+	if ok && s.keyServer != nil {
+		// The key server's exchange is the starter's to make, before
+		// each direct connection; a master would not make it.
+		ok, why = false, "--use-key-server registers keys before each connection, which a master would not: m2m-ssh does not start one"
+	}
+	if !ok {
 		if why != "" {
 			logger.Info(why, "target", t.Alias)
 		}
