@@ -34,14 +34,14 @@ const maxSpec = 1 << 20
 // identities and jump hosts are the same. It travels on a pipe (it may
 // hold the passphrase), never on the command line.
 type masterSpec struct {
-	Alias       string   `json:"alias"`
-	Seed        bool     `json:"seed,omitempty"`
-	ClientKey   string   `json:"client_key,omitempty"`
-	ConfigFile  string   `json:"config_file,omitempty"`
-	Options     []string `json:"options,omitempty"`
-	Passphrase  []byte   `json:"passphrase,omitempty"`
-	LogLevel    string   `json:"log_level"`
-	ControlPath string   `json:"control_path"`
+	Alias       string         `json:"alias"`
+	Seed        bool           `json:"seed,omitempty"`
+	ClientKey   string         `json:"client_key,omitempty"`
+	ConfigFile  string         `json:"config_file,omitempty"`
+	Options     []string       `json:"options,omitempty"`
+	Passphrase  []byte         `json:"passphrase,omitempty"`
+	LogLevel    string         `json:"log_level"`
+	ControlPath string         `json:"control_path"`
 	Persist     master.Persist `json:"persist"`
 }
 
