@@ -179,13 +179,12 @@ func (s *Starter) spawn(ctx context.Context) error {
 		cmd.Process.Kill()
 		if context.Cause(ctx) == context.DeadlineExceeded {
 			return &StartError{Log: s.LogPath, Err: fmt.Sprintf("the master was not ready after %s", readyWait),
-				HintText: "see its log; it may be waiting for a server that does not answer"}
+				HintText: "it may be waiting for a server that does not answer", Local: true}
 		}
 		return context.Cause(ctx)
 	case errors.Is(err, errNotReady):
 		<-exited
-		return &StartError{Log: s.LogPath, Err: fmt.Sprintf("the master process ended before it was ready (%s)", cmd.ProcessState),
-			HintText: "see its log", Local: true}
+		return &StartError{Log: s.LogPath, Err: fmt.Sprintf("the master process ended before it was ready (%s)", cmd.ProcessState), Local: true}
 	case err != nil:
 		cmd.Process.Kill()
 		return &StartError{Log: s.LogPath, Err: err.Error(), Local: true}
@@ -221,9 +220,9 @@ func (e *StartError) Error() string { return e.Err }
 func (e *StartError) Hint() string {
 	switch {
 	case e.HintText != "" && e.Log != "":
-		return e.HintText + " (the shared connection's log: " + e.Log + ")"
+		return e.HintText + "; the master's log is " + e.Log
 	case e.Log != "":
-		return "the shared connection's log: " + e.Log
+		return "see the master's log, " + e.Log
 	}
 	return e.HintText
 }

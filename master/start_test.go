@@ -108,9 +108,9 @@ func TestSpawnFailures(t *testing.T) {
 		hint      string
 		permanent bool
 	}{
-		{"fail", "Host key verification failed", "run ssh once (the shared connection's log: /the/log)", true},
-		{"garbage", "not what m2m-ssh writes", "the shared connection's log: /the/log", false},
-		{"die", "ended before it was ready (exit status 3)", "see its log (the shared connection's log: /the/log)", false},
+		{"fail", "Host key verification failed", "run ssh once; the master's log is /the/log", true},
+		{"garbage", "not what m2m-ssh writes", "see the master's log, /the/log", false},
+		{"die", "ended before it was ready (exit status 3)", "see the master's log, /the/log", false},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
