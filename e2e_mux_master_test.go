@@ -34,7 +34,6 @@ const masterStart = 30 * time.Second
 // ended when the test ends.
 func startMaster(t *testing.T, env []string, args ...string) *sharedMaster {
 	t.Helper()
-	ssh := sshtest.LookPath(t, "ssh")
 	// A Unix socket's path is at most 107 bytes: t.TempDir's can be
 	// longer.
 	dir, err := os.MkdirTemp("", "m2m-cm")
@@ -42,7 +41,14 @@ func startMaster(t *testing.T, env []string, args ...string) *sharedMaster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	m := &sharedMaster{t: t, ssh: ssh, path: filepath.Join(dir, "cm"), log: filepath.Join(dir, "master.log")}
+	return startMasterAt(t, filepath.Join(dir, "cm"), env, args...)
+}
+
+// startMasterAt is startMaster with the control socket at path.
+func startMasterAt(t *testing.T, path string, env []string, args ...string) *sharedMaster {
+	t.Helper()
+	ssh := sshtest.LookPath(t, "ssh")
+	m := &sharedMaster{t: t, ssh: ssh, path: path, log: path + ".log"}
 	// A file, not a pipe: the master in the background keeps it open,
 	// and exec would wait for a pipe's EOF.
 	logFile, err := os.Create(m.log)

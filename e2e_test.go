@@ -110,8 +110,8 @@ func newWorld(t *testing.T) *world {
 }
 
 // newWorldAs is newWorld whose sshd takes logins as user (the current
-// user when empty).
-func newWorldAs(t *testing.T, user string) *world {
+// user when empty), with sshdExtra appended to its sshd_config.
+func newWorldAs(t *testing.T, user string, sshdExtra ...string) *world {
 	t.Helper()
 	w := &world{dir: t.TempDir()}
 	w.key = sshtest.Keygen(t, w.dir, "id_ed25519", sshtest.KeyOptions{})
@@ -124,6 +124,7 @@ func newWorldAs(t *testing.T, user string) *world {
 		},
 		Subsystems: map[string]string{"mcp": bins.testmcp},
 		LoginUser:  user,
+		Extra:      sshdExtra,
 	})
 	w.agent = sshtest.StartAgent(t)
 	w.agent.Add(t, w.key.Path)
