@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,4 +349,68 @@ func TestEndToEndMuxSockets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// doctor checks the master as its own step, and goes the way the bridge
+// goes: through a live master with no credentials, past a stale socket to
+// the direct steps, and not past a socket that is not to be trusted.
+func TestEndToEndMuxDoctor(t *testing.T) {
+	w := newWorld(t)
+	m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
+	stale := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
+	stale.kill()
+	open := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
+	if err := os.Chmod(open.path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		cmd    *exec.Cmd
+		status int
+		want   []string
+		not    []string
+	}{
+		{"live master", asDoctor(w.bareCommand("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp)), 0, []string{
+			fmt.Sprintf(`(?m)^✓ master: %s, owned by \S+ \(uid %d\), alive \(pid %d\), protocol version 4$`, regexp.QuoteMeta(m.path), os.Getuid(), m.pid),
+			`(?m)^✓ channel: exec \S+/testmcp accepted through the shared connection at ` + regexp.QuoteMeta(m.path),
+			`(?m)^✓ MCP initialize: testmcp `,
+		}, []string{"authentication", "TCP connect"}},
+		{"stale socket", asDoctor(w.command("-o", "ControlPath="+stale.path, "buildbox", "--", bins.testmcp)), 0, []string{
+			`(?m)^· master: none listening at ` + regexp.QuoteMeta(stale.path) + `: connecting directly$`,
+			`(?m)^✓ authentication: buildbox accepted `,
+			`(?m)^✓ channel: exec \S+/testmcp accepted$`,
+		}, nil},
+		{"socket open to all", asDoctor(w.command("-o", "ControlPath="+open.path, "buildbox", "--", bins.testmcp)), 1, []string{
+			`(?m)^✗ master: the control socket ` + regexp.QuoteMeta(open.path) + ` is accessible to group or others \(mode 0666\)$`,
+			`(?m)^    hint: remove `,
+		}, []string{"authentication", "✓ channel"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := &sshtest.Buffer{}
+			c.cmd.Stdout, c.cmd.Stderr = out, out
+			err := sshtest.Within(t, muxBound, c.cmd.Run)
+			var ee *exec.ExitError
+			if status := 0; err != nil && !errors.As(err, &ee) || (ee != nil && ee.ExitCode() != c.status) || (ee == nil && c.status != status) {
+				t.Fatalf("doctor exited with %v, want status %d:\n%s", err, c.status, out)
+			}
+			for _, re := range c.want {
+				if !regexp.MustCompile(re).MatchString(out.String()) {
+					t.Errorf("the report lacks %s:\n%s", re, out)
+				}
+			}
+			for _, s := range c.not {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("the report has %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
+
+// asDoctor is cmd as m2m-ssh doctor, its flags after the command's name.
+func asDoctor(cmd *exec.Cmd) *exec.Cmd {
+	c := exec.Command(cmd.Path, append([]string{"doctor"}, cmd.Args[1:]...)...)
+	c.Env = cmd.Env
+	return c
 }
