@@ -92,7 +92,7 @@ func (c *Client) do(ctx context.Context, what string, f func() error) error {
 		err = fmt.Errorf("the master at %s gave no answer to the %s: %w", c.path, what, ctx.Err())
 	case errors.As(err, &pe):
 		pe.Path = c.path
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		err = fmt.Errorf("the master at %s closed the connection during the %s: %w", c.path, what, ErrMasterGone)
 	default:
 		err = fmt.Errorf("the %s with the master at %s: %w", what, c.path, err)

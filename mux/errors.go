@@ -36,7 +36,6 @@ var ErrMasterGone = errors.New("the shared connection ended")
 // Unix sockets and descriptor passing.
 var ErrUnsupported = errors.New("connection sharing is not supported on this platform")
 
-
 // A ProtocolError is a message from the peer that breaks the protocol: one
 // too long, one that does not parse, an unexpected type or request id, or
 // a version this package does not speak.

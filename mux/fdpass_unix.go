@@ -68,6 +68,7 @@ func (r *fdReader) Read(p []byte) (int, error) {
 func (r *fdReader) fill() error {
 	chunk := make([]byte, readChunk)
 	n, oobn, flags, _, err := r.conn.ReadMsgUnix(chunk, r.oob)
+	n, oobn = max(n, 0), max(oobn, 0) // a failed recvmsg says -1
 	if oobn > 0 {
 		if qerr := r.queue(r.oob[:oobn]); qerr != nil {
 			return qerr
