@@ -34,22 +34,37 @@ const maxHeld = 16
 const muxBound = 30 * time.Second
 
 // The remote program's exit status comes back through the master's exit
-// message as m2m-ssh's own, as it does over a direct connection.
+// message as m2m-ssh's own, as it does over a direct connection. A program
+// killed by a signal has none through a master (OpenSSH's sends none, and
+// ssh -S then exits 255), and 128 + the signal's number directly.
 func TestEndToEndMuxExitStatus(t *testing.T) {
 	w := newWorld(t)
 	for _, path := range e2ePaths(t, w) {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			cmd := path.command("buildbox", "--", "cat >/dev/null; exit 7")
-			stderr := &sshtest.Buffer{}
-			cmd.Stderr = stderr
-			err := sshtest.Within(t, muxBound, cmd.Run)
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 7 {
-				t.Fatalf("m2m-ssh exited with %v, want status 7\n%s", err, stderr)
-			}
-			path.check(t, cmd)
-		})
+		for _, c := range []struct {
+			name           string
+			command        string
+			direct, shared int
+		}{
+			{"exits 7", "cat >/dev/null; exit 7", 7, 7},
+			{"killed", "cat >/dev/null; kill -9 $$", 128 + 9, bridge.ExitStatus},
+		} {
+			t.Run(path.name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				want := c.direct
+				if path.name != "direct" {
+					want = c.shared
+				}
+				cmd := path.command("buildbox", "--", c.command)
+				stderr := &sshtest.Buffer{}
+				cmd.Stderr = stderr
+				err := sshtest.Within(t, muxBound, cmd.Run)
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != want {
+					t.Fatalf("m2m-ssh exited with %v, want status %d\n%s", err, want, stderr)
+				}
+				path.check(t, cmd)
+			})
+		}
 	}
 }
 
