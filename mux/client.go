@@ -17,7 +17,7 @@ import (
 //
 // It first checks the socket as OpenSSH's users trust it: a Unix socket
 // owned by this user and not accessible to group or others, served by a
-// process of this user; anything else is a [*SocketError]. A path where
+// process of this user (or root); anything else is a [*SocketError]. A path where
 // nobody listens (no such file, a stale socket) gives a [*NoMasterError],
 // for which errors.Is(err, ErrNoMaster). A master that answers with
 // another protocol version, or not with a hello, is a [*ProtocolError].

@@ -40,8 +40,9 @@ type Server struct {
 }
 
 // Serve accepts control connections until l is closed, then returns nil
-// (and the error of Accept otherwise). Each peer is checked to be this
-// user's uid (SO_PEERCRED / getpeereid) before a byte is read from it.
+// (and the error of Accept otherwise). Each peer is checked to run as
+// this user or as root, as OpenSSH's master checks (SO_PEERCRED /
+// getpeereid), before a byte is written to or read from it.
 // It serves hello, alive check, terminate and new session (exec,
 // subsystem, shell, env; the exit status sent back as OpenSSH's master
 // does), and answers every other request (forwardings, stdio forward,
@@ -108,6 +109,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// trustedUID is OpenSSH's rule for either end of a control connection:
+// the same user, or root (who could read the socket's secrets anyway).
+func trustedUID(uid uint32) bool { return uid == 0 || uid == uint32(os.Getuid()) }
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -118,7 +123,7 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) serveConn(conn *net.UnixConn) {
 	log := s.logger()
 	uid, err := peerUID(conn)
-	if err != nil || uid != uint32(os.Getuid()) {
+	if err != nil || !trustedUID(uid) {
 		log.Warn("refused a control connection from another user", "uid", uid, "err", err)
 		conn.Close()
 		return

@@ -175,6 +175,16 @@ func TestServerServesOpenSSHClient(t *testing.T) {
 			t.Fatalf("stdout %q, stderr %q, exit %d", out, stderr, code)
 		}
 	})
+	t.Run("killed by a signal", func(t *testing.T) {
+		// As through OpenSSH's master: no exit message, so ssh exits 255.
+		_, stderr, code := sshThrough(t, m.path, "", "x", "kill -KILL $$")
+		if code != 255 {
+			t.Fatalf("exit %d, stderr %q; want 255", code, stderr)
+		}
+		if !strings.Contains(m.log.String(), "signal=KILL") {
+			t.Fatalf("the signal is not logged:\n%s", m.log.String())
+		}
+	})
 	t.Run("shell", func(t *testing.T) {
 		out, stderr, code := sshThrough(t, m.path, "echo in-shell; exit 4\n", "-T", "x")
 		if !strings.Contains(out, "in-shell\n") || code != 4 {
