@@ -6,11 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/mux"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
+
+// MasterDialTimeout bounds the connect to a master's socket, its hello and
+// doctor's alive check: all local, answered at once by a master that is
+// not stuck, so a socket that accepts and stays silent cannot hang the
+// host.
+const MasterDialTimeout = 5 * time.Second
 
 // Sharing reaches the server through a connection that is already there:
 // the OpenSSH master (ssh -M, ControlMaster) listening at the target's
@@ -71,8 +78,10 @@ func (s *Sharing) route(ctx context.Context) (route, error) {
 		// gives up sharing and connects directly, as m2m-ssh does.
 		return route{why: "ControlMaster " + t.ControlMaster.String() + " asks to start a master, which m2m-ssh does not; connecting directly"}, nil
 	}
-	c, err := mux.Dial(ctx, t.ControlPath)
-	if err = s.traceMaster(ctx, c, err); err != nil && c != nil {
+	dctx, cancel := context.WithTimeout(ctx, MasterDialTimeout)
+	defer cancel()
+	c, err := mux.Dial(dctx, t.ControlPath)
+	if err = s.traceMaster(dctx, c, err); err != nil && c != nil {
 		c.Close()
 	}
 	var se *mux.SocketError
@@ -155,11 +164,11 @@ func (s *Sharing) Connect(ctx context.Context) (Remote, error) {
 	rode := s.rode
 	s.mu.Unlock()
 	if rt.why != "" {
-		level := slog.LevelInfo
 		if rt.masterErr != nil {
-			level = slog.LevelWarn
+			log.Warn(rt.why, "target", s.Target.Alias, "err", rt.masterErr)
+		} else {
+			log.Info(rt.why, "target", s.Target.Alias)
 		}
-		log.Log(ctx, level, rt.why, "target", s.Target.Alias, "err", rt.masterErr)
 	}
 	r, err := s.connectDirect(ctx)
 	if err == nil {
@@ -175,7 +184,15 @@ func (s *Sharing) Connect(ctx context.Context) (Remote, error) {
 func (s *Sharing) ride(ctx context.Context, c *mux.Client) (Remote, error) {
 	p := s.Program
 	req := mux.SessionRequest{Command: p.Command, Subsystem: p.Subsystem, Env: environment(s.Target, s.logger())}
-	r, err := openShared(ctx, c, req)
+	// The master opens a channel and starts the program: a round trip
+	// to the server, bounded as a direct connection's setup is.
+	timeout := s.Target.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := openShared(sctx, c, req)
 	if err != nil {
 		c.Close()
 		return nil, &ChannelError{Alias: s.Target.Alias, Program: p, Err: err}
