@@ -137,23 +137,6 @@ func (s *sharing) doctor(t *testing.T) string {
 	return out
 }
 
-// masterGone waits for process pid to end (a zombie has ended).
-func masterGone(t *testing.T, pid int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		// The state follows the command name in parentheses.
-		if err != nil || strings.Contains(string(b), ") Z ") || strings.Contains(string(b), ") X ") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the master %d still runs after %s", pid, within)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the process table
-	}
-}
-
 // Five m2m-ssh started at once, as a host starts its servers, share one
 // connection and one authentication through one master, and each session
 // works.
@@ -277,7 +260,7 @@ func TestMasterServesOpenSSH(t *testing.T) {
 	if out, code := ssh("-O", "exit", "buildbox"); code != 0 || !strings.Contains(out, "Exit request sent") {
 		t.Errorf("ssh -O exit: status %d, output %q", code, out)
 	}
-	masterGone(t, pid, masterBound)
+	sshtest.WaitPidExit(t, pid, masterBound)
 	if _, err := os.Lstat(s.path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the control socket outlived its master: %v", err)
 	}
@@ -300,7 +283,7 @@ func TestMasterPersistExpires(t *testing.T) {
 	pid := s.masterPID(t)
 	cs.Close()
 	cs.Wait()
-	masterGone(t, pid, masterBound)
+	sshtest.WaitPidExit(t, pid, masterBound)
 	if _, err := os.Lstat(s.path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the control socket outlived its master: %v", err)
 	}
@@ -333,7 +316,7 @@ func TestMasterConnectionCut(t *testing.T) {
 	if e, _ := m["error"].(map[string]any); m["id"] != 9.0 || e == nil || e["code"] != float64(bridge.CodeConnectionLost) {
 		t.Fatalf("the request in flight got %v; want error %d", m, bridge.CodeConnectionLost)
 	}
-	masterGone(t, first, masterBound)
+	sshtest.WaitPidExit(t, first, masterBound)
 	for _, h := range hosts {
 		h.echo(2, masterBound)
 	}
@@ -469,7 +452,7 @@ func TestMasterKeepalive(t *testing.T) {
 	}
 	first := s.masterPID(t)
 	s.relay.BlackHole()
-	masterGone(t, first, masterBound)
+	sshtest.WaitPidExit(t, first, masterBound)
 	if log := s.masterLog(t); !strings.Contains(log, "did not answer for") {
 		t.Errorf("the master's log does not say its keepalive gave up:\n%s", log)
 	}
