@@ -30,6 +30,11 @@ func TestMasterMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 5
+	blob := 1 << 20 // M2M_BENCH_MASTER_BLOB bytes instead, when set
+	if b, err := strconv.Atoi(os.Getenv("M2M_BENCH_MASTER_BLOB")); err == nil {
+		blob = b
+	}
+	t.Logf("each session calls blob with size %d", blob)
 	for _, shared := range []bool{false, true} {
 		s := newSharing(t, "yes")
 		sharing := "ControlMaster=no"
@@ -56,8 +61,8 @@ func TestMasterMemory(t *testing.T) {
 					return
 				}
 				sessions[i] = cs
-				// The same work in each: a 1 MiB result.
-				if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "blob", Arguments: map[string]any{"size": 1 << 20}}); err != nil {
+				// The same work in each: a result of blob bytes.
+				if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "blob", Arguments: map[string]any{"size": blob}}); err != nil {
 					t.Error(err)
 				}
 			}()
