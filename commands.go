@@ -47,6 +47,13 @@ func commands() []*cli.Command {
 			Flags:  append(logFlags(), &cli.BoolFlag{Name: "walkthrough", Usage: "show the walkthrough even when stdin is not a terminal"}),
 			Action: demoAction,
 		},
+		controlCommand(),
+		{
+			Name:   masterCommand,
+			Usage:  "run the shared connection's master (m2m-ssh starts it itself)",
+			Hidden: true,
+			Action: masterAction,
+		},
 	}
 }
 

@@ -74,7 +74,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:                    stdin,
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
-		Flags:                     flags(),
+		Flags:                     append(flags(), controlFlag),
 		Action:                    connectAction,
 		Commands:                  commands(),
 		DisableSliceFlagSeparator: true, // -o ProxyJump=a,b is one value

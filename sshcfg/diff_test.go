@@ -28,6 +28,7 @@ var comparedKeywords = []string{
 	"hashknownhosts", "hostkeyalias", "hostkeyalgorithms", "connecttimeout",
 	"serveraliveinterval", "serveralivecountmax", "forwardagent",
 	"remotecommand", "setenv", "sendenv", "batchmode", "loglevel",
+	"controlpath", "controlmaster", "controlpersist",
 	"ciphers", "macs", "kexalgorithms", "pubkeyacceptedalgorithms",
 	"hostbasedacceptedalgorithms", "casignaturealgorithms",
 	"addressfamily", "bindaddress", "bindinterface", "connectionattempts",

@@ -46,6 +46,7 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	p("batchmode", yesno(t.BatchMode))
 	p("canonicalizefallbacklocal", yesno(t.CanonicalizeFallbackLocal))
 	p("canonicalizehostname", canonicalShown[t.CanonicalizeHostname])
+	p("controlmaster", t.ControlMaster.String())
 	p("hashknownhosts", yesno(t.HashKnownHosts))
 	p("identitiesonly", yesno(t.IdentitiesOnly))
 	p("stricthostkeychecking", strictShown[t.StrictHostKeyChecking])
@@ -60,6 +61,9 @@ func (t *Target) WriteConfig(w io.Writer) error {
 		p("bindinterface", t.BindInterface)
 	}
 	p("ciphers", t.Ciphers)
+	if t.ControlPath != "" {
+		p("controlpath", t.ControlPath)
+	}
 	p("hostkeyalgorithms", t.HostKeyAlgorithms)
 	if t.HostKeyAlias != "" {
 		p("hostkeyalias", t.HostKeyAlias)
@@ -104,6 +108,7 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	} else {
 		p("connecttimeout", "none")
 	}
+	p("controlpersist", t.controlPersistShown())
 	switch {
 	case t.ProxyJump != "":
 		p("proxyjump", t.ProxyJump)

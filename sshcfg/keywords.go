@@ -171,6 +171,10 @@ func init() {
 		"numberofpasswordprompts":      intKeyword,
 		"knownhostscommand":            commandKeyword,
 		"checkhostip":                  flagKeyword,
+
+		"controlpath":    stringKeyword,
+		"controlmaster":  controlMasterKeyword,
+		"controlpersist": controlPersistKeyword,
 	}
 	for kw := range algorithmLists {
 		handlers[kw] = algorithmsKeyword
@@ -678,7 +682,7 @@ var notHonoured = map[string]string{
 }
 
 // ignoredKeywords are the rest of OpenSSH 9's keywords: valid, but about
-// terminals, forwarding, multiplexing and other things a JSON-RPC bridge
+// terminals, forwarding and other things a JSON-RPC bridge
 // has no use for. They are accepted without a word.
 var ignoredKeywords = map[string]bool{}
 
@@ -692,8 +696,8 @@ func init() {
 		compression tcpkeepalive keepalive
 		syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
-		nohostauthenticationforlocalhost rekeylimit controlpath
-		controlmaster controlpersist tunnel tunneldevice visualhostkey
+		nohostauthenticationforlocalhost rekeylimit
+		tunnel tunneldevice visualhostkey
 		ipqos requesttty sessiontype stdinnull forkafterauthentication
 		proxyusefdpass
 		streamlocalbindmask streamlocalbindunlink revokedhostkeys
