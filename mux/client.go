@@ -217,6 +217,10 @@ func (c *Client) Exit(ctx context.Context) error {
 // master duplicates the descriptors (and, as OpenSSH's does, makes them
 // non-blocking): the caller may close its copies once NewSession returns.
 //
+// The caller may write its first input into stdin before NewSession
+// returns: a pipe holds it until the master reads it, once the session
+// is open, which saves the round trip of waiting for the answer.
+//
 // The control connection then belongs to the session (OpenSSH uses one
 // control connection per session): the Client must not be used for
 // anything else afterwards, and closing the Session closes it.

@@ -48,6 +48,15 @@ type Server struct {
 // does), and answers every other request (forwardings, stdio forward,
 // proxy, stop listening) with the protocol's refusal. Control connections
 // and sessions are bounded (MaxConns, MaxSessions).
+//
+// Where it differs from OpenSSH's master: it passes every environment
+// string on (it has no SendEnv of its own; the server's AcceptEnv still
+// decides); it never requests a tty, X11 or agent forwarding (a tty
+// request is answered with MUX_S_TTY_ALLOC_FAIL, so ssh leaves raw mode);
+// and it answers MUX_S_SESSION_OPENED only once the server accepted the
+// exec, subsystem or shell request, so that a refusal reaches the client
+// as MUX_S_FAILURE with the reason (this costs one round trip to the
+// server that OpenSSH's master does not wait for).
 func (s *Server) Serve(l *Listener) error {
 	if s.Open == nil {
 		return errors.New("a connection-sharing server needs an Open function")
@@ -86,6 +95,9 @@ const (
 	// fdTimeout bounds the wait for a new session's descriptors, which a
 	// client sends right after its request.
 	fdTimeout = 30 * time.Second
+	// writeTimeout bounds one answer's write: a client that asks and never
+	// reads fills its socket's buffer and must not stall its reader.
+	writeTimeout = 30 * time.Second
 	// openTimeout bounds opening a session channel and its requests'
 	// answers, in case the connection under the master stalls before
 	// its keepalive notices.
