@@ -31,9 +31,14 @@ type DelayProxy struct {
 	Addr   string
 	OneWay time.Duration
 
+	// Log, when set before the first connection, is told of every chunk
+	// as it arrives at the proxy: for finding where a client waits.
+	Log func(fromClient bool, n int, flight int64)
+
 	upstream string
 	l        net.Listener
 	flights  atomic.Int64
+	accepted atomic.Int64
 	wg       sync.WaitGroup
 
 	done chan struct{} // closed by Close
@@ -61,6 +66,9 @@ func StartDelayProxy(upstream string, oneWay time.Duration) (*DelayProxy, error)
 // bytes reached it. On a protocol that waits for every answer it is the
 // number of round trips the clients spent.
 func (p *DelayProxy) Flights() int64 { return p.flights.Load() }
+
+// Accepted is how many connections the proxy has accepted.
+func (p *DelayProxy) Accepted() int64 { return p.accepted.Load() }
 
 // Close stops accepting, ends every connection and waits for its
 // goroutines.
@@ -108,6 +116,7 @@ func (p *DelayProxy) accept() {
 		if !p.track(c) {
 			return
 		}
+		p.accepted.Add(1)
 		p.wg.Add(1)
 		go p.serve(c, time.Now())
 	}
@@ -136,15 +145,22 @@ func (p *DelayProxy) serve(c net.Conn, accepted time.Time) {
 	done.Add(2)
 	go func() {
 		defer done.Done()
-		p.pipe(u, c, connected, func() {
+		p.pipe(u, c, connected, func(n int) {
 			if spoke.Swap(false) {
 				p.flights.Add(1)
+			}
+			if p.Log != nil {
+				p.Log(true, n, p.flights.Load())
 			}
 		}, nil)
 	}()
 	go func() {
 		defer done.Done()
-		p.pipe(c, u, time.Time{}, nil, func() { spoke.Store(true) })
+		p.pipe(c, u, time.Time{}, func(n int) {
+			if p.Log != nil {
+				p.Log(false, n, p.flights.Load())
+			}
+		}, func() { spoke.Store(true) })
 	}()
 	done.Wait()
 }
@@ -170,7 +186,7 @@ type delayed struct {
 // no sooner than notBefore + OneWay). read is called as each chunk arrives,
 // wrote after each is written. When src ends, dst's write side is closed
 // once everything read is written; when either fails, both close.
-func (p *DelayProxy) pipe(dst, src net.Conn, notBefore time.Time, read, wrote func()) {
+func (p *DelayProxy) pipe(dst, src net.Conn, notBefore time.Time, read func(n int), wrote func()) {
 	q := make(chan delayed, delayQueue)
 	go func() {
 		defer close(q)
@@ -179,7 +195,7 @@ func (p *DelayProxy) pipe(dst, src net.Conn, notBefore time.Time, read, wrote fu
 			n, err := src.Read(buf)
 			if n > 0 {
 				if read != nil {
-					read()
+					read(n)
 				}
 				at := time.Now()
 				if at.Before(notBefore) {
