@@ -38,6 +38,7 @@ type DelayProxy struct {
 	upstream string
 	l        net.Listener
 	flights  atomic.Int64
+	epoch    atomic.Int64 // moved on by Mark
 	accepted atomic.Int64
 	wg       sync.WaitGroup
 
@@ -66,6 +67,11 @@ func StartDelayProxy(upstream string, oneWay time.Duration) (*DelayProxy, error)
 // bytes reached it. On a protocol that waits for every answer it is the
 // number of round trips the clients spent.
 func (p *DelayProxy) Flights() int64 { return p.flights.Load() }
+
+// Mark makes the next bytes each client sends a flight of their own: what
+// a connection carries after it starts a new exchange, even when the
+// client spoke last (a master's connection between two sessions).
+func (p *DelayProxy) Mark() { p.epoch.Add(1) }
 
 // Accepted is how many connections the proxy has accepted.
 func (p *DelayProxy) Accepted() int64 { return p.accepted.Load() }
@@ -141,12 +147,14 @@ func (p *DelayProxy) serve(c net.Conn, accepted time.Time) {
 	var spoke atomic.Bool // the server's bytes reached the client since it last sent
 	spoke.Store(true)     // so that the client's first bytes count as a flight
 	connected := accepted.Add(2 * p.OneWay)
+	seen := p.epoch.Load() // the epoch of the client's last flight; its reader's alone
 	var done sync.WaitGroup
 	done.Add(2)
 	go func() {
 		defer done.Done()
 		p.pipe(u, c, connected, func(n int) {
-			if spoke.Swap(false) {
+			if e := p.epoch.Load(); spoke.Swap(false) || e != seen {
+				seen = e
 				p.flights.Add(1)
 			}
 			if p.Log != nil {
@@ -184,7 +192,7 @@ type delayed struct {
 
 // pipe copies src to dst, each chunk written OneWay after it was read (and
 // no sooner than notBefore + OneWay). read is called as each chunk arrives,
-// wrote after each is written. When src ends, dst's write side is closed
+// wrote as each is about to be written. When src ends, dst's write side is closed
 // once everything read is written; when either fails, both close.
 func (p *DelayProxy) pipe(dst, src net.Conn, notBefore time.Time, read func(n int), wrote func()) {
 	q := make(chan delayed, delayQueue)
@@ -223,15 +231,16 @@ func (p *DelayProxy) pipe(dst, src net.Conn, notBefore time.Time, read func(n in
 				return
 			}
 		}
+		// Before the write: the peer may answer before Write returns.
+		if wrote != nil {
+			wrote()
+		}
 		if _, err := dst.Write(d.b); err != nil {
 			src.Close()
 			dst.Close()
 			for range q { // let the reader end
 			}
 			return
-		}
-		if wrote != nil {
-			wrote()
 		}
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {

@@ -195,3 +195,57 @@ func TestDelayProxyEnds(t *testing.T) {
 		}
 	})
 }
+
+// Bytes a client sends with no answer between are one flight, unless Mark
+// said an exchange begins.
+func TestDelayProxyMark(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c) // answers nothing
+		}
+	}()
+	p, err := StartDelayProxy(l.Addr().String(), time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	read := make(chan struct{}, 8)
+	p.Log = func(fromClient bool, _ int, _ int64) {
+		if fromClient {
+			read <- struct{}{}
+		}
+	}
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func() {
+		t.Helper()
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-read:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the proxy did not read the byte")
+		}
+	}
+	send()
+	send()
+	if got := p.Flights(); got != 1 {
+		t.Fatalf("Flights() = %d after two sends with no answer, want 1", got)
+	}
+	p.Mark()
+	send()
+	if got := p.Flights(); got != 2 {
+		t.Fatalf("Flights() = %d after Mark and a send, want 2", got)
+	}
+}
