@@ -169,33 +169,31 @@ func parseSession(c *cli.Context) (*session, error) {
 	return s, nil
 }
 
-// connector resolves the target and loads identities and host keys on the
-// first connect, so that a failure there reaches the host as a JSON-RPC
-// error like any other failure to connect.
+// connector resolves the target on the first connect, so that a failure
+// there reaches the host as a JSON-RPC error like any other failure to
+// connect. Identities and host keys are loaded only when a connection is
+// made directly: riding a master needs neither.
 func (s *session) connector(logger *slog.Logger) transport.Connect {
-	var dial transport.Connect
+	var sh *transport.Sharing
 	return func(ctx context.Context) (transport.Remote, error) {
-		if dial == nil {
-			d, err := s.dialer(ctx, logger)
+		if sh == nil {
+			t, err := sshcfg.Resolve(s.alias, s.opts)
 			if err != nil {
 				return nil, err
 			}
 			p := s.program
 			if p.Subsystem == "" && p.Command == "" {
-				p.Command = d.Target.RemoteCommand
+				p.Command = t.RemoteCommand
 			}
-			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User, "program", p.String())
-			dial = transport.SSH(d, p)
+			logger.Info("connecting", "target", s.alias, "addr", t.Addr(), "user", t.User, "program", p.String())
+			sh = &transport.Sharing{Target: t, Program: p, Logger: logger,
+				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}
 		}
-		return dial(ctx)
+		return sh.Connect(ctx)
 	}
 }
 
-func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*transport.Dialer, error) {
-	t, err := sshcfg.Resolve(s.alias, s.opts)
-	if err != nil {
-		return nil, err
-	}
+func (s *session) dialer(ctx context.Context, t *sshcfg.Target, logger *slog.Logger) (*transport.Dialer, error) {
 	if s.seed {
 		created, err := agentauth.EnsureKey(s.clientKey, agentauth.IdentityOptions{Passphrase: s.passphrase})
 		if err != nil {

@@ -67,6 +67,8 @@ type doctor struct {
 	out    io.Writer
 	s      *session
 	failed bool
+	// riding is whether the session goes through a master.
+	riding bool
 }
 
 func (d *doctor) pass(step, what string, details ...string) {
@@ -110,40 +112,52 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.pass("config", fmt.Sprintf("%s is %s@%s, to run %s", t.Alias, t.User, t.Addr(), p), details...)
 
-	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger}
-	ids, err := agentauth.LoadIdentities(t, idOpts)
-	if err != nil {
-		d.fail("identities", err)
-		return
-	}
-	defer ids.Close()
-	ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
-	hk, err := agentauth.NewHostKeyChecker(t, ho)
-	if err != nil {
-		d.fail("known_hosts", err)
-		return
+	if t.ControlPath != "" && !t.ControlMaster.Rides() {
+		d.note("master", "ControlMaster "+t.ControlMaster.String()+" asks to start a master at "+t.ControlPath+", which m2m-ssh does not: it connects directly")
 	}
 
-	// The bridge's own dialer, traced: every hop is checked as the
-	// bridge reaches it.
-	dl := s.newDialer(t, ids, hk, idOpts, ho)
-	dl.Trace = d.trace()
-	client, err := dl.Dial(ctx)
-	if err != nil {
+	// The bridge's own way of connecting, traced: the master it would
+	// ride, or every hop it would reach directly.
+	var ids *agentauth.Identities
+	defer func() {
+		if ids != nil {
+			ids.Close()
+		}
+	}()
+	sh := &transport.Sharing{Target: t, Program: p, Logger: s.opts.Logger, Trace: d.trace(),
+		Direct: func(ctx context.Context) (*transport.Dialer, error) {
+			idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger}
+			var err error
+			if ids, err = agentauth.LoadIdentities(t, idOpts); err != nil {
+				d.fail("identities", err)
+				return nil, err
+			}
+			ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
+			hk, err := agentauth.NewHostKeyChecker(t, ho)
+			if err != nil {
+				d.fail("known_hosts", err)
+				return nil, err
+			}
+			return s.newDialer(t, ids, hk, idOpts, ho), nil
+		}}
+	remote, err := sh.Connect(ctx)
+	var ce *transport.ChannelError
+	switch {
+	case err != nil && errors.As(err, &ce):
+		d.fail("channel", err)
+		return
+	case err != nil:
 		if !d.failed {
 			d.fail("connect", err)
 		}
 		return
 	}
-	defer client.Close()
-
-	remote, err := transport.Start(client, p)
-	if err != nil {
-		d.fail("channel", &transport.ChannelError{Alias: t.Alias, Program: p, Err: err})
-		return
-	}
 	defer remote.Close()
-	d.pass("channel", p.String()+" accepted")
+	how := " accepted"
+	if d.riding {
+		how += " through the shared connection at " + t.ControlPath + " (no identities or host keys of m2m-ssh's own needed)"
+	}
+	d.pass("channel", p.String()+how)
 	d.initialize(ctx, t, remote)
 }
 

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/mux"
 	"github.com/machine-to-machine/m2m-ssh/transport"
 	"golang.org/x/crypto/ssh"
 )
@@ -70,6 +74,7 @@ func (d *doctor) trace() *transport.Trace {
 				d.pass(name, fmt.Sprintf("%s, host key %s %s", hs.ServerVersion, fp, matched))
 			}
 		},
+		Master: d.master,
 		Authenticated: func(h transport.Hop, accepted agentauth.Offered, err error, took time.Duration) {
 			if err != nil {
 				d.fail(step(h, "authentication"), err)
@@ -82,4 +87,35 @@ func (d *doctor) trace() *transport.Trace {
 			d.pass(step(h, "authentication"), fmt.Sprintf("%s accepted %s as %s (%s)", h.Target.Alias, who, h.Target.User, ms(took)))
 		},
 	}
+}
+
+// master reports the master at ControlPath: a socket that is not to be
+// trusted fails (the bridge refuses it too); no master, or one that does
+// not answer as one, is a note: the bridge then connects directly, and
+// the steps of that follow.
+func (d *doctor) master(m transport.Master, err error) {
+	var se *mux.SocketError
+	switch {
+	case errors.As(err, &se):
+		d.fail("master", err)
+	case errors.Is(err, mux.ErrNoMaster):
+		d.note("master", "none listening at "+m.Path+": connecting directly")
+	case err != nil:
+		d.note("master", fmt.Sprintf("%s did not answer as a master (%v): connecting directly", m.Path, err))
+	default:
+		d.riding = true
+		d.pass("master", fmt.Sprintf("%s, owned by %s, alive (pid %d), protocol version %d", m.Path, owner(m.Owner), m.PID, m.Version))
+	}
+}
+
+// owner names a uid as "name (uid N)".
+func owner(uid int) string {
+	if uid < 0 {
+		return "nobody"
+	}
+	id := strconv.Itoa(uid)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username + " (uid " + id + ")"
+	}
+	return "uid " + id
 }

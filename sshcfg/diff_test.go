@@ -28,6 +28,7 @@ var comparedKeywords = []string{
 	"hashknownhosts", "hostkeyalias", "hostkeyalgorithms", "connecttimeout",
 	"serveraliveinterval", "serveralivecountmax", "forwardagent",
 	"remotecommand", "setenv", "sendenv", "batchmode", "loglevel",
+	"controlpath", "controlmaster", "controlpersist",
 }
 
 // intendedDifferences lists, by "file alias keyword", where sshcfg

@@ -68,7 +68,9 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.ProxyCommand = v
 	}
 
-	keyAlias := hostname
+	// %k is HostKeyAlias, else the alias as given (ssh's host_arg), not
+	// the HostName.
+	keyAlias := r.alias
 	if t.HostKeyAlias != "" {
 		keyAlias = t.HostKeyAlias
 	}
@@ -94,6 +96,26 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
 			return nil, fmt.Errorf("sshcfg: ForwardAgent: %w", err)
 		}
+	}
+
+	if v := str["controlpath"]; v != "" && lower(v) != "none" {
+		p, err := tildeExpand(v, r.home)
+		if err == nil {
+			p, err = tok.only(controlPathTokens).expand(p, true, r.getenv)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: ControlPath: %w", err)
+		}
+		t.ControlPath = p
+	}
+	if v, ok := str["controlmaster"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ControlMaster = ControlMaster(n)
+	}
+	if v, ok := str["controlpersist"]; ok && v != "no" {
+		n, _ := strconv.Atoi(v)
+		t.ControlPersist = true
+		t.ControlPersistTimeout = time.Duration(n) * time.Second
 	}
 
 	ids := c.identityFiles

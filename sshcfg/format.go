@@ -33,11 +33,15 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	p("hostname", t.HostName)
 	p("port", strconv.Itoa(t.Port))
 	p("batchmode", yesno(t.BatchMode))
+	p("controlmaster", t.ControlMaster.String())
 	p("hashknownhosts", yesno(t.HashKnownHosts))
 	p("identitiesonly", yesno(t.IdentitiesOnly))
 	p("stricthostkeychecking", strictShown[t.StrictHostKeyChecking])
 	p("serveralivecountmax", strconv.Itoa(t.ServerAliveCountMax))
 	p("serveraliveinterval", strconv.Itoa(int(t.ServerAliveInterval.Seconds())))
+	if t.ControlPath != "" {
+		p("controlpath", t.ControlPath)
+	}
 	p("hostkeyalgorithms", t.HostKeyAlgorithms)
 	if t.HostKeyAlias != "" {
 		p("hostkeyalias", t.HostKeyAlias)
@@ -74,6 +78,7 @@ func (t *Target) WriteConfig(w io.Writer) error {
 	} else {
 		p("connecttimeout", "none")
 	}
+	p("controlpersist", t.controlPersistShown())
 	switch {
 	case t.ProxyJump != "":
 		p("proxyjump", t.ProxyJump)

@@ -154,6 +154,9 @@ func init() {
 		"sendenv":               sendEnvKeyword,
 		"loglevel":              logLevelKeyword,
 		"canonicalizehostname":  canonicalizeKeyword,
+		"controlpath":           stringKeyword,
+		"controlmaster":         controlMasterKeyword,
+		"controlpersist":        controlPersistKeyword,
 	}
 }
 
@@ -653,7 +656,7 @@ var notHonoured = map[string]string{
 }
 
 // ignoredKeywords are the rest of OpenSSH 9's keywords: valid, but about
-// terminals, forwarding, multiplexing and other things a JSON-RPC bridge
+// terminals, forwarding and other things a JSON-RPC bridge
 // has no use for. They are accepted without a word.
 var ignoredKeywords = map[string]bool{}
 
@@ -668,8 +671,8 @@ func init() {
 		connectionattempts checkhostip compression tcpkeepalive keepalive
 		numberofpasswordprompts syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
-		nohostauthenticationforlocalhost rekeylimit controlpath
-		controlmaster controlpersist tunnel tunneldevice visualhostkey
+		nohostauthenticationforlocalhost rekeylimit
+		tunnel tunneldevice visualhostkey
 		ipqos requesttty sessiontype stdinnull forkafterauthentication
 		proxyusefdpass canonicaldomains canonicalizefallbacklocal
 		canonicalizemaxdots canonicalizepermittedcnames

@@ -220,7 +220,7 @@ func TestTrace(t *testing.T) {
 		blocks []string
 	}{
 		{"buildbox", []string{fixture("basic.conf") + ":2: Host buildbox", fixture("basic.conf") + ":27: Host *"}},
-		{"web-1", []string{fixture("basic.conf") + ":12: Host web-?", fixture("basic.conf") + ":27: Host *"}},
+		{"web-1", []string{fixture("basic.conf") + ":12: Host web-?", fixture("basic.conf") + ":27: Host *", fixture("basic.conf") + ":31: Host web-?"}},
 		{"other", []string{fixture("basic.conf") + ":27: Host *"}},
 	}
 	for _, c := range cases {

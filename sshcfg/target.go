@@ -75,6 +75,18 @@ type Target struct {
 	// VERBOSE, DEBUG, DEBUG2 or DEBUG3.
 	LogLevel string
 
+	// ControlPath is the socket of a shared connection, with ~, tokens
+	// and ${NAME} expanded; "" for none.
+	ControlPath string
+	// ControlMaster says whether to ride a master at ControlPath, become
+	// one, or both.
+	ControlMaster ControlMaster
+	// ControlPersist is whether a master outlives its last session, and
+	// ControlPersistTimeout for how long it then waits idle (zero: until
+	// it is told to exit), as readconf.c keeps the two.
+	ControlPersist        bool
+	ControlPersistTimeout time.Duration
+
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
 	// shown is what ssh -G prints where it differs from the fields.

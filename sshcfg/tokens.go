@@ -143,6 +143,11 @@ func (r *resolver) connTokens(host, port, remoteUser, keyAlias, jumpHost string)
 	}
 }
 
+// controlPathTokens are the letters ControlPath takes in OpenSSH 9.2:
+// DEFAULT_CLIENT_PERCENT_EXPAND_ARGS, which has no %j (ssh 9.2 refuses a
+// ControlPath with %j as an unknown key).
+const controlPathTokens = "CLiklnpdhru"
+
 // connectionHash is %C: the SHA-1 of %l%h%p%r, as ssh_connection_hash.
 func connectionHash(local, host, port, remoteUser string) string {
 	sum := sha1.Sum([]byte(local + host + port + remoteUser))

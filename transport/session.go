@@ -336,9 +336,15 @@ func (e *ExitError) Outcome() string {
 // program.
 type SignalError struct {
 	Signal string
+	// Shared is a session through a master, to which OpenSSH's
+	// connection-sharing protocol cannot send a signal at all.
+	Shared bool
 }
 
 func (e *SignalError) Error() string {
+	if e.Shared {
+		return "signal " + e.Signal + " cannot reach a program started through a shared connection (OpenSSH's protocol for it carries no signals)"
+	}
 	return "the server refused to deliver signal " + e.Signal + " to the remote program"
 }
 
