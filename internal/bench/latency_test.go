@@ -292,7 +292,7 @@ func latencyTable(rows []*latencyRow, s latencySettings) string {
 				met = verdict(medianDuration(r.delayed) <= medianDuration(o.delayed) && trips(r) <= 2.5)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.1f | %d | %s | %s |\n", r.name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2f | %d | %s | %s |\n", r.name,
 			ms(medianDuration(r.loopback)), spread(r.loopback), ms(medianDuration(r.delayed)), spread(r.delayed),
 			trips(r), medianInt(r.flights), target, met)
 	}
