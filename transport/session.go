@@ -92,6 +92,19 @@ func Start(c *ssh.Client, p Program) (Remote, error) {
 	return r, nil
 }
 
+// Started waits for the server's answer to the request that starts r's
+// program, for a Remote SSH returned before it came: nil once the program
+// runs, else why not (the refusal, a *ChannelError). Any other Remote has
+// started by the time it is returned. Doctor asks, to report the channel
+// step on its own; the bridge need not.
+func Started(r Remote) error {
+	if s, ok := r.(*sshRemote); ok {
+		<-s.started
+		return s.startErr
+	}
+	return nil
+}
+
 // open opens a session channel on c; lost says why the connection ended.
 func open(c *ssh.Client, lost func() error) (*sshRemote, error) {
 	ch, reqs, err := c.OpenChannel("session", nil)

@@ -198,6 +198,9 @@ func TestStartDoesNotWaitForTheAnswer(t *testing.T) {
 		if err := r.Wait(); err != nil {
 			t.Fatalf("Wait = %v", err)
 		}
+		if err := Started(r); err != nil {
+			t.Fatalf("Started = %v, want nil", err)
+		}
 		return string(b)
 	})
 	if out != "first frame\n" {
@@ -230,6 +233,9 @@ func TestStartRefusedAfterTheFirstFrame(t *testing.T) {
 	var ce *ChannelError
 	if !errors.As(readErr, &ce) || ce.Program.Command != "mcp-server" || ce.Alias != "held" {
 		t.Fatalf("Read ended with %v; want the refusal as a *ChannelError", readErr)
+	}
+	if err := Started(r); !errors.As(err, &ce) {
+		t.Fatalf("Started = %v; want the refusal", err)
 	}
 	if err := r.Wait(); !errors.As(err, &ce) {
 		t.Fatalf("Wait = %v; want the refusal", err)
