@@ -139,16 +139,21 @@ func request(ch ssh.Channel, kind string, payload []byte) error {
 // startEarly sends the request that starts p without waiting for its
 // answer, as OpenSSH's client does: the host's first frames follow the
 // request at once instead of a round trip later. x/crypto's SendRequest
-// waits for the answer, so it runs on its own goroutine; writes wait only
-// until the connection's next write is done (sent), which is the
-// request's packet, so that nothing reaches the server before the
-// request. The server handles a channel's messages in order, so what
-// follows reaches a program that has started, or, when the server
-// refuses, nothing: the channel is closed and the refusal is the Remote's
-// error. (OpenSSH's sshd opens a session channel with no window and grants
-// one only as the program starts, so against it the first frame still
-// leaves with the answer; a server that grants a window at once, as
-// x/crypto's do, gets it a round trip sooner.)
+// waits for the answer, so it runs on its own goroutine, and writes wait
+// only until the connection's next write is done (sent): the request's
+// packet, since x/crypto writes one packet per write in the order they
+// were sent. The server handles a channel's messages in order, so the
+// data reaches a program that has started or, when the server refuses,
+// nothing: the channel is closed and the refusal is the Remote's error.
+//
+// A packet another goroutine writes at that instant (x/crypto's reply to
+// a global request, a keepalive) opens the gate too. Data still cannot
+// overtake the request against OpenSSH's sshd, which opens a session
+// channel with no window and grants one only as the program starts (so
+// against it the first frame leaves with the answer, no sooner), and
+// x/crypto's servers, which grant a window at once and gain the round
+// trip, keep data that comes before the request. EOF is not held back by
+// a window, so CloseWrite waits for the answer.
 func (r *sshRemote) startEarly(p Program, alias string, sent <-chan struct{}) {
 	r.gate = sent
 	kind, payload := p.request()
@@ -213,9 +218,15 @@ func (r *sshRemote) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite waits for the answer to the program's request: unlike data,
+// which a server that grants no window before the program starts holds
+// back (see startEarly), an EOF could overtake the request if another
+// packet opened the gate, and a program started after its EOF may never
+// say how it ended.
 func (r *sshRemote) CloseWrite() error {
-	if err := r.await(); err != nil {
-		return err
+	<-r.started
+	if r.startErr != nil {
+		return r.startErr
 	}
 	return r.failure(r.ch.CloseWrite())
 }
