@@ -114,9 +114,9 @@ func TestEndToEndBlackHole(t *testing.T) {
 		t.Fatal("the client did not send the sleep call")
 	}
 	// The answer to a call sent after the sleep proves that the sleep
-	// reached the server (frames arrive in order), and the last bytes
-	// from the server arrived no sooner than quiet.
-	quiet := time.Now()
+	// reached the server (frames arrive in order). That the keepalives
+	// declare the path dead no sooner than they allow is transport's
+	// rule, proven by transport.TestKeeper.
 	echoText(t, ctx, s, "behind the sleep")
 	relay.BlackHole()
 	holed := time.Now()
@@ -138,9 +138,6 @@ func TestEndToEndBlackHole(t *testing.T) {
 	}
 	if !strings.Contains(je.Message, "connection to buildbox was lost") || !strings.Contains(je.Message, "may or may not have run") {
 		t.Fatalf("message %q does not say what happened", je.Message)
-	}
-	if early := answered.Sub(quiet); early < silence {
-		t.Fatalf("answered after %s of silence; the keepalives allow %s", early, silence)
 	}
 
 	relay.Restore()
@@ -173,26 +170,23 @@ func stderrOf(cmd *exec.Cmd) string {
 // ConnectTimeout: the host's initialize gets an error naming the timeout,
 // and m2m-ssh exits non-zero.
 func TestEndToEndConnectTimeout(t *testing.T) {
-	const timeout = time.Second
 	w := newWorld(t)
 	relay := sshtest.StartRelay(t, w.sshd.Addr())
 	relay.BlackHole()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := w.command(w.viaRelay(t, relay, filepath.Join(w.dir, "testmcp.pid"), "-o", "ConnectTimeout=1")...)
+	// How soon it fails is transport's rule, bounded both ways by
+	// transport.TestDialErrors; here only what the host is told, and the
+	// exit (ctx is the hang guard).
 	start := time.Now()
 	_, err := connect(t, ctx, cmd)
-	took := time.Since(start)
-	bound := timeout + 4*time.Second
-	t.Logf("initialize failed after %s (bound %s): %v", took.Round(time.Millisecond), bound, err)
+	t.Logf("initialize failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	if err == nil {
 		t.Fatal("connected through a silent path")
 	}
 	if !strings.Contains(err.Error(), "Connection timed out during the SSH handshake (after 1s)") {
 		t.Fatalf("the host saw %q; want it to name the timeout", err)
-	}
-	if took < timeout || took > bound {
-		t.Fatalf("initialize failed after %s; want between %s and %s", took, timeout, bound)
 	}
 	if st := cmd.ProcessState; st == nil || st.ExitCode() <= 0 {
 		t.Fatalf("m2m-ssh exited with %v; want a non-zero status", st)

@@ -13,111 +13,71 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
-	"golang.org/x/sys/unix"
 )
 
-// sharedMaster is an OpenSSH master a test started with ssh -M.
-type sharedMaster struct {
-	t    *testing.T
-	ssh  string
-	path string // its control socket
-	pid  int
-	log  string // the file its stderr goes to
-}
-
-// masterStart bounds ssh -M's login and setup, on a loaded machine.
+// masterStart bounds ssh -M's login and setup, and its end, on a loaded
+// machine.
 const masterStart = 30 * time.Second
 
-// startMaster runs `ssh -M -S PATH -fN args...` in env and returns once it
-// listens: with -f, ssh goes to the background only when it has logged in
-// and made its control socket, so its exit is the signal. The master is
-// ended when the test ends.
-func startMaster(t *testing.T, env []string, args ...string) *sharedMaster {
+// startMaster is an OpenSSH master logged in to the world's sshd with key
+// (sshtest.StartMaster), which m2m-ssh rides with -o ControlPath.
+func (w *world) startMaster(t *testing.T, key sshtest.Key) *sshtest.Master {
 	t.Helper()
-	// A Unix socket's path is at most 107 bytes: t.TempDir's can be
-	// longer.
-	dir, err := os.MkdirTemp("", "m2m-cm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return startMasterAt(t, filepath.Join(dir, "cm"), env, args...)
+	return sshtest.StartMaster(t, w.sshd, key)
 }
 
-// startMasterAt is startMaster with the control socket at path.
-func startMasterAt(t *testing.T, path string, env []string, args ...string) *sharedMaster {
+// killMaster ends m at once, as a crash or a laptop's reboot would, and
+// waits until it is gone. Its socket stays behind: stale.
+func killMaster(t *testing.T, m *sshtest.Master) {
 	t.Helper()
-	ssh := sshtest.LookPath(t, "ssh")
-	m := &sharedMaster{t: t, ssh: ssh, path: path, log: path + ".log"}
-	// A file, not a pipe: the master in the background keeps it open,
-	// and exec would wait for a pipe's EOF.
-	logFile, err := os.Create(m.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), masterStart)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, ssh, append([]string{"-M", "-S", m.path, "-fN", "-o", "ControlPersist=no", "-o", "LogLevel=ERROR"}, args...)...)
-	cmd.Env = env
-	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ssh -M %v: %v\n%s", args, err, m.logText())
-	}
-	m.pid = m.check()
-	if m.pid <= 0 {
-		t.Fatalf("ssh -O check found no master at %s:\n%s", m.path, m.logText())
-	}
-	t.Cleanup(m.kill)
-	return m
+	m.Kill()
+	sshtest.WaitPidExit(t, m.Pid, masterStart)
 }
 
 var masterRunning = regexp.MustCompile(`Master running \(pid=(\d+)\)`)
 
-// check is ssh -O check: the master's pid, or 0 when none answers.
-func (m *sharedMaster) check() int {
+// startMasterAt runs `ssh -M -S path -fN args...` in env, for the masters
+// sshtest.StartMaster does not make: one at a given path (a user logging
+// in again after a crash) and one that asks for a password through
+// SSH_ASKPASS (its BatchMode forbids that). With -f, ssh goes to the
+// background only when it has logged in and made its socket, so its exit
+// is the signal. The master is killed when the test ends.
+func startMasterAt(t *testing.T, path string, env []string, args ...string) *sshtest.Master {
+	t.Helper()
+	ssh := sshtest.LookPath(t, "ssh")
+	// A file, not a pipe: the master in the background keeps it open,
+	// and exec would wait for a pipe's EOF.
+	logPath := path + ".log"
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	logText := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), masterStart)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, m.ssh, "-S", m.path, "-O", "check", "master").CombinedOutput()
-	if sm := masterRunning.FindSubmatch(out); sm != nil {
-		pid, _ := strconv.Atoi(string(sm[1]))
-		return pid
+	cmd := exec.CommandContext(ctx, ssh, append([]string{"-M", "-S", path, "-fN", "-o", "ControlPersist=no", "-o", "LogLevel=ERROR"}, args...)...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ssh -M %v: %v\n%s", args, err, logText())
 	}
-	return 0
+	out, _ := exec.CommandContext(ctx, ssh, "-S", path, "-O", "check", "master").CombinedOutput()
+	sm := masterRunning.FindSubmatch(out)
+	if sm == nil {
+		t.Fatalf("ssh -O check found no master at %s: %s\n%s", path, out, logText())
+	}
+	m := &sshtest.Master{Path: path}
+	m.Pid, _ = strconv.Atoi(string(sm[1]))
+	t.Cleanup(m.Kill)
+	return m
 }
 
-// kill ends the master at once, as a crash or a reboot of the laptop
-// would, and waits until it is gone. Its socket stays behind: stale.
-func (m *sharedMaster) kill() {
-	if m.pid <= 0 {
-		return
-	}
-	pid := m.pid
-	m.pid = 0
-	// Not our child (ssh -f's is reparented), so not ours to wait for:
-	// a pidfd becomes readable when it has exited.
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return
-	}
-	defer unix.Close(fd)
-	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
-		m.t.Fatalf("killing the master: %v", err)
-	}
-	sshtest.Within(m.t, masterStart, func() error {
-		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(masterStart.Milliseconds()))
-		return err
-	})
-}
-
-func (m *sharedMaster) logText() string {
-	b, _ := os.ReadFile(m.log)
-	return string(b)
-}
-
-// masterEnv is ssh's environment for the world's master: the agent that
-// holds the user's key.
+// masterEnv is ssh's environment for a master of the world's config: the
+// agent that holds the user's key.
 func (w *world) masterEnv() []string {
 	return []string{"HOME=" + w.dir, "PATH=/usr/bin:/bin", "SSH_AUTH_SOCK=" + w.agent.Sock}
 }

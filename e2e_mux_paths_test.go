@@ -26,8 +26,8 @@ type e2ePath struct {
 // forces the command.
 func e2ePaths(t *testing.T, w *world) []e2ePath {
 	t.Helper()
-	plain := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-	shell := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox-shell")
+	plain := w.startMaster(t, w.key)
+	shell := w.startMaster(t, w.shell)
 	return []e2ePath{
 		{name: "direct", command: w.command, check: func(t *testing.T, cmd *exec.Cmd) {
 			if log := cmd.Stderr.(*sshtest.Buffer).String(); strings.Contains(log, "riding the shared connection") {
@@ -39,7 +39,7 @@ func e2ePaths(t *testing.T, w *world) []e2ePath {
 			if slices.Contains(args, "buildbox-shell") {
 				m = shell
 			}
-			return w.bareCommand(append([]string{"-o", "ControlPath=" + m.path}, args...)...)
+			return w.bareCommand(append([]string{"-o", "ControlPath=" + m.Path}, args...)...)
 		}, check: func(t *testing.T, cmd *exec.Cmd) {
 			if log := cmd.Stderr.(*sshtest.Buffer).String(); !strings.Contains(log, "riding the shared connection") {
 				t.Errorf("the session did not ride the master:\n%s", log)

@@ -22,6 +22,10 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
+// largeBound bounds a 32 MiB result: the test server makes and encodes
+// it in some seconds, several times that on a loaded machine under -race.
+const largeBound = 3 * time.Minute
+
 // maxHeld bounds the connections the silent listener keeps.
 const maxHeld = 16
 
@@ -30,44 +34,69 @@ const maxHeld = 16
 const muxBound = 30 * time.Second
 
 // The remote program's exit status comes back through the master's exit
-// message as m2m-ssh's own, as it does over a direct connection.
+// message as m2m-ssh's own, as it does over a direct connection. A program
+// killed by a signal has none through a master (OpenSSH's sends none, and
+// ssh -S then exits 255), and 128 + the signal's number directly. The
+// program ends by itself while the host's stdin stays open, and
+// --max-reconnects 0 makes that the end of the session.
 func TestEndToEndMuxExitStatus(t *testing.T) {
 	w := newWorld(t)
 	for _, path := range e2ePaths(t, w) {
-		t.Run(path.name, func(t *testing.T) {
-			t.Parallel()
-			cmd := path.command("buildbox", "--", "cat >/dev/null; exit 7")
-			stderr := &sshtest.Buffer{}
-			cmd.Stderr = stderr
-			err := sshtest.Within(t, muxBound, cmd.Run)
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 7 {
-				t.Fatalf("m2m-ssh exited with %v, want status 7\n%s", err, stderr)
-			}
-			path.check(t, cmd)
-		})
+		for _, c := range []struct {
+			name           string
+			command        string
+			direct, shared int
+		}{
+			{"exits 7", "exit 7", 7, 7},
+			{"killed", "kill -9 $$", 128 + 9, bridge.ExitStatus},
+		} {
+			t.Run(path.name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				want := c.direct
+				if path.name != "direct" {
+					want = c.shared
+				}
+				cmd := path.command("--max-reconnects", "0", "buildbox", "--", c.command)
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stdin.Close()
+				stderr := &sshtest.Buffer{}
+				cmd.Stderr = stderr
+				err = sshtest.Within(t, muxBound, cmd.Run)
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != want {
+					t.Fatalf("m2m-ssh exited with %v, want status %d\n%s", err, want, stderr)
+				}
+				path.check(t, cmd)
+			})
+		}
 	}
 }
 
-// A result of 32 MiB comes through the master whole.
+// A result of 32 MiB comes through whole, on each path.
 func TestEndToEndMuxLarge(t *testing.T) {
 	w := newWorld(t)
-	m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-	h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp))
-	h.initialize()
-	const size = 32 << 20
-	h.call(1, "blob", fmt.Sprintf(`{"size":%d}`, size))
-	msg := h.recv(muxBound)
-	res, _ := msg["result"].(map[string]any)
-	content, _ := res["content"].([]any)
-	if len(content) != 1 {
-		t.Fatalf("blob answer = %.300v", msg)
-	}
-	if text, _ := content[0].(map[string]any)["text"].(string); text != sshtest.Blob(size) {
-		t.Fatalf("blob result differs: %d bytes, want %d", len(text), size)
-	}
-	if !strings.Contains(h.stderr.String(), "riding the shared connection") {
-		t.Fatalf("the session did not ride the master:\n%s", h.stderr)
+	for _, path := range e2ePaths(t, w) {
+		t.Run(path.name, func(t *testing.T) {
+			h := startRaw(t, path.command("buildbox", "--", bins.testmcp))
+			h.initialize()
+			const size = 32 << 20
+			start := time.Now()
+			h.call(1, "blob", fmt.Sprintf(`{"size":%d}`, size))
+			msg := h.recv(largeBound)
+			t.Logf("32 MiB in %s", time.Since(start).Round(time.Millisecond))
+			res, _ := msg["result"].(map[string]any)
+			content, _ := res["content"].([]any)
+			if len(content) != 1 {
+				t.Fatalf("blob answer = %.300v", msg)
+			}
+			if text, _ := content[0].(map[string]any)["text"].(string); text != sshtest.Blob(size) {
+				t.Fatalf("blob result differs: %d bytes, want %d", len(text), size)
+			}
+			path.check(t, h.cmd)
+		})
 	}
 }
 
@@ -93,31 +122,31 @@ func TestEndToEndMuxMasterKilled(t *testing.T) {
 	w := newWorld(t)
 
 	t.Run("falls back to direct", func(t *testing.T) {
-		m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
+		m := w.startMaster(t, w.key)
 		start := time.Now()
-		h := startRaw(t, w.command("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp))
+		h := startRaw(t, w.command("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp))
 		h.initialize()
 		bound := backBound(t, time.Since(start))
-		inFlightLost(t, h, 10, m.kill)
+		inFlightLost(t, h, 10, func() { killMaster(t, m) })
 		h.echo(20, bound)
 		log := h.stderr.String()
-		if !strings.Contains(log, "riding the shared connection") || !strings.Contains(log, "no master is listening at "+m.path+"; connecting directly") {
+		if !strings.Contains(log, "riding the shared connection") || !strings.Contains(log, "no master is listening at "+m.Path+"; connecting directly") {
 			t.Fatalf("the log does not tell of the master, then the direct connection:\n%s", log)
 		}
 	})
 
 	t.Run("rides the master that comes back", func(t *testing.T) {
-		m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
+		m := w.startMaster(t, w.key)
 		// The direct path is refused, which waiting may change: m2m-ssh
 		// keeps trying, and looks for a master each time.
 		refused := strconv.Itoa(sshtest.FreePort(t))
-		h := startRaw(t, w.command("-o", "ControlPath="+m.path, "--max-reconnects", "1000",
+		h := startRaw(t, w.command("-o", "ControlPath="+m.Path, "--max-reconnects", "1000",
 			"--port", refused, "buildbox", "--", bins.testmcp))
 		h.initialize()
-		inFlightLost(t, h, 10, m.kill)
+		inFlightLost(t, h, 10, func() { killMaster(t, m) })
 		// A new master on the same path, as a user logging in again.
-		os.Remove(m.path)
-		startMasterAt(t, m.path, w.masterEnv(), "-F", w.config, "buildbox")
+		os.Remove(m.Path)
+		startMasterAt(t, m.Path, w.masterEnv(), "-F", w.config, "buildbox")
 		h.echo(20, muxBound)
 		if n := strings.Count(h.stderr.String(), "riding the shared connection"); n != 2 {
 			t.Fatalf("rode a master %d times, want 2:\n%s", n, h.stderr)
@@ -125,10 +154,10 @@ func TestEndToEndMuxMasterKilled(t *testing.T) {
 	})
 
 	t.Run("answers with the reason", func(t *testing.T) {
-		m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-		h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp))
+		m := w.startMaster(t, w.key)
+		h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp))
 		h.initialize()
-		inFlightLost(t, h, 10, m.kill)
+		inFlightLost(t, h, 10, func() { killMaster(t, m) })
 		for id := 20; id < 23; id++ {
 			h.call(id, "echo", `{"text":"x"}`)
 			msg := h.recv(muxBound)
@@ -137,7 +166,7 @@ func TestEndToEndMuxMasterKilled(t *testing.T) {
 				t.Fatalf("request %d: got %v; want error %d", id, msg, bridge.CodeUnavailable)
 			}
 			text, _ := e["message"].(string)
-			if !strings.Contains(text, "the shared connection at "+m.path+" ended; log in again with `ssh -M -S "+m.path) {
+			if !strings.Contains(text, "the shared connection at "+m.Path+" ended; log in again with `ssh -M -S "+m.Path) {
 				t.Fatalf("request %d: the error does not say why: %q", id, text)
 			}
 		}
@@ -203,8 +232,13 @@ func TestEndToEndMuxSecondFactor(t *testing.T) {
 	wantStartFailure(t, ctx, w.command("buildbox", "--", bins.testmcp), "Authentication failed")
 
 	env := append(w.masterEnv(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force")
-	m := startMaster(t, env, "-F", w.config, "-o", "NumberOfPasswordPrompts=1", "buildbox")
-	h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp))
+	dir, err := os.MkdirTemp("", "m2m-cm") // a socket's path is short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	m := startMasterAt(t, filepath.Join(dir, "cm"), env, "-F", w.config, "-o", "NumberOfPasswordPrompts=1", "buildbox")
+	h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp))
 	h.initialize()
 	h.echo(1, muxBound)
 	if !strings.Contains(h.stderr.String(), "riding the shared connection") {
@@ -251,13 +285,13 @@ func TestEndToEndMuxSockets(t *testing.T) {
 				}
 				t.Skipf("needs root and user %s to give the socket away", sshtest.TestUser)
 			}
-			m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-			c.prepare(t, m.path)
+			m := w.startMaster(t, w.key)
+			c.prepare(t, m.Path)
 			ctx, cancel := context.WithTimeout(context.Background(), muxBound)
 			defer cancel()
 			// The agent is there: a direct connection would work, and
 			// must not be made behind the user's back.
-			wantStartFailure(t, ctx, w.command("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp), m.path+" "+c.want)
+			wantStartFailure(t, ctx, w.command("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp), m.Path+" "+c.want)
 		})
 	}
 
@@ -356,11 +390,11 @@ func TestEndToEndMuxSockets(t *testing.T) {
 // the direct steps, and not past a socket that is not to be trusted.
 func TestEndToEndMuxDoctor(t *testing.T) {
 	w := newWorld(t)
-	m := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-	stale := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-	stale.kill()
-	open := startMaster(t, w.masterEnv(), "-F", w.config, "buildbox")
-	if err := os.Chmod(open.path, 0o666); err != nil {
+	m := w.startMaster(t, w.key)
+	stale := w.startMaster(t, w.key)
+	killMaster(t, stale)
+	open := w.startMaster(t, w.key)
+	if err := os.Chmod(open.Path, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -370,18 +404,18 @@ func TestEndToEndMuxDoctor(t *testing.T) {
 		want   []string
 		not    []string
 	}{
-		{"live master", asDoctor(w.bareCommand("-o", "ControlPath="+m.path, "buildbox", "--", bins.testmcp)), 0, []string{
-			fmt.Sprintf(`(?m)^✓ master: %s, owned by \S+ \(uid %d\), alive \(pid %d\), protocol version 4$`, regexp.QuoteMeta(m.path), os.Getuid(), m.pid),
-			`(?m)^✓ channel: exec \S+/testmcp accepted through the shared connection at ` + regexp.QuoteMeta(m.path),
+		{"live master", asDoctor(w.bareCommand("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp)), 0, []string{
+			fmt.Sprintf(`(?m)^✓ master: %s, owned by \S+ \(uid %d\), alive \(pid %d\), protocol version 4$`, regexp.QuoteMeta(m.Path), os.Getuid(), m.Pid),
+			`(?m)^✓ channel: exec \S+/testmcp accepted through the shared connection at ` + regexp.QuoteMeta(m.Path),
 			`(?m)^✓ MCP initialize: testmcp `,
 		}, []string{"authentication", "TCP connect"}},
-		{"stale socket", asDoctor(w.command("-o", "ControlPath="+stale.path, "buildbox", "--", bins.testmcp)), 0, []string{
-			`(?m)^· master: none listening at ` + regexp.QuoteMeta(stale.path) + `: connecting directly$`,
+		{"stale socket", asDoctor(w.command("-o", "ControlPath="+stale.Path, "buildbox", "--", bins.testmcp)), 0, []string{
+			`(?m)^· master: none listening at ` + regexp.QuoteMeta(stale.Path) + `: connecting directly$`,
 			`(?m)^✓ authentication: buildbox accepted `,
 			`(?m)^✓ channel: exec \S+/testmcp accepted$`,
 		}, nil},
-		{"socket open to all", asDoctor(w.command("-o", "ControlPath="+open.path, "buildbox", "--", bins.testmcp)), 1, []string{
-			`(?m)^✗ master: the control socket ` + regexp.QuoteMeta(open.path) + ` is accessible to group or others \(mode 0666\)$`,
+		{"socket open to all", asDoctor(w.command("-o", "ControlPath="+open.Path, "buildbox", "--", bins.testmcp)), 1, []string{
+			`(?m)^✗ master: the control socket ` + regexp.QuoteMeta(open.Path) + ` is accessible to group or others \(mode 0666\)$`,
 			`(?m)^    hint: remove `,
 		}, []string{"authentication", "✓ channel"}},
 	}

@@ -309,25 +309,23 @@ func TestEndToEndShutdown(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cmd := w.command(w.viaRelay(t, relay, pidfile)...)
-			start := time.Now()
 			s, err := connect(t, ctx, cmd)
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}
-			bound := backBound(t, time.Since(start))
 			defer s.Close()
 			first := readPid(t, pidfile)
 			os.Remove(pidfile)
 			// The exit call is answered with an error; the session comes
-			// back on a new process.
+			// back on a new process (how soon is TestEndToEndReconnect's
+			// "remote exits"; ctx is the hang guard here).
 			_, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "exit", Arguments: map[string]any{"code": 0}})
 			if err == nil || !strings.Contains(err.Error(), "connection to buildbox was lost") {
 				t.Fatalf("exit call: %v; want the lost-connection error", err)
 			}
-			start = time.Now()
 			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "pid"})
-			if err != nil || time.Since(start) > bound {
-				t.Fatalf("pid after the remote exited: %v after %s", err, time.Since(start))
+			if err != nil {
+				t.Fatalf("pid after the remote exited: %v", err)
 			}
 			second := readPid(t, pidfile)
 			if got := res.Content[0].(*mcp.TextContent).Text; got != strconv.Itoa(second) || second == first {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -16,15 +17,16 @@ import (
 // books are what one host session has in flight, across the connections
 // that carry it: the host's requests the remote has not answered, the
 // remote's requests the host has not answered, the batches sent, and the
-// handshake to replay. Every frame each way goes on them before it is
-// passed on; toRemote and remoteMessage say what to pass on.
+// greeting to replay. Every frame each way goes on them before it is
+// passed on; toRemote and remoteMessage say what to pass on. The session
+// and its links read and change them only through the methods here.
 type books struct {
-	log     *slog.Logger
-	pending inflight       // the host's requests the remote has not answered
-	server  serverRequests // the remote's requests the host has not answered
-	hs      handshake
-	batches uint64      // batches sent; under the live sender's lock
-	unasked atomic.Bool // an answer to no request in flight was logged
+	log      *slog.Logger
+	pending  inflight       // the host's requests the remote has not answered
+	server   serverRequests // the remote's requests the host has not answered
+	greeting greeting       // how the host opened its session, to replay
+	batches  uint64         // batches sent; under the live sender's lock
+	unasked  atomic.Bool    // an answer to no request in flight was logged
 }
 
 // toRemote puts one host frame on the books and returns the bytes to send,
@@ -65,12 +67,12 @@ func (bk *books) hostMessage(env jsonrpc.Envelope, msg []byte, batch uint64) (ou
 		bk.pending.add(env.ID, batch)
 		switch string(env.Method) {
 		case methodInitialize, methodDiscover:
-			bk.hs.ask(env, msg)
+			bk.greeting.ask(env, msg)
 		}
 	case jsonrpc.KindNotification:
 		switch string(env.Method) {
 		case methodInitialized:
-			bk.hs.notified(msg)
+			bk.greeting.notified(msg)
 		case methodCancelled:
 			// The server never saw a request lost with a connection,
 			// or has answered it already.
@@ -143,7 +145,7 @@ func (bk *books) remoteMessage(env jsonrpc.Envelope, msg []byte, refuse func(jso
 			bk.log.Log(context.Background(), level, "the remote answered a request that is not in flight; dropped the answer", "id", string(env.ID))
 			return nil, true
 		}
-		bk.hs.answered(env.ID, env.Error)
+		bk.greeting.answered(env.ID, env.Error)
 	case jsonrpc.KindRequest:
 		bk.refusals(bk.server.settle())
 		id, ok := bk.server.add(env.ID)
@@ -164,6 +166,50 @@ func (bk *books) refusals(n int) {
 	if n > 0 {
 		bk.log.Warn("refused requests from the remote while too many waited for the host", "refused", n, "limit", maxServerRequests)
 	}
+}
+
+// refused is how many of the server's requests were refused since the
+// table last had room.
+func (bk *books) refused() int { return bk.server.refused() }
+
+// failed takes a request whose answer from the remote could not be passed
+// on off the books, and reports whether it was in flight (and is to be
+// answered with an error). A greeting request so answered is not replayed.
+func (bk *books) failed(id []byte) bool {
+	if !bk.pending.done(id) {
+		return false
+	}
+	bk.greeting.answered(id, true)
+	return true
+}
+
+// unanswered takes every host request in flight off the books, to be
+// answered by m2m-ssh, in the order sent (see inflight.drain).
+func (bk *books) unanswered() [][][]byte { return bk.pending.drain() }
+
+// lost forgets what was in flight on a lost connection from the server's
+// side: greeting requests not yet answered, and the server's requests,
+// whose ids as the host saw them it returns.
+func (bk *books) lost() [][]byte {
+	bk.greeting.lost()
+	return bk.server.forget()
+}
+
+// script is what a new connection replays.
+func (bk *books) script() replay { return bk.greeting.script() }
+
+// cancelledID is the id of the request a notifications/cancelled frame
+// cancels, or nil.
+func cancelledID(frame []byte) []byte {
+	var m struct {
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(frame, &m) != nil {
+		return nil
+	}
+	return m.Params.RequestID
 }
 
 // inflight is the set of the host's requests the remote has not answered,

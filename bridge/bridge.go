@@ -34,7 +34,7 @@ type Bridge struct {
 	FailGrace time.Duration
 	// ReconnectTimeout is how long a host request waits for a lost
 	// session to come back before it is answered with CodeUnavailable;
-	// it also bounds each replayed handshake (default 30 s).
+	// it also bounds each replayed greeting (default 30 s).
 	ReconnectTimeout time.Duration
 	// Retries is how many tries in a row to restore a lost session
 	// m2m-ssh makes before it gives up (default DefaultRetries); a
@@ -83,9 +83,11 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) (int, err
 	b.defaults()
 	r := &session{b: b, ctx: ctx, host: &hostWriter{w: out}}
 	r.books.log = b.Logger
+	r.stop = stopper{schedules: b.schedules, log: b.Logger, name: b.Name}
 	frames := make(chan hostFrame) // no buffer: see maxQueued
 	r.frames = frames
-	go r.readHost(in, frames)
+	reader := &hostReader{log: b.Logger, maxFrame: b.MaxFrame, ctx: ctx, host: r.host, books: &r.books, gate: &r.gate, backlog: &r.backlog}
+	go reader.run(in, frames)
 
 	// The first connect is tried once: a session that never started has
 	// nothing to lose, and the usual causes (a wrong name, key or host

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -358,7 +357,7 @@ func TestBridgeFlushesBursts(t *testing.T) {
 
 func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
 	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("Welcome to buildbox!\nLast login: never\n")}, transport.Program{})
-	var log safeBuffer
+	var log sshtest.Buffer
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: newTestLogger(&log)})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"echo"}`)
 	if r := h.recv(); r["id"] != 1.0 {
@@ -371,7 +370,7 @@ func TestBridgeDropsNonJSONFromRemote(t *testing.T) {
 
 func TestBridgeParseErrorFromHost(t *testing.T) {
 	_, connect := inProcess(t, sshtest.ServerConfig{Run: responder("")}, transport.Program{})
-	var log safeBuffer
+	var log sshtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Logger: logger})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"login","params":{"token":"s3cr3t"`)
@@ -397,7 +396,7 @@ func TestBridgeRemoteStderr(t *testing.T) {
 		return responder("")(kind, arg, ch)
 	}
 	_, connect := inProcess(t, sshtest.ServerConfig{Run: prog}, transport.Program{})
-	var stderr safeBuffer
+	var stderr sshtest.Buffer
 	h := startBridge(t, &Bridge{Name: "test", Connect: connect, Stderr: &stderr})
 	h.in.Close()
 	h.wait()
@@ -405,23 +404,6 @@ func TestBridgeRemoteStderr(t *testing.T) {
 	if stderr.String() != want {
 		t.Fatalf("stderr = %q, want %q", stderr.String(), want)
 	}
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newTestLogger(w io.Writer) *slog.Logger {

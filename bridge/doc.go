@@ -10,7 +10,7 @@
 //
 // When the connection or the remote program is lost while the host still
 // talks, the bridge answers the requests in flight (CodeConnectionLost),
-// reconnects with backoff, replays the handshake the host made
+// reconnects with backoff, replays the greeting the host made
 // (server/discover or initialize and notifications/initialized) without
 // the host seeing it, and holds the host's new requests until the session
 // is back or ReconnectTimeout has passed (CodeUnavailable).

@@ -35,8 +35,8 @@ func FuzzRemoteFrames(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		remote := newPipeRemote()
-		b := fakeBridge(remote)
+		remote := playedRemote()
+		b := memBridge(remote)
 		b.MaxFrame = 512 // so that frames over it are fuzzed too
 		inR, inW := io.Pipe()
 		outR, outW := io.Pipe()

@@ -75,6 +75,22 @@ type hostFrame struct {
 	at    time.Time        // when it started to wait for a session
 }
 
+// newHostFrame makes a frame the host sent safe to pass on (a copy the
+// bridge owns) and reads its envelope, and each message's in a batch.
+func newHostFrame(frame []byte) hostFrame {
+	f := hostFrame{data: jsonrpc.AppendSafe(make([]byte, 0, len(frame)), frame)}
+	f.env, _ = jsonrpc.ParseEnvelope(f.data)
+	if f.env.Kind == jsonrpc.KindBatch {
+		elems, _ := jsonrpc.Elements(f.data)
+		f.elems = make([]element, len(elems))
+		for i, e := range elems {
+			env, _ := jsonrpc.ParseEnvelope(e)
+			f.elems[i] = element{e, env}
+		}
+	}
+	return f
+}
+
 type element struct {
 	raw []byte
 	env jsonrpc.Envelope

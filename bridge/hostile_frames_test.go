@@ -1,10 +1,11 @@
 package bridge
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // errorFor checks that m is an error answer to id with code, whose message
@@ -26,9 +27,7 @@ func errorFor(t *testing.T, m map[string]any, id any, code int, want ...string) 
 // and nothing breaks when the link is then lost (it used to panic while
 // building notifications/cancelled for it).
 func TestRemoteBadIDThenLoss(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
-	in := remote.lines()
+	h, remote, in := startPlayed(t, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
 	recvLine(t, in)
 	fmt.Fprintln(remote.stdout, `{"jsonrpc":"2.0","id":1x,"method":"roots/list"}`)
@@ -58,9 +57,7 @@ func TestRemoteBadIDThenLoss(t *testing.T) {
 }
 
 func TestRemoteNotJSON(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
-	in := remote.lines()
+	h, remote, in := startPlayed(t, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call"}`)
 	recvLine(t, in)
@@ -84,11 +81,7 @@ func TestRemoteNotJSON(t *testing.T) {
 }
 
 func TestFrameLimitFromRemote(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
-	b.MaxFrame = 64 << 10
-	h := startBridge(t, b)
-	in := remote.lines()
+	h, remote, in := startPlayed(t, func(b *Bridge) { b.MaxFrame = 64 << 10 })
 	big := strings.Repeat("x", 1<<20)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
 	recvLine(t, in)
@@ -96,10 +89,7 @@ func TestFrameLimitFromRemote(t *testing.T) {
 	errorFor(t, h.recv(), 1.0, CodeInternalError, "64KiB", "--max-frame")
 	// A request from the server over the limit is answered to the server.
 	fmt.Fprintf(remote.stdout, `{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"text":%q}}`+"\n", big)
-	var m map[string]any
-	if err := json.Unmarshal([]byte(recvLine(t, in)), &m); err != nil {
-		t.Fatal(err)
-	}
+	m := recvFrame(t, in)
 	errorFor(t, m, "s1", CodeInvalidRequest, "64KiB", "--max-frame")
 	// The session goes on.
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
@@ -111,11 +101,7 @@ func TestFrameLimitFromRemote(t *testing.T) {
 }
 
 func TestFrameLimitFromHost(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
-	b.MaxFrame = 64 << 10
-	h := startBridge(t, b)
-	in := remote.lines()
+	h, remote, in := startPlayed(t, func(b *Bridge) { b.MaxFrame = 64 << 10 })
 	big := strings.Repeat("y", 1<<20)
 	h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"text":%q}}`, big))
 	errorFor(t, h.recv(), 3.0, CodeInvalidRequest, "64KiB", "--max-frame", "not sent")
@@ -126,10 +112,7 @@ func TestFrameLimitFromHost(t *testing.T) {
 		t.Fatalf("frame = %v, want the server's request", m)
 	}
 	h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":"r1","result":{"roots":[{"uri":%q}]}}`, big))
-	var m map[string]any
-	if err := json.Unmarshal([]byte(recvLine(t, in)), &m); err != nil {
-		t.Fatal(err)
-	}
+	m := recvFrame(t, in)
 	errorFor(t, m, "r1", CodeInternalError, "--max-frame")
 	h.send(`{"jsonrpc":"2.0","id":4,"method":"ping"}`)
 	if l := recvLine(t, in); !strings.Contains(l, `"id":4`) {
@@ -140,12 +123,8 @@ func TestFrameLimitFromHost(t *testing.T) {
 // Past maxServerRequests waiting for the host, the server's requests are
 // answered by the bridge and not passed on; the warning comes once.
 func TestServerRequestsBound(t *testing.T) {
-	remote := newPipeRemote()
-	b := fakeBridge(remote)
-	var log safeBuffer
-	b.Logger = newTestLogger(&log)
-	h := startBridge(t, b)
-	in := remote.lines()
+	var log sshtest.Buffer
+	h, remote, in := startPlayed(t, func(b *Bridge) { b.Logger = newTestLogger(&log) })
 	const extra = 10
 	go func() {
 		for i := range maxServerRequests + extra {
@@ -162,10 +141,7 @@ func TestServerRequestsBound(t *testing.T) {
 		t.Fatalf("frame after %d requests = %v, want the notification: the rest are not passed on", maxServerRequests, m)
 	}
 	for i := range extra {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(recvLine(t, in)), &m); err != nil {
-			t.Fatal(err)
-		}
+		m := recvFrame(t, in)
 		errorFor(t, m, float64(maxServerRequests+i), CodeUnavailable, "wait for the host")
 	}
 	// Once the host answers one, there is room again.
@@ -188,9 +164,7 @@ func TestServerRequestsBound(t *testing.T) {
 // the books key ids by value, so the answer reaches the host and the
 // request is not answered again when the link is lost.
 func TestRemoteRespellsIDs(t *testing.T) {
-	remote := newPipeRemote()
-	h := startBridge(t, fakeBridge(remote))
-	in := remote.lines()
+	h, remote, in := startPlayed(t, nil)
 	h.send(`{"jsonrpc":"2.0","id":"é","method":"tools/call"}`)
 	h.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call"}`)
 	h.send(`{"jsonrpc":"2.0","id":8,"method":"tools/call"}`)

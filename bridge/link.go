@@ -52,7 +52,7 @@ func (l *link) pump(fr *remoteFrames, prelude [][]byte) error {
 		if l.replies != nil {
 			close(l.replies)
 		}
-		l.s.books.refusals(l.s.books.server.refused())
+		l.s.books.refusals(l.s.books.refused())
 	}()
 	fr.Max = l.s.b.MaxFrame
 	for _, f := range prelude {
@@ -147,7 +147,7 @@ func (l *link) fromRemote(frame []byte) error {
 // refuseServerRequest answers a request from the server when too many
 // wait for the host already.
 func (l *link) refuseServerRequest(env jsonrpc.Envelope) {
-	if n := l.s.books.server.refused(); n == 1 {
+	if n := l.s.books.refused(); n == 1 {
 		l.s.b.Logger.Warn("the remote has too many requests waiting for the host; answering new ones with an error", "waiting", maxServerRequests)
 	}
 	l.replyRemote(jsonrpc.ErrorFrame(env.ID, CodeUnavailable, fmt.Sprintf(
@@ -197,8 +197,7 @@ func (l *link) remoteNotJSON(frame []byte, twoIDs bool) {
 	}
 	l.s.b.Logger.Warn(what, "kind", env.Kind, "id", string(env.ID), "bytes", len(frame))
 	l.s.b.Logger.Debug("the frame that is not JSON", "start", jsonrpc.Preview(frame))
-	if env.Kind == jsonrpc.KindResponse && l.s.books.pending.done(env.ID) {
-		l.s.books.hs.answered(env.ID, true)
+	if env.Kind == jsonrpc.KindResponse && l.s.books.failed(env.ID) {
 		l.s.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 			"m2m-ssh: the remote MCP server on %s sent a response that is not JSON, or not one JSON-RPC message; the request may or may not have run (hint: the server is broken: its stderr is logged with the prefix 'remote:')", l.s.b.Name), nil), false)
 	}
@@ -217,8 +216,7 @@ func (l *link) remoteTooLarge(tl *jsonrpc.FrameTooLargeError) {
 	l.heard.Store(true)
 	switch env.Kind {
 	case jsonrpc.KindResponse:
-		if l.s.books.pending.done(env.ID) {
-			l.s.books.hs.answered(env.ID, true)
+		if l.s.books.failed(env.ID) {
 			l.s.host.write(jsonrpc.ErrorFrame(env.ID, CodeInternalError, fmt.Sprintf(
 				"m2m-ssh: the remote MCP server on %s answered with %s, over the limit of %s; the answer was discarded (hint: raise --max-frame, or ask for less)",
 				l.s.b.Name, frameSize(tl), byteCount(int64(tl.Limit))), nil), false)
@@ -270,4 +268,16 @@ func waitStatus(remote transport.Remote, d time.Duration) error {
 	case <-t.C:
 		return transport.ErrNoExitStatus
 	}
+}
+
+// describeEnd says how a link ended, from the program's exit status.
+func describeEnd(status error) string {
+	var ee *transport.ExitError
+	switch {
+	case status == nil:
+		return "the remote MCP server exited"
+	case errors.As(status, &ee):
+		return "the remote MCP server " + ee.Outcome()
+	}
+	return "the connection closed"
 }

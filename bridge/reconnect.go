@@ -15,22 +15,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
-func describeEnd(status error) string {
-	var ee *transport.ExitError
-	switch {
-	case status == nil:
-		return "the remote MCP server exited"
-	case errors.As(status, &ee):
-		return "the remote MCP server " + ee.Outcome()
-	}
-	return "the connection closed"
-}
-
-// rawJSON is JSON text to marshal as is.
-type rawJSON []byte
-
-func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
-
 // reconnected is the outcome of restoring a session.
 type reconnected struct {
 	a     *attempt
@@ -38,12 +22,17 @@ type reconnected struct {
 	err   error
 }
 
-// reconnect tries to open a session and replay the handshake until it
-// works, with exponential backoff, up to Retries tries in a row.
-func (b *Bridge) reconnect(ctx context.Context, script replay, failures int, cause string) reconnected {
+// restorer brings a lost session back on a new connection: backoff, a new
+// Connect, and the replay of the host's greeting; b holds its settings.
+type restorer struct{ b *Bridge }
+
+// run tries to open a session and replay the greeting until it works,
+// with exponential backoff, up to Retries tries in a row.
+func (rs restorer) run(ctx context.Context, script replay, failures int, cause string) reconnected {
+	b := rs.b
 	err := errors.New(cause)
 	for try := failures; try < b.Retries; try++ {
-		wait := time.NewTimer(b.backoff(try))
+		wait := time.NewTimer(rs.backoff(try))
 		select {
 		case <-wait.C:
 		case <-ctx.Done():
@@ -52,7 +41,7 @@ func (b *Bridge) reconnect(ctx context.Context, script replay, failures int, cau
 		}
 		b.Logger.Debug("reconnecting", "target", b.Name, "try", try+1)
 		var a *attempt
-		a, err = b.attempt(ctx, script)
+		a, err = rs.attempt(ctx, script)
 		if err == nil {
 			if !a.proven {
 				// A session with nothing to replay proves itself
@@ -75,7 +64,8 @@ func (b *Bridge) reconnect(ctx context.Context, script replay, failures int, cau
 // backoff is the wait before try (from 0): BackoffMin doubled for each
 // try before it, at most BackoffMax, less up to a fifth at random so that
 // many clients of a restarted server do not all come back at once.
-func (b *Bridge) backoff(try int) time.Duration {
+func (rs restorer) backoff(try int) time.Duration {
+	b := rs.b
 	d := b.BackoffMax
 	if try < 32 {
 		d = min(b.BackoffMin<<try, b.BackoffMax)
@@ -83,20 +73,21 @@ func (b *Bridge) backoff(try int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
-// attempt is a new session, opened and handshaken the way the host opened
+// attempt is a new session, opened and greeted the way the host opened
 // the lost one.
 type attempt struct {
 	remote  transport.Remote
 	fr      *remoteFrames
 	prelude [][]byte // frames the remote sent before the replay was done
 	changed []string // list_changed notifications to send the host
-	proven  bool     // the remote answered the replayed handshake
+	proven  bool     // the remote answered the replayed greeting
 }
 
-// attempt connects and replays the handshake, swallowing the responses to
+// attempt connects and replays the greeting, swallowing the responses to
 // it. The replay is bounded by ReconnectTimeout: a server that does not
 // answer is a failed try.
-func (b *Bridge) attempt(ctx context.Context, script replay) (*attempt, error) {
+func (rs restorer) attempt(ctx context.Context, script replay) (*attempt, error) {
+	b := rs.b
 	remote, err := b.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -162,7 +153,7 @@ func (a *attempt) await(req replayed) error {
 			a.prelude = append(a.prelude, bytes.Clone(frame))
 			continue
 		}
-		changed, err := handshakeResult(frame)
+		changed, err := greetingResult(frame)
 		if err != nil {
 			return err
 		}

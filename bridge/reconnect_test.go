@@ -20,7 +20,7 @@ import (
 )
 
 // mcpServer is a small MCP server run inside the in-process SSH server,
-// strict about the handshake as real servers are: until it has seen
+// strict about the greeting as real servers are: until it has seen
 // initialize and notifications/initialized (or server/discover), it answers
 // every other request with an error. It logs what each connection received.
 //
@@ -204,7 +204,7 @@ func errorOf(m map[string]any) (code float64, msg string) {
 
 const initParams = `{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"host","version":"1"}}`
 
-// initialize performs the host's handshake.
+// initialize performs the host's greeting.
 func (h *host) initialize() {
 	h.t.Helper()
 	h.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":` + initParams + `}`)
@@ -290,9 +290,9 @@ func TestReconnectReplaysInitialize(t *testing.T) {
 	}
 }
 
-// The replay repeats the handshake the session used: server/discover when
+// The replay repeats the greeting the session used: server/discover when
 // the server took it, initialize when the host fell back to it.
-func TestReconnectReplaysHandshakeUsed(t *testing.T) {
+func TestReconnectReplaysGreetingUsed(t *testing.T) {
 	const discoverParams = `{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}`
 	tests := []struct {
 		name       string
@@ -423,9 +423,6 @@ func TestReconnectQueue(t *testing.T) {
 	if got := srv.received(2); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the second connection received\n%q\nwant\n%q", got, want)
 	}
-	if got := srv.received(2); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("the second connection received\n%q\nwant\n%q", got, want)
-	}
 }
 
 // The host closing stdin while the session is being restored ends the
@@ -454,7 +451,7 @@ func TestReconnectGivesUp(t *testing.T) {
 	tests := []struct {
 		name      string
 		crashFrom int32
-		handshake bool
+		greeted   bool
 	}{
 		{"crashes at start", 1, false},
 		{"crashes after the first session", 2, true},
@@ -463,9 +460,9 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &mcpServer{crashFrom: tt.crashFrom}
 			_, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
-			var log safeBuffer
+			var log sshtest.Buffer
 			h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Retries: 3, Logger: newTestLogger(&log)}))
-			if tt.handshake {
+			if tt.greeted {
 				h.initialize()
 				h.send(`{"jsonrpc":"2.0","id":1,"method":"exit","params":{"code":1}}`)
 			} else {
@@ -631,7 +628,7 @@ func TestBridgeCancel(t *testing.T) {
 func TestReconnectDropsPartialFrame(t *testing.T) {
 	srv := &mcpServer{halfDone: make(chan struct{}, 1)}
 	ssrv, connect := inProcess(t, sshtest.ServerConfig{Run: srv.program()}, transport.Program{})
-	var log safeBuffer
+	var log sshtest.Buffer
 	h := startBridge(t, fastRetry(&Bridge{Name: "box", Connect: connect, Logger: newTestLogger(&log)}))
 	h.initialize()
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"half"}`)

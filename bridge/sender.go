@@ -7,6 +7,11 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
 
+// remoteBuffer is the size of the buffer that gathers a burst of the
+// host's frames into one write to the channel, as hostBuffer does the
+// other way.
+const remoteBuffer = 64 << 10
+
 // sender writes the host's frames to one link's remote: the host reader
 // writes each frame itself while the link is live and nothing waits for
 // it, and a goroutine of the loop's writes the frames that waited. mu

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/transport"
@@ -58,17 +59,25 @@ func (s *schedules) defaults(exitWait time.Duration) {
 	}
 }
 
-// stopRemote ends the program of a session whose input is closed, or
-// cannot be written: it waits for the program to exit, and when it does
-// not, asks the server to signal it TERM, then KILL. It returns the exit
-// status, or ErrNoExitStatus when the program did not end; closing the
-// session is the caller's. Once hurry is closed (a signal came), each wait
-// is cut to the hurried schedule's.
-func (b *Bridge) stopRemote(remote transport.Remote, hurry <-chan struct{}) error {
+// stopper ends the remote programs of a session on the bridge's
+// schedules.
+type stopper struct {
+	schedules schedules
+	log       *slog.Logger
+	name      string // the target's alias, for the log
+}
+
+// stop ends the program of a session whose input is closed, or cannot be
+// written: it waits for the program to exit, and when it does not, asks
+// the server to signal it TERM, then KILL. It returns the exit status, or
+// ErrNoExitStatus when the program did not end; closing the session is
+// the caller's. Once hurry is closed (a signal came), each wait is cut to
+// the hurried schedule's.
+func (st stopper) stop(remote transport.Remote, hurry <-chan struct{}) error {
 	exited := make(chan error, 1)
 	go func() { exited <- remote.Wait() }()
 	w := &stopWait{exited: exited, hurry: hurry}
-	s := b.schedules
+	s := st.schedules
 	if status, ok, _ := w.wait(s.calm.exit, s.hurried.exit, nil); ok {
 		return status
 	}
@@ -81,7 +90,7 @@ func (b *Bridge) stopRemote(remote transport.Remote, hurry <-chan struct{}) erro
 		{"KILL", s.calm.kill, s.hurried.kill, "the remote program did not exit after TERM; asking the server to kill it"},
 	}
 	for _, step := range steps {
-		b.Logger.Info(step.why, "target", b.Name, "signal", step.sig)
+		st.log.Info(step.why, "target", st.name, "signal", step.sig)
 		replied := make(chan error, 1)
 		go func() { replied <- remote.Signal(step.sig) }()
 		status, ok, refused := w.wait(step.calm, step.hurried, replied)
@@ -89,13 +98,13 @@ func (b *Bridge) stopRemote(remote transport.Remote, hurry <-chan struct{}) erro
 			return status
 		}
 		if refused != nil {
-			b.Logger.Warn("the server refused to signal the remote program; closing the session, but the program may keep running on the server",
-				"target", b.Name, "signal", step.sig,
+			st.log.Warn("the server refused to signal the remote program; closing the session, but the program may keep running on the server",
+				"target", st.name, "signal", step.sig,
 				"hint", signalHint)
 			return transport.ErrNoExitStatus
 		}
 	}
-	b.Logger.Warn("the remote program did not end after KILL; closing the session, but it may keep running on the server", "target", b.Name)
+	st.log.Warn("the remote program did not end after KILL; closing the session, but it may keep running on the server", "target", st.name)
 	return transport.ErrNoExitStatus
 }
 
@@ -104,7 +113,7 @@ func (b *Bridge) stopRemote(remote transport.Remote, hurry <-chan struct{}) erro
 // a session without privilege separation (a root login).
 const signalHint = "OpenSSH signals only a command m2m-ssh runs itself: not a subsystem, a ForceCommand or an authorized_keys command=, and before OpenSSH 9.8 not a root login. Make the remote MCP server exit when its stdin closes"
 
-// stopWait is one stopRemote: the program's exit, and the signal that
+// stopWait is one stopper.stop: the program's exit, and the signal that
 // shortens its waits.
 type stopWait struct {
 	exited <-chan error

@@ -1,166 +1,17 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/transport"
 )
-
-// fakeRemote is a remote program in memory, with what ends it chosen by
-// the test: EOF, TERM or KILL, or nothing. It records what the bridge asks
-// of it, in order.
-type fakeRemote struct {
-	endsOn map[string]bool // "EOF", "TERM", "KILL"
-	refuse bool            // the server refuses every signal
-	deaf   bool            // the program never reads its input
-
-	stdinR, stdoutR, stderrR *io.PipeReader
-	stdinW, stdoutW, stderrW *io.PipeWriter
-
-	mu     sync.Mutex
-	calls  []string
-	events chan string // each call, as it is made
-	// writing receives when a Write starts.
-	writing chan struct{}
-
-	endOnce   sync.Once
-	exited    chan struct{}
-	status    error
-	closeOnce sync.Once
-	closed    chan struct{}
-}
-
-func newFakeRemote(f *fakeRemote) *fakeRemote {
-	f.stdinR, f.stdinW = io.Pipe()
-	f.stdoutR, f.stdoutW = io.Pipe()
-	f.stderrR, f.stderrW = io.Pipe()
-	f.events = make(chan string, 64)
-	f.writing = make(chan struct{}, 64)
-	f.exited = make(chan struct{})
-	f.closed = make(chan struct{})
-	if !f.deaf {
-		go f.serve()
-	}
-	return f
-}
-
-// serve answers every request but "hang" with an empty result; at EOF the
-// program ends if EOF ends it, and otherwise keeps running.
-func (f *fakeRemote) serve() {
-	r := bufio.NewReader(f.stdinR)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			if f.endsOn["EOF"] {
-				f.end(nil)
-			}
-			return
-		}
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if json.Unmarshal(line, &m) != nil || m.ID == nil || m.Method == "hang" {
-			continue
-		}
-		fmt.Fprintf(f.stdoutW, `{"jsonrpc":"2.0","id":%s,"result":{}}`+"\n", m.ID)
-	}
-}
-
-func (f *fakeRemote) record(call string) {
-	f.mu.Lock()
-	f.calls = append(f.calls, call)
-	f.mu.Unlock()
-	f.events <- call
-}
-
-func (f *fakeRemote) recorded() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-// end ends the program with status: its output closes, and Wait returns.
-func (f *fakeRemote) end(status error) {
-	f.endOnce.Do(func() {
-		f.status = status
-		f.stdoutW.Close()
-		f.stderrW.Close()
-		close(f.exited)
-	})
-}
-
-func (f *fakeRemote) Read(p []byte) (int, error) { return f.stdoutR.Read(p) }
-func (f *fakeRemote) Write(p []byte) (int, error) {
-	f.writing <- struct{}{}
-	return f.stdinW.Write(p)
-}
-func (f *fakeRemote) Stderr() io.Reader { return f.stderrR }
-
-func (f *fakeRemote) CloseWrite() error {
-	f.record("eof")
-	return f.stdinW.Close()
-}
-
-func (f *fakeRemote) Signal(sig string) error {
-	f.record("signal " + sig)
-	if f.refuse {
-		return &transport.SignalError{Signal: sig}
-	}
-	if f.endsOn[sig] {
-		f.end(&transport.ExitError{Status: 128 + signalNumbers[sig], Signal: sig})
-	}
-	return nil
-}
-
-// signalNumbers are the numbers of the signals the fake is sent.
-var signalNumbers = map[string]int{"TERM": 15, "KILL": 9}
-
-func (f *fakeRemote) Wait() error {
-	select {
-	case <-f.exited:
-		return f.status
-	case <-f.closed:
-		return transport.ErrNoExitStatus
-	}
-}
-
-func (f *fakeRemote) Close() error {
-	f.record("close")
-	f.closeOnce.Do(func() {
-		close(f.closed)
-		f.stdinR.CloseWithError(io.ErrClosedPipe)
-		f.stdoutW.CloseWithError(io.EOF)
-		f.stderrW.Close()
-	})
-	return nil
-}
-
-// awaitCall waits for the fake to be asked call.
-func (f *fakeRemote) awaitCall(t *testing.T, call string) {
-	t.Helper()
-	timer := time.NewTimer(bound)
-	defer timer.Stop()
-	for {
-		select {
-		case c := <-f.events:
-			if c == call {
-				return
-			}
-		case <-timer.C:
-			t.Fatalf("the bridge did not %s; it did %q", call, f.recorded())
-		}
-	}
-}
 
 // fastStop is a calm schedule short enough for tests.
 var fastStop = schedule{exit: 20 * time.Millisecond, term: 20 * time.Millisecond, kill: 20 * time.Millisecond}
@@ -185,8 +36,8 @@ func TestStopRemoteSequence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse})
-			var log safeBuffer
+			f := newMemRemote(&memRemote{endsOn: map[string]bool{tt.endsOn: true}, refuse: tt.refuse, serve: true})
+			var log sshtest.Buffer
 			b := &Bridge{Name: "box", Logger: newTestLogger(&log), schedules: schedules{calm: fastStop},
 				Connect: func(context.Context) (transport.Remote, error) { return f, nil }}
 			h := startBridge(t, b)
@@ -218,9 +69,9 @@ func TestStopRemoteHurried(t *testing.T) {
 		deaf bool
 		// before is what the host does before the signal; it returns
 		// the ids that must be answered with an error.
-		before func(h *host, f *fakeRemote) []float64
+		before func(h *host, f *memRemote) []float64
 	}{
-		{"requests in flight", false, func(h *host, f *fakeRemote) []float64 {
+		{"requests in flight", false, func(h *host, f *memRemote) []float64 {
 			h.send(`{"jsonrpc":"2.0","id":1,"method":"hang"}`)
 			h.send(`{"jsonrpc":"2.0","id":2,"method":"hang"}`)
 			h.send(`{"jsonrpc":"2.0","id":3,"method":"echo"}`)
@@ -229,13 +80,13 @@ func TestStopRemoteHurried(t *testing.T) {
 			}
 			return []float64{1, 2}
 		}},
-		{"stdin closed, waiting for the exit", false, func(h *host, f *fakeRemote) []float64 {
+		{"stdin closed, waiting for the exit", false, func(h *host, f *memRemote) []float64 {
 			h.send(`{"jsonrpc":"2.0","id":1,"method":"hang"}`)
 			h.in.Close()
 			f.awaitCall(h.t, "eof")
 			return []float64{1}
 		}},
-		{"write blocked: the remote does not read", true, func(h *host, f *fakeRemote) []float64 {
+		{"write blocked: the remote does not read", true, func(h *host, f *memRemote) []float64 {
 			// The write blocks with the bridge's: not h.send, which
 			// may fail the test from this goroutine.
 			go io.WriteString(h.in, fmt.Sprintf(`{"jsonrpc":"2.0","id":9,"method":"digest","params":{"text":%q}}`+"\n", strings.Repeat("x", 1<<20)))
@@ -249,7 +100,7 @@ func TestStopRemoteHurried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeRemote(&fakeRemote{endsOn: map[string]bool{"KILL": true}, deaf: tt.deaf})
+			f := newMemRemote(&memRemote{endsOn: map[string]bool{"KILL": true}, serve: !tt.deaf})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b := &Bridge{Name: "box", ExitWait: time.Hour, schedules: schedules{calm: calm},

@@ -17,7 +17,7 @@ import (
 //
 // It first checks the socket as OpenSSH's users trust it: a Unix socket
 // owned by this user and not accessible to group or others, served by a
-// process of this user; anything else is a [*SocketError]. A path where
+// process of this user (or root); anything else is a [*SocketError]. A path where
 // nobody listens (no such file, a stale socket) gives a [*NoMasterError],
 // for which errors.Is(err, ErrNoMaster). A master that answers with
 // another protocol version, or not with a hello, is a [*ProtocolError].
@@ -216,6 +216,10 @@ func (c *Client) Exit(ctx context.Context) error {
 // waits for MUX_S_SESSION_OPENED; a refusal is a [*RefusedError]. The
 // master duplicates the descriptors (and, as OpenSSH's does, makes them
 // non-blocking): the caller may close its copies once NewSession returns.
+//
+// The caller may write its first input into stdin before NewSession
+// returns: a pipe holds it until the master reads it, once the session
+// is open, which saves the round trip of waiting for the answer.
 //
 // The control connection then belongs to the session (OpenSSH uses one
 // control connection per session): the Client must not be used for

@@ -9,10 +9,10 @@
 // SCM_RIGHTS; the master's exit message becomes the session's exit status.
 //
 // The server side ([Listen], [Server]) is a master that `ssh -S PATH` can
-// ride: it checks every peer's uid before reading a byte, answers hello,
-// alive check and terminate, opens a session channel for each new-session
-// request through [Server.Open] and copies the passed descriptors to and
-// from it. Every other request (forwardings, stdio forwarding, proxy mode,
+// ride: it checks that every peer runs as this user (or root, as OpenSSH
+// allows) before a byte is exchanged, answers hello, alive check and
+// terminate, opens a session channel for each new-session request through
+// [Server.Open] and copies the passed descriptors to and from it. Every other request (forwardings, stdio forwarding, proxy mode,
 // stop listening) is refused with the protocol's failure message.
 //
 // The package knows nothing of JSON-RPC or of OpenSSH's configuration, and

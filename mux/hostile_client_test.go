@@ -228,8 +228,8 @@ func TestServerClosesPassedDescriptors(t *testing.T) {
 	cases := []struct {
 		name  string
 		msg   []byte
-		fds   int  // descriptors sent
-		batch bool // all in one SCM_RIGHTS message, not one a byte
+		fds   int    // descriptors sent
+		batch bool   // all in one SCM_RIGHTS message, not one a byte
 		reply uint32 // 0: the connection ends, after a failure or none
 		why   string
 	}{

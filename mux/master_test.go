@@ -152,3 +152,17 @@ func TestClientCheckAndExit(t *testing.T) {
 		t.Fatalf("Dial after Exit: %v, want ErrNoMaster", err)
 	}
 }
+
+// TestClientRemoteKilledBySignal pins what OpenSSH's master does with an
+// exit-signal: no exit message, the connection closed (ssh exits 255).
+func TestClientRemoteKilledBySignal(t *testing.T) {
+	_, m := realMaster(t)
+	r := run(t, dial(t, m.Path), mux.SessionRequest{Command: "kill -KILL $$"}, nil)
+	if !errors.Is(r.err, mux.ErrMasterGone) {
+		t.Fatalf("a remote killed by a signal: status %d, %v; want ErrMasterGone as OpenSSH's master sends no status", r.status, r.err)
+	}
+	// The master itself lives on.
+	if _, err := dial(t, m.Path).Check(timeout(t, hangBound)); err != nil {
+		t.Fatalf("Check after the signal: %v", err)
+	}
+}

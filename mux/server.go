@@ -40,13 +40,23 @@ type Server struct {
 }
 
 // Serve accepts control connections until l is closed, then returns nil
-// (and the error of Accept otherwise). Each peer is checked to be this
-// user's uid (SO_PEERCRED / getpeereid) before a byte is read from it.
+// (and the error of Accept otherwise). Each peer is checked to run as
+// this user or as root, as OpenSSH's master checks (SO_PEERCRED /
+// getpeereid), before a byte is written to or read from it.
 // It serves hello, alive check, terminate and new session (exec,
 // subsystem, shell, env; the exit status sent back as OpenSSH's master
 // does), and answers every other request (forwardings, stdio forward,
 // proxy, stop listening) with the protocol's refusal. Control connections
 // and sessions are bounded (MaxConns, MaxSessions).
+//
+// Where it differs from OpenSSH's master: it passes every environment
+// string on (it has no SendEnv of its own; the server's AcceptEnv still
+// decides); it never requests a tty, X11 or agent forwarding (a tty
+// request is answered with MUX_S_TTY_ALLOC_FAIL, so ssh leaves raw mode);
+// and it answers MUX_S_SESSION_OPENED only once the server accepted the
+// exec, subsystem or shell request, so that a refusal reaches the client
+// as MUX_S_FAILURE with the reason (this costs one round trip to the
+// server that OpenSSH's master does not wait for).
 func (s *Server) Serve(l *Listener) error {
 	if s.Open == nil {
 		return errors.New("a connection-sharing server needs an Open function")
@@ -85,6 +95,9 @@ const (
 	// fdTimeout bounds the wait for a new session's descriptors, which a
 	// client sends right after its request.
 	fdTimeout = 30 * time.Second
+	// writeTimeout bounds one answer's write: a client that asks and never
+	// reads fills its socket's buffer and must not stall its reader.
+	writeTimeout = 30 * time.Second
 	// openTimeout bounds opening a session channel and its requests'
 	// answers, in case the connection under the master stalls before
 	// its keepalive notices.
@@ -108,6 +121,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// trustedUID is OpenSSH's rule for either end of a control connection:
+// the same user, or root (who could read the socket's secrets anyway).
+func trustedUID(uid uint32) bool { return uid == 0 || uid == uint32(os.Getuid()) }
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -118,7 +135,7 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) serveConn(conn *net.UnixConn) {
 	log := s.logger()
 	uid, err := peerUID(conn)
-	if err != nil || uid != uint32(os.Getuid()) {
+	if err != nil || !trustedUID(uid) {
 		log.Warn("refused a control connection from another user", "uid", uid, "err", err)
 		conn.Close()
 		return

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,6 +176,23 @@ func TestServerServesOpenSSHClient(t *testing.T) {
 			t.Fatalf("stdout %q, stderr %q, exit %d", out, stderr, code)
 		}
 	})
+	t.Run("a tty asked for", func(t *testing.T) {
+		// Refused with MUX_S_TTY_ALLOC_FAIL; the command runs without one.
+		out, stderr, code := sshThrough(t, m.path, "", "-tt", "x", "test -t 0 || echo no-tty")
+		if out != "no-tty\n" || code != 0 {
+			t.Fatalf("stdout %q, stderr %q, exit %d", out, stderr, code)
+		}
+	})
+	t.Run("killed by a signal", func(t *testing.T) {
+		// As through OpenSSH's master: no exit message, so ssh exits 255.
+		_, stderr, code := sshThrough(t, m.path, "", "x", "kill -KILL $$")
+		if code != 255 {
+			t.Fatalf("exit %d, stderr %q; want 255", code, stderr)
+		}
+		if !strings.Contains(m.log.String(), "signal=KILL") {
+			t.Fatalf("the signal is not logged:\n%s", m.log.String())
+		}
+	})
 	t.Run("shell", func(t *testing.T) {
 		out, stderr, code := sshThrough(t, m.path, "echo in-shell; exit 4\n", "-T", "x")
 		if !strings.Contains(out, "in-shell\n") || code != 4 {
@@ -265,6 +283,10 @@ func TestServerClosedControlEndsChannel(t *testing.T) {
 	}
 	s.Close()
 	sshtest.WaitPidExit(t, pid, hangBound)
+	err = sshtest.Within(t, hangBound, func() error { _, err := s.Wait(); return err })
+	if !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Wait after Close: %v, want net.ErrClosed", err)
+	}
 }
 
 // TestServerMasterConnectionDies: the SSH connection under the master

@@ -36,6 +36,7 @@ func (c *serverConn) send(b *builder) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err = c.conn.Write(msg)
 	return err
 }

@@ -121,13 +121,15 @@ func (s *serverSession) run() {
 		io.Copy(s.ch, s.stdin)
 		s.ch.CloseWrite()
 	}()
+	// Each output is closed as soon as the remote ends it: the client
+	// sees its EOF then, not only at the session's end.
 	var out sync.WaitGroup
-	out.Go(func() { copyOut(s.stdout, s.ch) })
-	out.Go(func() { copyOut(s.stderr, s.ch.Stderr()) })
+	out.Go(func() { copyOut(s.stdout, s.ch); s.stdout.Close() })
+	out.Go(func() { copyOut(s.stderr, s.ch.Stderr()); s.stderr.Close() })
 	out.Wait()
 	e := <-s.exited
 	s.ch.Close()
-	closeAll([]*os.File{s.stdin, s.stdout, s.stderr})
+	s.stdin.Close() // ends the copy of a client's input that never ended
 	switch {
 	case e.haveStatus:
 		s.c.send(newBuilder(msgExit).u32(s.id).u32(e.status))

@@ -47,7 +47,7 @@ func checkSocket(path string) error {
 }
 
 // dialSocket connects to the master at path once the socket is trusted,
-// and checks that the process listening is this user's.
+// and checks that the process listening is this user's (or root's).
 func dialSocket(ctx context.Context, path string) (*net.UnixConn, error) {
 	if err := checkSocket(path); err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func dialSocket(ctx context.Context, path string) (*net.UnixConn, error) {
 	}
 	conn := c.(*net.UnixConn)
 	uid, err := peerUID(conn)
-	if err == nil && uid != uint32(os.Getuid()) {
+	if err == nil && !trustedUID(uid) {
 		err = &SocketError{Path: path, Reason: fmt.Sprintf("is served by a process of uid %d, not yours (uid %d)", uid, os.Getuid())}
 	}
 	if err != nil {

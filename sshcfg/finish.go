@@ -18,7 +18,10 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		StrictHostKeyChecking: defaultStrictHostKeyChecking,
 		ServerAliveCountMax:   defaultServerAliveCountMax,
 		LogLevel:              defaultLogLevel,
-		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
+		AddressFamily:         "any",
+		ConnectionAttempts:    1,
+		BindAddress:           c.str["bindaddress"],
+		BindInterface:         c.str["bindinterface"],
 		SetEnv:                c.setEnv,
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
@@ -52,24 +55,44 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		// ssh's own default: batch sessions notice a dead server.
 		t.ServerAliveInterval = batchServerAliveInterval
 	}
+	t.CanonicalizeHostname = str["canonicalizehostname"]
+	t.CanonicalizeMaxDots, _ = strconv.Atoi(str["canonicalizemaxdots"])
+	t.CanonicalizeFallbackLocal = str["canonicalizefallbacklocal"] == "yes"
+	t.CanonicalDomains = c.canonicalDomains
+	for _, p := range c.permittedCNAMEs {
+		if !r.hasPermittedCNAMEs() {
+			break // "none", which ssh -G shows as no rules
+		}
+		t.CanonicalizePermittedCNAMEs = append(t.CanonicalizePermittedCNAMEs, p.source+":"+p.target)
+	}
+	if v, ok := str["addressfamily"]; ok {
+		t.AddressFamily = v
+	}
+	if v, ok := str["connectionattempts"]; ok {
+		t.ConnectionAttempts, _ = strconv.Atoi(v)
+		if t.ConnectionAttempts <= 0 {
+			return nil, fmt.Errorf("sshcfg: invalid number of ConnectionAttempts (%d): it must be at least 1", t.ConnectionAttempts)
+		}
+	}
 	if v, ok := str["connecttimeout"]; ok {
 		n, _ := strconv.Atoi(v)
 		t.ConnectTimeout = time.Duration(n) * time.Second
 	}
 	t.HostKeyAlias = lower(str["hostkeyalias"])
-	if v, ok := str["hostkeyalgorithms"]; ok {
-		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
-		if !ok {
-			return nil, fmt.Errorf("sshcfg: HostKeyAlgorithms %q selects nothing", v)
+	t.specs = map[string]string{}
+	for kw, al := range algorithmLists {
+		list, err := al.resolve(str[kw])
+		if err != nil {
+			return nil, fmt.Errorf("sshcfg: %w", err)
 		}
-		t.HostKeyAlgorithms = list
+		t.specs[kw] = str[kw]
+		*t.algorithmField(kw) = list
 	}
 	if v := str["proxycommand"]; lower(v) != "none" {
 		t.ProxyCommand = v
 	}
 
-	// %k is HostKeyAlias, else the alias as given (ssh's host_arg), not
-	// the HostName.
+	// %k is HostKeyAlias, else the host as given on the command line.
 	keyAlias := r.alias
 	if t.HostKeyAlias != "" {
 		keyAlias = t.HostKeyAlias
@@ -187,4 +210,25 @@ func (r *resolver) agentSocket(v string) string {
 		return "none" // ssh finds no agent when the variable is unset
 	}
 	return v
+}
+
+// algorithmField is the Target field that holds an algorithm keyword.
+func (t *Target) algorithmField(keyword string) *string {
+	switch keyword {
+	case "ciphers":
+		return &t.Ciphers
+	case "macs":
+		return &t.MACs
+	case "kexalgorithms":
+		return &t.KexAlgorithms
+	case "hostkeyalgorithms":
+		return &t.HostKeyAlgorithms
+	case "pubkeyacceptedalgorithms":
+		return &t.PubkeyAcceptedAlgorithms
+	case "hostbasedacceptedalgorithms":
+		return &t.HostbasedAcceptedAlgorithms
+	case "casignaturealgorithms":
+		return &t.CASignatureAlgorithms
+	}
+	panic("sshcfg: no field for " + keyword)
 }

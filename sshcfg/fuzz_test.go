@@ -41,6 +41,7 @@ func FuzzResolve(f *testing.F) {
 			Logger:       logger,
 			Exec:         func(string) (bool, error) { return len(config)%2 == 0, nil },
 			Getenv:       func(k string) (string, bool) { return "v-" + k, len(k)%2 == 0 },
+			Resolver:     &fakeDNS{hosts: map[string][]string{"host.example.test.": {"192.0.2.1"}}},
 		})
 		if err != nil {
 			return

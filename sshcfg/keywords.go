@@ -23,6 +23,8 @@ type settings struct {
 	globalKnownHosts []string
 	setEnv           []string
 	sendEnv          []string
+	canonicalDomains []string
+	permittedCNAMEs  []cnameRule
 	// jump is the ProxyJump that won the slot it shares with
 	// ProxyCommand; str["proxycommand"] is the other way to win it.
 	jump *jumpSpec
@@ -125,38 +127,48 @@ var handlers map[string]handler
 
 func init() {
 	handlers = map[string]handler{
-		"host":                  (*resolver).hostKeyword,
-		"match":                 (*resolver).matchKeyword,
-		"include":               (*resolver).includeKeyword,
-		"hostname":              stringKeyword,
-		"user":                  stringKeyword,
-		"hostkeyalias":          stringKeyword,
-		"ignoreunknown":         stringKeyword,
-		"port":                  portKeyword,
-		"identityfile":          pathKeyword,
-		"certificatefile":       pathKeyword,
-		"identitiesonly":        flagKeyword,
-		"batchmode":             flagKeyword,
-		"hashknownhosts":        flagKeyword,
-		"forwardagent":          forwardAgentKeyword,
-		"identityagent":         identityAgentKeyword,
-		"userknownhostsfile":    fileListKeyword,
-		"globalknownhostsfile":  fileListKeyword,
-		"stricthostkeychecking": strictKeyword,
-		"hostkeyalgorithms":     hostKeyAlgorithmsKeyword,
-		"connecttimeout":        timeKeyword,
-		"serveraliveinterval":   timeKeyword,
-		"serveralivecountmax":   intKeyword,
-		"proxycommand":          commandKeyword,
-		"remotecommand":         commandKeyword,
-		"proxyjump":             proxyJumpKeyword,
-		"setenv":                setEnvKeyword,
-		"sendenv":               sendEnvKeyword,
-		"loglevel":              logLevelKeyword,
-		"canonicalizehostname":  canonicalizeKeyword,
-		"controlpath":           stringKeyword,
-		"controlmaster":         controlMasterKeyword,
-		"controlpersist":        controlPersistKeyword,
+		"host":                        (*resolver).hostKeyword,
+		"match":                       (*resolver).matchKeyword,
+		"include":                     (*resolver).includeKeyword,
+		"hostname":                    stringKeyword,
+		"user":                        stringKeyword,
+		"hostkeyalias":                stringKeyword,
+		"ignoreunknown":               stringKeyword,
+		"port":                        portKeyword,
+		"identityfile":                pathKeyword,
+		"certificatefile":             pathKeyword,
+		"identitiesonly":              flagKeyword,
+		"batchmode":                   flagKeyword,
+		"hashknownhosts":              flagKeyword,
+		"forwardagent":                forwardAgentKeyword,
+		"identityagent":               identityAgentKeyword,
+		"userknownhostsfile":          fileListKeyword,
+		"globalknownhostsfile":        fileListKeyword,
+		"stricthostkeychecking":       strictKeyword,
+		"connecttimeout":              timeKeyword,
+		"serveraliveinterval":         timeKeyword,
+		"serveralivecountmax":         intKeyword,
+		"proxycommand":                commandKeyword,
+		"remotecommand":               commandKeyword,
+		"proxyjump":                   proxyJumpKeyword,
+		"setenv":                      setEnvKeyword,
+		"sendenv":                     sendEnvKeyword,
+		"loglevel":                    logLevelKeyword,
+		"canonicalizehostname":        canonicalizeKeyword,
+		"addressfamily":               addressFamilyKeyword,
+		"bindaddress":                 stringKeyword,
+		"bindinterface":               stringKeyword,
+		"connectionattempts":          intKeyword,
+		"canonicaldomains":            canonicalDomainsKeyword,
+		"canonicalizemaxdots":         intKeyword,
+		"canonicalizefallbacklocal":   flagKeyword,
+		"canonicalizepermittedcnames": permittedCNAMEsKeyword,
+		"controlpath":                 stringKeyword,
+		"controlmaster":               controlMasterKeyword,
+		"controlpersist":              controlPersistKeyword,
+	}
+	for kw := range algorithmLists {
+		handlers[kw] = algorithmsKeyword
 	}
 }
 
@@ -387,20 +399,6 @@ func strictKeyword(r *resolver, c *call) error {
 	return nil
 }
 
-func hostKeyAlgorithmsKeyword(r *resolver, c *call) error {
-	a, err := c.arg()
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(a, "-") && !validKeyAlgorithms(strings.TrimLeft(a[:1], "+^")+a[1:]) {
-		return fmt.Errorf("bad key types %q", a)
-	}
-	if c.active {
-		r.cfg.setStr(c.keyword, a)
-	}
-	return nil
-}
-
 // timeKeyword is parse_time: "none" leaves the keyword unset, so a later
 // line may still set it, exactly as in ssh.
 func timeKeyword(r *resolver, c *call) error {
@@ -604,24 +602,17 @@ func logLevelKeyword(r *resolver, c *call) error {
 	return fmt.Errorf("unsupported log level %q", a)
 }
 
-// canonicalizeKeyword is checked like ssh and warned about: m2m-ssh does
-// not look names up in DNS, so it cannot canonicalize them.
-func canonicalizeKeyword(r *resolver, c *call) error {
+// addressFamilyKeyword is multistate_addressfamily.
+func addressFamilyKeyword(r *resolver, c *call) error {
 	a, _ := c.next()
-	v, ok := parseFlag(a)
-	if lower(a) == "always" {
-		v, ok = "always", true
-	}
-	if !ok {
-		return fmt.Errorf("unsupported option %q", a)
-	}
-	if c.active {
-		if _, set := r.cfg.str[c.keyword]; !set && v != "no" {
-			r.log.Warn("sshcfg: CanonicalizeHostname is not honoured: host names are used as written, without DNS", "file", c.file, "line", c.num)
+	switch v := lower(a); v {
+	case "inet", "inet6", "any":
+		if c.active {
+			r.cfg.setStr(c.keyword, v)
 		}
-		r.cfg.setStr(c.keyword, v)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("unsupported option %q", a)
 }
 
 // keywordAliases are ssh's other names for a keyword.
@@ -639,18 +630,10 @@ var keywordAliases = map[string]string{
 // notHonoured are OpenSSH keywords that change how or where ssh connects
 // but that m2m-ssh does not act on; an active line is warned about.
 var notHonoured = map[string]string{
-	"addressfamily":            "connections use whatever address family the name resolves to",
-	"bindaddress":              "connections are made from the default local address",
-	"bindinterface":            "connections are made from the default interface",
 	"knownhostscommand":        "only the known_hosts files are consulted",
 	"pkcs11provider":           "keys come from files and the agent only",
 	"securitykeyprovider":      "",
 	"preferredauthentications": "",
-	"pubkeyacceptedalgorithms": "",
-	"kexalgorithms":            "",
-	"ciphers":                  "",
-	"macs":                     "",
-	"casignaturealgorithms":    "",
 	"localcommand":             "",
 	"permitlocalcommand":       "",
 }
@@ -666,16 +649,15 @@ func init() {
 		xauthlocation gatewayports passwordauthentication
 		kbdinteractiveauthentication kbdinteractivedevices
 		pubkeyauthentication hostbasedauthentication
-		hostbasedacceptedalgorithms addkeystoagent remoteforward
+		addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
-		connectionattempts checkhostip compression tcpkeepalive keepalive
+		checkhostip compression tcpkeepalive keepalive
 		numberofpasswordprompts syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
 		nohostauthenticationforlocalhost rekeylimit
 		tunnel tunneldevice visualhostkey
 		ipqos requesttty sessiontype stdinnull forkafterauthentication
-		proxyusefdpass canonicaldomains canonicalizefallbacklocal
-		canonicalizemaxdots canonicalizepermittedcnames
+		proxyusefdpass
 		streamlocalbindmask streamlocalbindunlink revokedhostkeys
 		fingerprinthash updatehostkeys requiredrsasize
 		enableescapecommandline gssapiauthentication

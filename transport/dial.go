@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +46,13 @@ type Dialer struct {
 	Logger *slog.Logger
 	// Trace, when set, is told of each step of each hop.
 	Trace *Trace
+	// Resolver looks up host names and BindAddress; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
+
+	// afterAttempt, when set, is told of each failed round of direct
+	// connection attempts (tests).
+	afterAttempt func(attempt int, err error)
 }
 
 // maxHops bounds a ProxyJump chain, which configuration can make circular.
@@ -115,10 +120,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	}
 	th := Hop{Target: h.t, JumpFor: h.jumpFor, Via: viaName}
 
-	timeout := h.t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
+	timeout := hopTimeout(h.t, via == nil && h.t.ProxyCommand == "")
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -134,6 +136,10 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
 	}
 
+	alg, err := newAlgorithms(h.t, d.logger())
+	if err != nil {
+		return nil, fail("connect", err)
+	}
 	start := time.Now()
 	raw, err := d.transport(hctx, th, h.t, via, life)
 	if err != nil {
@@ -152,20 +158,21 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	// what cuts a stalled handshake short.
 	stop := context.AfterFunc(hctx, func() { conn.Close() })
 
+	signers := alg.signers(h.ids.Signers())
 	cfg := &ssh.ClientConfig{
-		User:              h.t.User,
-		Auth:              []ssh.AuthMethod{h.ids.AuthMethod()},
-		HostKeyCallback:   h.hk.Callback(),
-		HostKeyAlgorithms: h.hk.Algorithms(),
-		ClientVersion:     "SSH-2.0-" + Version,
+		User:            h.t.User,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })},
+		HostKeyCallback: h.hk.Callback(),
+		ClientVersion:   "SSH-2.0-" + Version,
 	}
+	alg.apply(cfg, h.hk.Algorithms())
 	var sc net.Conn = conn
 	var tr *traceHandshake
 	if d.Trace != nil {
 		tr = &traceHandshake{conn: &versionConn{Conn: conn}}
 		sc = tr.conn
 		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
-		cfg.Auth = []ssh.AuthMethod{tr.authMethod(h.ids.Signers())}
+		cfg.Auth = []ssh.AuthMethod{tr.authMethod(signers)}
 	}
 	start = time.Now()
 	c, chans, reqs, err := ssh.NewClientConn(sc, h.t.Addr(), cfg)
@@ -179,7 +186,7 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 			err = pc.explain(err)
 		}
 		conn.Close()
-		err = fail("handshake", h.ids.AuthError(err))
+		err = fail("handshake", alg.explain(err, h.ids.AuthError(err), h.ids.Signers()))
 		d.traceLogin(th, h, tr, err, time.Since(start))
 		return nil, err
 	}
@@ -206,35 +213,6 @@ func (d *Dialer) transport(ctx context.Context, th Hop, t *sshcfg.Target, via *s
 		return pc, nil
 	}
 	return d.dialTCP(ctx, th, t)
-}
-
-// dialTCP looks the host name up, then connects to its addresses in the
-// order the resolver gave them, as ssh does, until one answers.
-func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
-	port := strconv.Itoa(t.Port)
-	addrs := []string{t.HostName}
-	if _, err := netip.ParseAddr(t.HostName); err == nil {
-		d.Trace.resolved(th, nil, nil, 0)
-	} else {
-		start := time.Now()
-		addrs, err = net.DefaultResolver.LookupHost(ctx, t.HostName)
-		d.Trace.resolved(th, addrs, err, time.Since(start))
-		if err != nil {
-			return nil, err
-		}
-	}
-	var nd net.Dialer
-	var err error
-	for _, a := range addrs {
-		var c net.Conn
-		if c, err = nd.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, err
 }
 
 // remoteName is what a trace calls the other end of the stream to a hop.

@@ -8,8 +8,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,13 +27,13 @@ type lab struct {
 	hop2   *sshtest.Relay // the sshd as jump host hop2
 	wire   *sshtest.Relay // the sshd as target-wire, for network faults
 	config string
-	pidNC  string // where target-nc's ProxyCommand writes its pid
-	log    *labLog
+	pidNC  string          // where target-nc's ProxyCommand writes its pid
+	log    *sshtest.Buffer // what m2m-ssh logs, for assertions and failure output
 }
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	l := &lab{dir: t.TempDir(), log: &labLog{}}
+	l := &lab{dir: t.TempDir(), log: &sshtest.Buffer{}}
 	l.key = sshtest.Keygen(t, l.dir, "id_ed25519", sshtest.KeyOptions{})
 	l.sshd = sshtest.StartSSHD(t, sshtest.SSHDConfig{AuthorizedKeys: []string{l.key.Public}})
 	l.hop1 = sshtest.StartRelay(t, l.sshd.Addr())
@@ -147,24 +145,6 @@ func runOn(t *testing.T, d *Dialer, command string) (string, error) {
 		t.Fatalf("read from %s: %v", d.Target.Alias, err)
 	}
 	return string(out), r.Wait()
-}
-
-// labLog collects what m2m-ssh logs, for assertions and failure output.
-type labLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *labLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *labLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startCat starts a remote command that says "up" and then waits, reads

@@ -135,9 +135,14 @@ func TestDialErrors(t *testing.T) {
 				t.Errorf("error %q: hint lacks %q", err, c.hint)
 			}
 			// Timeouts are the subject here, so bound them: the budget
-			// plus room for a loaded machine.
+			// plus room for a loaded machine, and for a timeout, not
+			// before it (this is the one proof of ConnectTimeout's
+			// timing; the end-to-end test checks what the host is told).
 			if limit := c.timeout + 3*time.Second; took > limit {
 				t.Errorf("failed after %s, want within %s", took, limit)
+			}
+			if strings.Contains(err.Error(), "timed out") && took < c.timeout {
+				t.Errorf("timed out after %s, before the timeout of %s", took, c.timeout)
 			}
 		})
 	}

@@ -72,11 +72,14 @@ func (r *sharedRemote) Stderr() io.Reader { return r.stderr }
 
 // Wait is the session's exit status. The master sends none when the
 // program was killed by a signal, and none when it goes away itself:
-// both are ErrNoExitStatus, the second with a *MasterGoneError.
+// both are ErrNoExitStatus, the second with a *MasterGoneError, told
+// apart by asking whether the master is still there.
 func (r *sharedRemote) Wait() error {
 	r.waitOnce.Do(func() {
 		status, err := r.session.Wait()
 		switch {
+		case errors.Is(err, mux.ErrMasterGone) && masterAlive(r.path):
+			r.exit = fmt.Errorf("%w: the master is there but sent none (OpenSSH's master sends none for a program killed by a signal)", ErrNoExitStatus)
 		case errors.Is(err, mux.ErrMasterGone):
 			r.exit = fmt.Errorf("%w: %w", ErrNoExitStatus, &MasterGoneError{Path: r.path, Err: err})
 		case err != nil:
@@ -108,4 +111,17 @@ func (r *sharedRemote) Close() error {
 		r.stderr.Close()
 	})
 	return err
+}
+
+// masterAlive is whether a master answers at path, within MasterDialTimeout.
+func masterAlive(path string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), MasterDialTimeout)
+	defer cancel()
+	c, err := mux.Dial(ctx, path)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.Check(ctx)
+	return err == nil
 }

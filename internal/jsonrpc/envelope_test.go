@@ -188,7 +188,6 @@ func TestIDKey(t *testing.T) {
 		{`"q\"uote"`, `"q\u0022uote"`},
 		{`null`},
 	}
-	var keys []string
 	for _, group := range same {
 		key := IDKey([]byte(group[0]))
 		for _, id := range group[1:] {
@@ -196,7 +195,6 @@ func TestIDKey(t *testing.T) {
 				t.Errorf("IDKey(%s) = %q, IDKey(%s) = %q: want one key", group[0], key, id, got)
 			}
 		}
-		keys = append(keys, key)
 	}
 	distinct := []string{`1`, `"1"`, `2`, `1.5`, `12345678901234567890122`, `12345678901234567890123`, `"é"`, `"e"`, `null`, `"null"`}
 	seen := map[string]string{}

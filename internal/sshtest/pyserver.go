@@ -298,30 +298,7 @@ func (s *PyServer) serve(c net.Conn) {
 	s.mu.Lock()
 	sc.AddHostKey(s.hostKey)
 	s.mu.Unlock()
-	conn, chans, reqs, err := ssh.NewServerConn(c, sc)
-	if err != nil {
-		c.Close()
-		return
-	}
-	defer conn.Close()
-	go ssh.DiscardRequests(reqs)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only sessions")
-			continue
-		}
-		ch, creqs, err := nc.Accept()
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.session(ch, creqs)
-		}()
-	}
+	serveSessions(c, sc, s.session, true)
 }
 
 func (s *PyServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {

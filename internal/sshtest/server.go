@@ -114,7 +114,13 @@ func (s *Server) Dial() (*ssh.Client, error) {
 	return ssh.Dial("tcp", s.Addr, s.ClientConfig())
 }
 
-func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) {
+func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) { serveSessions(c, sc, s.session, false) }
+
+// serveSessions runs session, each in its own goroutine, on the session
+// channels of one SSH connection until the client goes; it refuses other
+// channels. With wait it returns, and closes the connection, only once
+// every session has ended.
+func serveSessions(c net.Conn, sc *ssh.ServerConfig, session func(ssh.Channel, <-chan *ssh.Request), wait bool) {
 	conn, chans, reqs, err := ssh.NewServerConn(c, sc)
 	if err != nil {
 		c.Close()
@@ -122,6 +128,10 @@ func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) {
 	}
 	defer conn.Close()
 	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	if wait {
+		defer wg.Wait()
+	}
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.UnknownChannelType, "only sessions")
@@ -131,7 +141,11 @@ func (s *Server) serve(c net.Conn, sc *ssh.ServerConfig) {
 		if err != nil {
 			return
 		}
-		go s.session(ch, creqs)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			session(ch, creqs)
+		}()
 	}
 }
 

@@ -2,7 +2,6 @@ package sshtest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -215,27 +213,4 @@ func stripComment(pub string) string {
 		return pub
 	}
 	return f[0] + " " + f[1]
-}
-
-// Buffer collects a child process's output for a test that reads it while
-// the child still writes (a strings.Builder there is a data race).
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Buffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *Buffer) WriteString(s string) {
-	l.Write([]byte(s))
-}
-
-func (l *Buffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
 )
 
-// Methods the bridge knows: the handshake it replays on a new connection,
+// Methods the bridge knows: the greeting it replays on a new connection,
 // and the notifications it reads or writes itself. Any other method passes
 // through untouched.
 const (
@@ -29,11 +29,12 @@ var listChanged = [...]struct{ capability, method string }{
 	{"resources", "notifications/resources/list_changed"},
 }
 
-// handshake records how the host opened its session, so that a new
+// greeting records how the host opened its MCP session (MCP calls it the
+// initialization phase; it is not the SSH handshake), so that a new
 // connection can be opened the same way without the host seeing it: the
-// handshake requests the server answered with a result (server/discover,
+// greeting requests the server answered with a result (server/discover,
 // initialize), in order, and notifications/initialized.
-type handshake struct {
+type greeting struct {
 	mu          sync.Mutex
 	asked       map[string]step // sent, not yet answered, by id
 	steps       []step
@@ -41,84 +42,84 @@ type handshake struct {
 	waiting     atomic.Int32 // len(asked), read by the pump without the lock
 }
 
-// step is one handshake request as the host sent it; id aliases frame.
+// step is one greeting request as the host sent it; id aliases frame.
 type step struct {
 	method string
 	frame  []byte
 	id     []byte
 }
 
-// ask records a handshake request on its way to the server. frame is owned
+// ask records a greeting request on its way to the server. frame is owned
 // by the bridge and not changed afterwards.
-func (h *handshake) ask(env jsonrpc.Envelope, frame []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.asked == nil {
-		h.asked = make(map[string]step)
+func (g *greeting) ask(env jsonrpc.Envelope, frame []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.asked == nil {
+		g.asked = make(map[string]step)
 	}
-	h.asked[jsonrpc.IDKey(env.ID)] = step{string(env.Method), frame, env.ID}
-	h.waiting.Store(int32(len(h.asked)))
+	g.asked[jsonrpc.IDKey(env.ID)] = step{string(env.Method), frame, env.ID}
+	g.waiting.Store(int32(len(g.asked)))
 }
 
-// answered notes the server's response to id, when id is a handshake
+// answered notes the server's response to id, when id is a greeting
 // request's. A request answered with an error is not part of the session:
 // a client that probes with server/discover and falls back to initialize
 // used initialize alone.
-func (h *handshake) answered(id []byte, isError bool) {
-	if h.waiting.Load() == 0 {
+func (g *greeting) answered(id []byte, isError bool) {
+	if g.waiting.Load() == 0 {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	key := jsonrpc.IDKey(id)
-	s, ok := h.asked[key]
+	s, ok := g.asked[key]
 	if !ok {
 		return
 	}
-	delete(h.asked, key)
-	h.waiting.Store(int32(len(h.asked)))
+	delete(g.asked, key)
+	g.waiting.Store(int32(len(g.asked)))
 	if isError {
 		return
 	}
 	// A method asked again (a client negotiating the protocol version)
 	// counts with its last answer.
-	for i := range h.steps {
-		if h.steps[i].method == s.method {
-			h.steps = append(h.steps[:i], h.steps[i+1:]...)
+	for i := range g.steps {
+		if g.steps[i].method == s.method {
+			g.steps = append(g.steps[:i], g.steps[i+1:]...)
 			break
 		}
 	}
-	h.steps = append(h.steps, s)
+	g.steps = append(g.steps, s)
 }
 
 // notified records notifications/initialized.
-func (h *handshake) notified(frame []byte) {
-	h.mu.Lock()
-	h.initialized = frame
-	h.mu.Unlock()
+func (g *greeting) notified(frame []byte) {
+	g.mu.Lock()
+	g.initialized = frame
+	g.mu.Unlock()
 }
 
-// lost forgets handshake requests that were in flight on a lost
+// lost forgets greeting requests that were in flight on a lost
 // connection: they were answered with an error.
-func (h *handshake) lost() {
-	h.mu.Lock()
-	h.asked = nil
-	h.waiting.Store(0)
-	h.mu.Unlock()
+func (g *greeting) lost() {
+	g.mu.Lock()
+	g.asked = nil
+	g.waiting.Store(0)
+	g.mu.Unlock()
 }
 
 // script is what a new connection replays: each request with an id of
 // m2m-ssh's own, whose response is swallowed, then notifications/initialized.
-func (h *handshake) script() replay {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (g *greeting) script() replay {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var r replay
-	for i, s := range h.steps {
+	for i, s := range g.steps {
 		id := strconv.AppendQuote(nil, fmt.Sprintf("m2m-ssh-replay-%d", i+1))
 		r.requests = append(r.requests, replayed{s.method, id, endLine(jsonrpc.SpliceID(s.frame, s.id, id))})
 	}
-	if h.initialized != nil {
-		r.initialized = endLine(bytes.Clone(h.initialized))
+	if g.initialized != nil {
+		r.initialized = endLine(bytes.Clone(g.initialized))
 	}
 	return r
 }
@@ -144,9 +145,9 @@ type replayed struct {
 
 func (r replay) empty() bool { return len(r.requests) == 0 && r.initialized == nil }
 
-// handshakeResult reads what the bridge needs from a replayed request's
+// greetingResult reads what the bridge needs from a replayed request's
 // response: the error, or the capabilities that announce list changes.
-func handshakeResult(frame []byte) (changed []string, err error) {
+func greetingResult(frame []byte) (changed []string, err error) {
 	var m struct {
 		Result *struct {
 			Capabilities map[string]struct {
@@ -170,18 +171,4 @@ func handshakeResult(frame []byte) (changed []string, err error) {
 		}
 	}
 	return changed, nil
-}
-
-// cancelledID is the id of the request a notifications/cancelled frame
-// cancels, or nil.
-func cancelledID(frame []byte) []byte {
-	var m struct {
-		Params struct {
-			RequestID json.RawMessage `json:"requestId"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(frame, &m) != nil {
-		return nil
-	}
-	return m.Params.RequestID
 }
