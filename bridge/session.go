@@ -361,7 +361,7 @@ func (r *session) neverStarted(unsent []hostFrame, err error) (bool, int, error)
 	for i := range unsent {
 		r.host.answer(&unsent[i], CodeUnavailable, msg)
 	}
-	r.answerQueue(CodeUnavailable, msg)
+	r.queue.answer(r.host, CodeUnavailable, msg)
 	r.b.Logger.Debug("the program was refused", "target", r.b.Name, "answered", n+len(unsent))
 	if !r.eof {
 		r.b.refuse(r.ctx, r.frames, r.host, err)
