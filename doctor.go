@@ -148,6 +148,13 @@ func (d *doctor) run(ctx context.Context) {
 			return s.newDialer(t, ids, hk, idOpts, ho), nil
 		}}
 	remote, err := sh.Connect(ctx)
+	if err == nil {
+		// The session is returned before the server answers its
+		// request; the channel step waits for the answer.
+		if err = transport.Started(remote); err != nil {
+			remote.Close()
+		}
+	}
 	var ce *transport.ChannelError
 	switch {
 	case err != nil && errors.As(err, &ce):

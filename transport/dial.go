@@ -155,6 +155,9 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	d.Trace.connected(th, remoteName(raw, th), nil, time.Since(start))
 	conn := &watchedConn{Conn: fastConn(raw)}
 	conn.touch()
+	if depth == 0 {
+		life.conn = conn
+	}
 	// x/crypto's handshake has no timeout of its own, and a channel
 	// through a jump host has no deadlines: closing the connection is
 	// what cuts a stalled handshake short. The clock stands still while
@@ -279,6 +282,10 @@ func (d *Dialer) logger() *slog.Logger {
 // lifeline holds what one dial opened, to close it all when the target's
 // connection ends, and why the connection was given up on.
 type lifeline struct {
+	// conn is the target's connection; its writes open the gate of a
+	// session started without waiting for the server's reply.
+	conn *watchedConn
+
 	mu      sync.Mutex
 	closers []func()
 	closed  bool
@@ -332,6 +339,7 @@ func (l *lifeline) err() error {
 type watchedConn struct {
 	net.Conn
 	last atomic.Int64 // unix nanoseconds
+	next atomic.Pointer[chan struct{}]
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
@@ -343,6 +351,29 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 }
 
 func (c *watchedConn) touch() { c.last.Store(time.Now().UnixNano()) }
+
+// Write tells a waiter of nextWrite once a write is done: one atomic swap
+// per write when nobody waits.
+func (c *watchedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if w := c.next.Swap(nil); w != nil {
+		close(*w)
+	}
+	return n, err
+}
+
+// nextWrite returns a channel closed when the next write to the
+// connection is done. x/crypto writes each SSH packet in one write, in the
+// order the packets were sent, so a packet sent after the one that closes
+// it goes after it on the wire. A nil conn has no writes to watch: its
+// channel never closes.
+func (c *watchedConn) nextWrite() <-chan struct{} {
+	w := make(chan struct{})
+	if c != nil {
+		c.next.Store(&w)
+	}
+	return w
+}
 
 func (c *watchedConn) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
 
