@@ -36,7 +36,7 @@ const (
 // usage errors follow from it.
 func subcommands() []subcommand {
 	return []subcommand{
-		{Command: &cli.Command{Name: "", Flags: flags(), Action: connectAction}, args: aliasCommand, serves: true},
+		{Command: &cli.Command{Name: "", Flags: append(flags(), controlFlag), Action: connectAction}, args: aliasCommand, serves: true},
 		{Command: &cli.Command{
 			Name:      "resolve",
 			Usage:     "print the options ALIAS resolves to, in the format of 'ssh -G ALIAS'",
@@ -74,6 +74,13 @@ func subcommands() []subcommand {
 			Flags:  append(logFlags(), &cli.BoolFlag{Name: "walkthrough", Usage: "show the walkthrough even when stdin is not a terminal"}),
 			Action: demoAction,
 		}, args: noArgs, serves: true},
+		{Command: controlCommand(), args: aliasCommand},
+		{Command: &cli.Command{
+			Name:   masterCommand,
+			Usage:  "run the shared connection's master (m2m-ssh starts it itself)",
+			Hidden: true,
+			Action: masterAction,
+		}, args: noArgs},
 	}
 }
 

@@ -28,6 +28,7 @@ type session struct {
 	passphrase []byte
 	clientKey  string // seed mode: generated when missing
 	keyServer  *keyServer
+	logLevel   string // --log-level, for a master m2m-ssh starts
 }
 
 // minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
@@ -37,6 +38,9 @@ type session struct {
 const minHeapLimit = 16 << 20
 
 func connectAction(c *cli.Context) error {
+	if op := c.String(controlFlag.Name); op != "" {
+		return controlAction(c, op) // -O check|exit, as ssh
+	}
 	logger, err := newLogger(c)
 	if err != nil {
 		return usageError(err)
@@ -87,7 +91,7 @@ func connectAction(c *cli.Context) error {
 // command line. Explicit flags come first in sshcfg.Options because, as in
 // OpenSSH, the first value obtained for a keyword wins.
 func parseSession(c *cli.Context) (*session, error) {
-	s := &session{passphrase: []byte(c.String("passphrase"))}
+	s := &session{passphrase: []byte(c.String("passphrase")), logLevel: c.String("log-level")}
 	exclusive := 0
 	for _, f := range []string{"known-hosts", "disable-host-key-checking", "use-key-server"} {
 		if c.IsSet(f) {
@@ -169,38 +173,35 @@ func parseSession(c *cli.Context) (*session, error) {
 	return s, nil
 }
 
-// connector resolves the target and loads identities and host keys on the
-// first connect, so that a failure there reaches the host as a JSON-RPC
-// error like any other failure to connect.
+// connector resolves the target on the first connect, so that a failure
+// there reaches the host as a JSON-RPC error like any other failure to
+// connect. Identities and host keys are loaded only when a connection is
+// made directly: riding a master needs neither.
 func (s *session) connector(logger *slog.Logger) transport.Connect {
-	var dial transport.Connect
-	var target *sshcfg.Target
+	var sh *transport.Sharing
 	return func(ctx context.Context) (transport.Remote, error) {
-		if dial == nil {
-			d, err := s.dialer(ctx, logger)
+		if sh == nil {
+			t, err := sshcfg.Resolve(s.alias, s.opts)
 			if err != nil {
-				return nil, err
+				return nil, configError(err, s.opts.ConfigFile)
 			}
 			p := s.program
 			if p.Subsystem == "" && p.Command == "" {
-				p.Command = d.Target.RemoteCommand
+				p.Command = t.RemoteCommand
 			}
-			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User, "program", p.String())
-			dial, target = transport.SSH(d, p), d.Target
+			logger.Info("connecting", "target", s.alias, "addr", t.Addr(), "user", t.User, "program", p.String())
+			sh = &transport.Sharing{Target: t, Program: p, Logger: logger, Start: s.masterStart(t, logger),
+				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}
 		}
-		r, err := dial(ctx)
+		r, err := sh.Connect(ctx)
 		if err != nil {
-			return nil, explainDial(target, s.program.Command, err)
+			return nil, explainDial(sh.Target, s.program.Command, err)
 		}
 		return r, nil
 	}
 }
 
-func (s *session) dialer(ctx context.Context, logger *slog.Logger) (*transport.Dialer, error) {
-	t, err := sshcfg.Resolve(s.alias, s.opts)
-	if err != nil {
-		return nil, configError(err, s.opts.ConfigFile)
-	}
+func (s *session) dialer(ctx context.Context, t *sshcfg.Target, logger *slog.Logger) (*transport.Dialer, error) {
 	if s.seed {
 		created, err := agentauth.EnsureKey(s.clientKey, agentauth.IdentityOptions{Passphrase: s.passphrase})
 		if err != nil {

@@ -71,6 +71,11 @@ type doctor struct {
 	// saidIdentities is set once the identities step failed: the login
 	// that follows fails for that reason, said already.
 	saidIdentities bool
+	// riding is whether the session goes through a master.
+	riding bool
+	// plan says how m2m-ssh would start a master of its own for the
+	// target; "" when it would not.
+	plan string
 }
 
 func (d *doctor) pass(step, what string, details ...string) {
@@ -114,43 +119,66 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.pass("config", fmt.Sprintf("%s is %s@%s, to run %s", t.Alias, t.User, t.Addr(), p), details...)
 
-	// AllowNone: having no identity is reported in its place, after the
-	// host key (trace), as the bridge's login reports it.
-	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger, AllowNone: true}
-	ids, err := agentauth.LoadIdentities(t, idOpts)
-	if err != nil {
-		d.fail("identities", err)
-		return
-	}
-	defer ids.Close()
-	d.ids = ids
-	ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
-	hk, err := agentauth.NewHostKeyChecker(t, ho)
-	if err != nil {
-		d.fail("known_hosts", err)
-		return
+	d.plan = masterPlan(t)
+	switch {
+	case t.ControlPath != "" && !t.ControlMaster.Rides() && d.plan != "":
+		d.note("master", "ControlMaster "+t.ControlMaster.String()+": "+d.plan+"; doctor connects directly")
+	case t.ControlPath != "" && !t.ControlMaster.Rides():
+		d.note("master", "ControlMaster "+t.ControlMaster.String()+" asks to start a master at "+t.ControlPath+", which m2m-ssh does not: it connects directly")
 	}
 
-	// The bridge's own dialer, traced: every hop is checked as the
-	// bridge reaches it.
-	dl := s.newDialer(t, ids, hk, idOpts, ho)
-	dl.Trace = d.trace()
-	client, err := dl.Dial(ctx)
-	if err != nil {
+	// The bridge's own way of connecting, traced: the master it would
+	// ride, or every hop it would reach directly.
+	var ids *agentauth.Identities
+	defer func() {
+		if ids != nil {
+			ids.Close()
+		}
+	}()
+	sh := &transport.Sharing{Target: t, Program: p, Logger: s.opts.Logger, Trace: d.trace(),
+		Direct: func(ctx context.Context) (*transport.Dialer, error) {
+			// AllowNone: having no identity is reported in its place,
+			// after the host key (trace), as the bridge's login says it.
+			idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger, AllowNone: true}
+			var err error
+			if ids, err = agentauth.LoadIdentities(t, idOpts); err != nil {
+				d.fail("identities", err)
+				return nil, err
+			}
+			d.ids = ids
+			ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
+			hk, err := agentauth.NewHostKeyChecker(t, ho)
+			if err != nil {
+				d.fail("known_hosts", err)
+				return nil, err
+			}
+			return s.newDialer(t, ids, hk, idOpts, ho), nil
+		}}
+	remote, err := sh.Connect(ctx)
+	if err == nil {
+		// The session is returned before the server answers its
+		// request; the channel step waits for the answer.
+		if err = transport.Started(remote); err != nil {
+			remote.Close()
+		}
+	}
+	var ce *transport.ChannelError
+	switch {
+	case err != nil && errors.As(err, &ce):
+		d.fail("channel", err)
+		return
+	case err != nil:
 		if !d.failed {
 			d.fail("connect", err)
 		}
 		return
 	}
-	defer client.Close()
-
-	remote, err := transport.Start(client, p)
-	if err != nil {
-		d.fail("channel", &transport.ChannelError{Alias: t.Alias, Program: p, Err: err})
-		return
-	}
 	defer remote.Close()
-	d.pass("channel", p.String()+" accepted")
+	how := " accepted"
+	if d.riding {
+		how += " through the shared connection at " + t.ControlPath + " (no identities or host keys of m2m-ssh's own needed)"
+	}
+	d.pass("channel", p.String()+how)
 	d.initialize(ctx, t, remote, p)
 }
 

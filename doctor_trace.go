@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
+	"github.com/machine-to-machine/m2m-ssh/mux"
 	"github.com/machine-to-machine/m2m-ssh/transport"
 	"golang.org/x/crypto/ssh"
 )
@@ -73,6 +77,7 @@ func (d *doctor) trace() *transport.Trace {
 				}
 			}
 		},
+		Master: d.master,
 		Authenticated: func(h transport.Hop, accepted agentauth.Offered, err error, took time.Duration) {
 			if err != nil && h.JumpFor == "" && d.saidIdentities {
 				return
@@ -106,4 +111,37 @@ func (d *doctor) identities() {
 		offered = append(offered, o.String())
 	}
 	d.pass("identities", fmt.Sprintf("%d to offer", len(offered)), offered...)
+}
+
+// master reports the master at ControlPath: a socket that is not to be
+// trusted fails (the bridge refuses it too); no master, or one that does
+// not answer as one, is a note: the bridge then connects directly, and
+// the steps of that follow.
+func (d *doctor) master(m transport.Master, err error) {
+	var se *mux.SocketError
+	switch {
+	case errors.As(err, &se):
+		d.fail("master", err)
+	case errors.Is(err, mux.ErrNoMaster) && d.plan != "":
+		d.note("master", "none listening at "+m.Path+": "+d.plan+"; doctor connects directly")
+	case errors.Is(err, mux.ErrNoMaster):
+		d.note("master", "none listening at "+m.Path+": connecting directly")
+	case err != nil:
+		d.note("master", fmt.Sprintf("%s did not answer as a master (%v): connecting directly", m.Path, err))
+	default:
+		d.riding = true
+		d.pass("master", fmt.Sprintf("%s, owned by %s, alive (pid %d), protocol version %d", m.Path, owner(m.Owner), m.PID, m.Version), masterLogLine(m.Path)...)
+	}
+}
+
+// owner names a uid as "name (uid N)".
+func owner(uid int) string {
+	if uid < 0 {
+		return "nobody"
+	}
+	id := strconv.Itoa(uid)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username + " (uid " + id + ")"
+	}
+	return "uid " + id
 }

@@ -28,7 +28,9 @@ var bins struct {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
+	// A master m2m-ssh starts is the test binary again, with the
+	// environment m2m-ssh has, which no longer holds runMainEnv.
+	if os.Getenv(runMainEnv) == "1" || len(os.Args) > 1 && os.Args[1] == masterCommand {
 		// Unset, so that what m2m-ssh passes on (ProxyCommand, SendEnv)
 		// is the environment the test gave it.
 		os.Unsetenv(runMainEnv)
@@ -110,8 +112,8 @@ func newWorld(t *testing.T) *world {
 }
 
 // newWorldAs is newWorld whose sshd takes logins as user (the current
-// user when empty).
-func newWorldAs(t *testing.T, user string) *world {
+// user when empty), with sshdExtra appended to its sshd_config.
+func newWorldAs(t *testing.T, user string, sshdExtra ...string) *world {
 	t.Helper()
 	w := &world{dir: t.TempDir()}
 	w.key = sshtest.Keygen(t, w.dir, "id_ed25519", sshtest.KeyOptions{})
@@ -124,6 +126,7 @@ func newWorldAs(t *testing.T, user string) *world {
 		},
 		Subsystems: map[string]string{"mcp": bins.testmcp},
 		LoginUser:  user,
+		Extra:      sshdExtra,
 	})
 	w.agent = sshtest.StartAgent(t)
 	w.agent.Add(t, w.key.Path)
@@ -159,8 +162,11 @@ func connect(t *testing.T, ctx context.Context, cmd *exec.Cmd) (*mcp.ClientSessi
 // connectThrough is connect over transport, which runs cmd.
 func connectThrough(t *testing.T, ctx context.Context, cmd *exec.Cmd, transport mcp.Transport) (*mcp.ClientSession, error) {
 	t.Helper()
-	stderr := &sshtest.Buffer{}
-	cmd.Stderr = stderr
+	stderr, ok := cmd.Stderr.(*sshtest.Buffer)
+	if !ok {
+		stderr = &sshtest.Buffer{}
+		cmd.Stderr = stderr
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("m2m-ssh stderr:\n%s", stderr.String())
@@ -170,6 +176,9 @@ func connectThrough(t *testing.T, ctx context.Context, cmd *exec.Cmd, transport 
 	return client.Connect(ctx, transport, nil)
 }
 
+// TestEndToEnd runs the official Go SDK's client through m2m-ssh every way
+// it starts the server, on each path: a direct connection, and riding an
+// OpenSSH master (ssh -M) with no credentials of its own (e2e_mux_*).
 func TestEndToEnd(t *testing.T) {
 	w := newWorld(t)
 	ways := []struct {
@@ -181,43 +190,54 @@ func TestEndToEnd(t *testing.T) {
 		{"subsystem", []string{"--subsystem", "mcp", "buildbox"}},
 		{"shell with command= key", []string{"buildbox-shell"}},
 	}
-	for _, way := range ways {
-		t.Run(way.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			s, err := connect(t, ctx, w.command(way.args...))
-			if err != nil {
-				t.Fatalf("connect: %v", err)
-			}
-			defer s.Close()
-			if got := s.InitializeResult().ServerInfo.Name; got != "testmcp" {
-				t.Fatalf("server name = %q", got)
-			}
-			tools, err := s.ListTools(ctx, nil)
-			if err != nil {
-				t.Fatalf("tools/list: %v", err)
-			}
-			if len(tools.Tools) < 5 {
-				t.Fatalf("tools/list returned %d tools", len(tools.Tools))
-			}
-			const size = 3<<20 + 12345 // more than 1 MiB
-			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "blob", Arguments: map[string]any{"size": size}})
-			if err != nil {
-				t.Fatalf("tools/call blob: %v", err)
-			}
-			if got := res.Content[0].(*mcp.TextContent).Text; got != sshtest.Blob(size) {
-				t.Fatalf("blob result differs: %d bytes, want %d", len(got), size)
-			}
-			text := "a \u2028 b \u2029 c \u0085 d ✓"
-			res, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
-			if err != nil {
-				t.Fatalf("tools/call echo: %v", err)
-			}
-			if got := res.Content[0].(*mcp.TextContent).Text; got != text {
-				t.Fatalf("echo = %q, want %q", got, text)
-			}
-		})
+	for _, path := range e2ePaths(t, w) {
+		for _, way := range ways {
+			t.Run(path.name+"/"+way.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := path.command(way.args...)
+				s, err := connect(t, ctx, cmd)
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				defer s.Close()
+				checkMCP(t, ctx, s)
+				path.check(t, cmd)
+			})
+		}
+	}
+}
+
+// checkMCP is what every path must carry: initialize, tools/list, a
+// result of megabytes and text that JSON escapes.
+func checkMCP(t *testing.T, ctx context.Context, s *mcp.ClientSession) {
+	t.Helper()
+	if got := s.InitializeResult().ServerInfo.Name; got != "testmcp" {
+		t.Fatalf("server name = %q", got)
+	}
+	tools, err := s.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	if len(tools.Tools) < 5 {
+		t.Fatalf("tools/list returned %d tools", len(tools.Tools))
+	}
+	const size = 3<<20 + 12345 // more than 1 MiB
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "blob", Arguments: map[string]any{"size": size}})
+	if err != nil {
+		t.Fatalf("tools/call blob: %v", err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != sshtest.Blob(size) {
+		t.Fatalf("blob result differs: %d bytes, want %d", len(got), size)
+	}
+	text := "a \u2028 b \u2029 c \u0085 d ✓"
+	res, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+	if err != nil {
+		t.Fatalf("tools/call echo: %v", err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != text {
+		t.Fatalf("echo = %q, want %q", got, text)
 	}
 }
 

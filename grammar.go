@@ -47,7 +47,7 @@ func (inv *invocation) serves() bool {
 }
 
 // argv is the invocation as urfave/cli reads it: the subcommand, every
-// option as --name=value, the alias, and the remote command after --.
+// option as --name=value, the alias, and the remote command.
 func (inv *invocation) argv(prog string) []string {
 	argv := []string{prog}
 	if inv.sub.Name != "" {
@@ -65,10 +65,12 @@ func (inv *invocation) argv(prog string) []string {
 	if inv.hasAlias {
 		argv = append(argv, inv.alias)
 	}
-	if len(inv.rest) > 0 {
-		argv = append(append(argv, "--"), inv.rest...)
+	// After ALIAS urfave/cli reads no flags; a -- is added only where
+	// the command itself starts with one, which parseSession takes off.
+	if len(inv.rest) > 0 && inv.rest[0] == "--" {
+		argv = append(argv, "--")
 	}
-	return argv
+	return append(argv, inv.rest...)
 }
 
 // parseCommandLine reads args (without the program's name) as OpenSSH
@@ -153,11 +155,11 @@ func parseCommandLine(table []subcommand, args []string) (*invocation, error) {
 			return inv, hinted{fmt.Errorf("ALIAS %s is also a subcommand", inv.alias), "write it with its user, as in 'm2m-ssh user@" + inv.alias + "', to reach the host"}
 		}
 	}
-	for _, o := range inv.opts {
+	for i, o := range inv.opts {
 		if !takes(inv.sub, o.name) {
 			return inv, notHere(table, inv.sub, o.name)
 		}
-		if err := checkValue(o); err != nil {
+		if inv.opts[i], err = checkValue(o); err != nil {
 			return inv, err
 		}
 	}
@@ -291,21 +293,23 @@ func unquoteUsage(usage string) (string, string) {
 }
 
 // checkValue refuses a value the flag's type cannot hold, in the same
-// words whichever subcommand it was given to.
-func checkValue(o option) error {
-	var err error
+// words whichever subcommand it was given to. A number is decimal, as
+// ssh reads -p 022, and is passed on so (Go's flag package would read a
+// leading 0 as octal).
+func checkValue(o option) (option, error) {
 	switch o.flag.(type) {
 	case *cli.IntFlag:
-		_, err = strconv.Atoi(o.value)
+		n, err := strconv.ParseInt(o.value, 10, strconv.IntSize)
 		if err != nil {
-			err = fmt.Errorf("%s %q is not a whole number", spell(o.name), o.value)
+			return o, fmt.Errorf("%s %q is not a whole number", spell(o.name), o.value)
 		}
+		o.value = strconv.FormatInt(n, 10)
 	case *cli.DurationFlag:
-		if _, derr := time.ParseDuration(o.value); derr != nil {
-			err = fmt.Errorf("%s %q is not a duration: give it with a unit, as in 30s or 2m", spell(o.name), o.value)
+		if _, err := time.ParseDuration(o.value); err != nil {
+			return o, fmt.Errorf("%s %q is not a duration: give it with a unit, as in 30s or 2m", spell(o.name), o.value)
 		}
 	}
-	return err
+	return o, nil
 }
 
 // maxSuggestDistance is how many edits away a flag or subcommand name may

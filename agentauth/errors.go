@@ -1,6 +1,7 @@
 package agentauth
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,6 +23,16 @@ type AuthError struct {
 	// every identity could be tried.
 	TooManyTries   bool
 	IdentitiesOnly bool
+	// Allowed are the methods the server said can continue; Partial
+	// those it accepted as a first step (AuthenticationMethods).
+	Allowed, Partial []string
+	// Passwords and Kbdints count the password and keyboard-interactive
+	// attempts the server refused.
+	Passwords, Kbdints int
+	// NobodyToAsk: the server takes a password or keyboard-interactive
+	// answers, but no askpass program could be run.
+	NobodyToAsk bool
+	BatchMode   bool
 	// Config is the ssh config file the target was read from, for the
 	// hint ("" for ~/.ssh/config).
 	Config string
@@ -44,6 +55,8 @@ func (e *AuthError) Error() string {
 	fmt.Fprintf(&b, "Authentication failed for %s@%s: ", e.User, e.Host)
 	if len(e.Offered) == 0 {
 		b.WriteString("no identity to offer")
+	} else if containsString(e.Partial, methodPublickey) {
+		b.WriteString("the server accepted a key as a first step, and wants another")
 	} else if e.TooManyTries {
 		b.WriteString("the server gave up (too many authentication failures) before trying all of: ")
 		for i, o := range e.Offered {
@@ -61,16 +74,43 @@ func (e *AuthError) Error() string {
 			b.WriteString(o.String())
 		}
 	}
+	if e.Passwords > 0 {
+		fmt.Fprintf(&b, "; the password was refused (%s)", tries(e.Passwords))
+	}
+	if e.Kbdints > 0 {
+		fmt.Fprintf(&b, "; the keyboard-interactive answers were refused (%s)", tries(e.Kbdints))
+	}
+	if len(e.Allowed) > 0 {
+		fmt.Fprintf(&b, "; the server accepts %s", strings.Join(e.Allowed, ","))
+	}
 	for _, s := range e.Skipped {
 		fmt.Fprintf(&b, "; not offered: %v", s)
 	}
 	// x/crypto's own words ("ssh: unable to authenticate, attempted
 	// methods ...") say again what is said above, and name its package.
-	if e.Err != nil && !strings.Contains(e.Err.Error(), "unable to authenticate") {
+	if e.Err != nil && !errors.Is(e.Err, errNoMethods) && !strings.Contains(e.Err.Error(), "unable to authenticate") {
 		msg := strings.TrimPrefix(e.Err.Error(), "ssh: handshake failed: ")
 		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(msg, "ssh: "))
 	}
 	return b.String()
+}
+
+func tries(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
+}
+
+// interactiveAllowed reports whether the server would take a password
+// or keyboard-interactive answers.
+func (e *AuthError) interactiveAllowed() bool {
+	for _, m := range e.Allowed {
+		if m == methodPassword || m == methodKbdint {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
@@ -84,6 +124,14 @@ func (e *AuthError) Hint() string {
 		if h := verdict.Hint(s); h != "" {
 			return h
 		}
+	}
+	switch {
+	case e.Passwords > 0 || e.Kbdints > 0:
+		return "check what the program in SSH_ASKPASS answers (the prompts are in the log at DEBUG), or log in with a key: ssh-add it, or set IdentityFile for " + e.Host
+	case e.BatchMode && e.interactiveAllowed():
+		return "BatchMode is on, so m2m-ssh asks for no password: log in with a key (ssh-add, IdentityFile), or turn BatchMode off for " + e.Host + " and set SSH_ASKPASS"
+	case e.NobodyToAsk && e.interactiveAllowed():
+		return "the server takes a password or keyboard-interactive answers, but " + askpassHint
 	}
 	if len(e.Offered) == 0 {
 		return noIdentityHint(e.Host, e.Config)
@@ -143,6 +191,14 @@ func orUserConfig(config string) string {
 	return config
 }
 
+// configFile is the ssh config file t was read from, for hints.
+func configFile(t *sshcfg.Target) string {
+	if t == nil {
+		return ""
+	}
+	return t.Trace().UserFile
+}
+
 // KeyFileError is a key file that cannot be used.
 type KeyFileError struct {
 	Path string
@@ -184,6 +240,10 @@ const (
 	// HostCertInvalid: a certificate signed by a trusted CA that does
 	// not hold for this host (principal, validity, type).
 	HostCertInvalid
+	// HostIPKeyChanged: the key is known for the host, but another key
+	// of its type is known for the address it was reached at
+	// (CheckHostIP).
+	HostIPKeyChanged
 )
 
 // KnownKey is a key line of a known_hosts file.
@@ -207,6 +267,9 @@ type HostKeyError struct {
 	// ("host" or "[host]:port", HostKeyAlias honoured).
 	Alias string
 	Name  string
+	// Address is the server's address as known_hosts names it, for
+	// HostIPKeyChanged.
+	Address string
 	// Type and Fingerprint describe the key the server presented.
 	Type        string
 	Fingerprint string
@@ -249,6 +312,9 @@ func (e *HostKeyError) Error() string {
 			e.Type, e.Fingerprint, host, knownList(e.Known))
 	case HostCertInvalid:
 		fmt.Fprintf(&b, "host certificate of %s (%s %s) is signed by a trusted authority but not valid for it", host, e.Type, e.Fingerprint)
+	case HostIPKeyChanged:
+		fmt.Fprintf(&b, "the %s host key for %s differs from the key for the IP address %s in %s (CheckHostIP)",
+			e.Type, host, e.Address, knownList(e.Known))
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
@@ -308,6 +374,8 @@ func (e *HostKeyError) Hint() string {
 		return fmt.Sprintf("if you know the host key was replaced, verify the new fingerprint %s with its administrator, remove the old key with %s and connect again", e.Fingerprint, strings.Join(cmds, " and "))
 	case HostKeyRevoked:
 		return "do not connect: the host presents a key its administrator revoked; contact them"
+	case HostIPKeyChanged:
+		return fmt.Sprintf("if the address %s now belongs to %s, remove its old key with 'ssh-keygen -R %s -f %s' and connect again; otherwise someone may be redirecting the connection", e.Address, alias, quoteIfNeeded(e.Address), e.Known[0].File)
 	case HostCertInvalid:
 		return "the host's certificate must name " + trimPort22(e.Name) + " as a principal and be within its validity period; ask its administrator to reissue it"
 	}
@@ -336,12 +404,4 @@ func quoteIfNeeded(s string) string {
 		return `"` + s + `"`
 	}
 	return s
-}
-
-// configFile is the ssh config file t was read from, for hints.
-func configFile(t *sshcfg.Target) string {
-	if t == nil {
-		return ""
-	}
-	return t.Trace().UserFile
 }

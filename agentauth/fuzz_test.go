@@ -2,6 +2,7 @@ package agentauth
 
 import (
 	"bytes"
+	"encoding/pem"
 	"os"
 	"strings"
 	"testing"
@@ -84,6 +85,26 @@ func FuzzKeyFile(f *testing.F) {
 		if cert, err := asCertificate(pub, "fuzz"); err == nil {
 			_ = ssh.FingerprintSHA256(cert.Key)
 			_ = cert.SignatureKey
+		}
+	})
+}
+
+// FuzzEmbeddedPublicKey feeds arbitrary bytes, bare and inside an OpenSSH
+// private key envelope, to the reader of the public key such a file
+// carries: no panic, and a key found can be described.
+func FuzzEmbeddedPublicKey(f *testing.F) {
+	if data, err := os.ReadFile(fixture("host_ed25519")); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"))
+	f.Add([]byte("\x00\x00\x00\x04none\x00\x00\x00\x04none\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		wrapped := pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: append([]byte("openssh-key-v1\x00"), data...)})
+		for _, in := range [][]byte{data, wrapped} {
+			if pub := embeddedPublicKey(in); pub != nil {
+				_ = ssh.FingerprintSHA256(pub)
+				_ = isSecurityKey(pub)
+			}
 		}
 	})
 }

@@ -18,6 +18,9 @@ type HostKeyOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for certificate validity; nil means time.Now.
 	Now func() time.Time
+
+	// commandTimeout shortens knownHostsCommandTimeout in tests.
+	commandTimeout time.Duration
 }
 
 // HostKeyChecker verifies a server's host key for one target under its
@@ -32,6 +35,16 @@ type HostKeyChecker struct {
 
 	mu sync.Mutex
 	db *knownHosts
+	// cmdKey and cmdLines are what KnownHostsCommand printed for the
+	// key last checked, so that a diagnosis (Trusted) does not run it
+	// again.
+	cmdKey   ssh.PublicKey
+	cmdLines []*knownLine
+	// commandTimeout shortens knownHostsCommandTimeout in tests.
+	commandTimeout time.Duration
+	// orderErr is KnownHostsCommand's failure when run for the order
+	// of host key algorithms, before the handshake.
+	orderErr error
 }
 
 // NewHostKeyChecker reads the target's known_hosts files: every
@@ -62,6 +75,8 @@ func NewHostKeyChecker(t *sshcfg.Target, o HostKeyOptions) (*HostKeyChecker, err
 		name:   t.KnownHostsName(),
 		policy: strictPolicy(t.StrictHostKeyChecking),
 		db:     loadKnownHosts(files, quiet, log),
+
+		commandTimeout: o.commandTimeout,
 	}, nil
 }
 
@@ -95,18 +110,43 @@ func (c *HostKeyChecker) certHostname() string {
 }
 
 // Callback is the ssh.HostKeyCallback to put in ssh.ClientConfig. It
-// ignores the hostname x/crypto passes and checks c's target.
+// ignores the hostname x/crypto passes and checks c's target; the address
+// it was reached at counts only under CheckHostIP.
 func (c *HostKeyChecker) Callback() ssh.HostKeyCallback {
-	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		return c.Check(key)
+	return func(_ string, remote net.Addr, key ssh.PublicKey) error {
+		return c.check(key, c.hostIP(remote, key))
 	}
 }
 
 // Check verifies key for the target, applying StrictHostKeyChecking.
-func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
+func (c *HostKeyChecker) Check(key ssh.PublicKey) error { return c.check(key, "") }
+
+// check is Check that, when ip is not "", also checks the key known for
+// the server's address, as CheckHostIP does.
+func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
+	c.mu.Lock()
+	orderErr := c.orderErr
+	c.mu.Unlock()
+	if orderErr != nil {
+		return orderErr
+	}
+	extra, cerr := c.commandLines(key, c.name, "HOSTNAME")
+	if cerr != nil {
+		return cerr
+	}
+	var ipExtra []*knownLine
+	if ip != "" {
+		if ipExtra, cerr = c.commandLines(key, ip, "ADDRESS"); cerr != nil {
+			return cerr
+		}
+	}
+	c.mu.Lock()
+	c.cmdKey, c.cmdLines = key, extra
+	c.mu.Unlock()
 	err := c.verify(key)
+	ipKnown := c.addressCheck(key, ip, ipExtra)
 	if err == nil {
-		return nil
+		return c.hostKnown(key, ip, ipKnown)
 	}
 	switch err.Problem {
 	case HostUnknown:
@@ -119,11 +159,15 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 			if cert, ok := key.(*ssh.Certificate); ok {
 				plain = cert.Key
 			}
-			if werr := c.learn(plain); werr != nil {
+			names := []string{c.name}
+			if ip != "" && ipKnown.status == ipNew {
+				names = append(names, ip) // ssh records "host,ip"
+			}
+			if werr := c.learn(plain, names...); werr != nil {
 				c.log.Warn("could not record the new host key", "host", c.name, "err", werr)
 			} else {
 				c.log.Info("permanently added the host key to known_hosts",
-					"host", c.name, "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
+					"host", strings.Join(names, ","), "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
 			}
 			return nil
 		}
@@ -133,6 +177,11 @@ func (c *HostKeyChecker) Check(key ssh.PublicKey) error {
 		if c.policy == "no" {
 			c.warnUnchecked(err)
 			return nil
+		}
+	case HostKeyChanged:
+		if ip != "" && ipKnown.status != ipChanged {
+			c.log.Warn("POSSIBLE DNS SPOOFING DETECTED: the host key changed, and the key for the address "+ip+" "+ipKnown.status.String(),
+				"host", c.name)
 		}
 	}
 	return err
@@ -145,9 +194,7 @@ func (c *HostKeyChecker) warnUnchecked(err *HostKeyError) {
 
 // verify looks key up; nil means trusted by known_hosts.
 func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
-	c.mu.Lock()
-	lines, unread := c.db.lines, c.db.unread
-	c.mu.Unlock()
+	lines, unread := c.knownLines(key)
 
 	herr := &HostKeyError{
 		Unread:         unread,
@@ -230,6 +277,18 @@ func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
 	return herr
 }
 
+// knownLines are the lines that speak for key: the files', then what
+// KnownHostsCommand printed for it.
+func (c *HostKeyChecker) knownLines(key ssh.PublicKey) ([]*knownLine, []error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lines := c.db.lines
+	if len(c.cmdLines) > 0 && keysEqual(c.cmdKey, key) {
+		lines = slices.Concat(lines, c.cmdLines)
+	}
+	return lines, c.db.unread
+}
+
 // userFile is where new keys go: the first UserKnownHostsFile.
 func (c *HostKeyChecker) userFile() string {
 	if len(c.t.UserKnownHostsFiles) > 0 {
@@ -249,6 +308,22 @@ func (c *HostKeyChecker) Algorithms() []string {
 	c.mu.Lock()
 	lines := c.db.lines
 	c.mu.Unlock()
+	// ssh asks KnownHostsCommand too ("ORDER", no key yet); a failure
+	// shows when the key is checked.
+	// OpenSSH 9.2 names the host without its port here.
+	orderName := c.t.HostKeyAlias
+	if orderName == "" {
+		orderName = strings.ToLower(c.t.HostName)
+	}
+	if extra, err := c.commandLines(nil, orderName, "ORDER"); err != nil {
+		// ssh gives up here; Check reports it without running the
+		// command again.
+		c.mu.Lock()
+		c.orderErr = err
+		c.mu.Unlock()
+	} else {
+		lines = slices.Concat(lines, extra)
+	}
 
 	haveCA := false
 	knownTypes := map[string]bool{}
@@ -342,9 +417,7 @@ func (c *HostKeyChecker) Trusted(key ssh.PublicKey) (k KnownKey, ok bool) {
 	if c.verify(key) != nil {
 		return KnownKey{}, false
 	}
-	c.mu.Lock()
-	lines := c.db.lines
-	c.mu.Unlock()
+	lines, _ := c.knownLines(key)
 	for _, l := range lines {
 		if !l.matches(c.name) {
 			continue

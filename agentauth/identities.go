@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
@@ -26,6 +27,9 @@ type IdentityOptions struct {
 	// that offered nothing) after the name, the connect and the host key
 	// have been checked: the order in which ssh reports.
 	AllowNone bool
+
+	// askpassTimeout shortens askpassTimeout in tests.
+	askpassTimeout time.Duration
 }
 
 func (o IdentityOptions) getenv() func(string) string {
@@ -39,6 +43,11 @@ func (o IdentityOptions) passphraser() passphraser {
 	return passphraser{given: o.Passphrase, getenv: o.getenv()}
 }
 
+// asker asks through SSH_ASKPASS with o's environment, logging to log.
+func (o IdentityOptions) asker(log *slog.Logger) asker {
+	return asker{getenv: o.getenv(), log: log, timeout: o.askpassTimeout}
+}
+
 // Identities are the keys m2m-ssh can offer to a server for one target.
 type Identities struct {
 	t       *sshcfg.Target
@@ -48,6 +57,9 @@ type Identities struct {
 	agentSock string
 	conn      net.Conn
 	agent     agent.ExtendedAgent
+
+	// ask asks for passwords and keyboard-interactive answers.
+	ask asker
 }
 
 // identity is one signer and where it came from.
@@ -98,7 +110,12 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		}
 	}
 	inAgent := func(pub ssh.PublicKey) bool { return findSigner(agentSigners, pub) != nil }
+	ids.ask = o.asker(log)
 	pp := o.passphraser()
+	pp.ask, pp.tries = ids.ask, numberOfPrompts(t)
+	if t.BatchMode {
+		pp.tries = min(pp.tries, 1)
+	}
 
 	// Explicit and default key files, in the configured order.
 	var explicit, defaults []*keyFile
@@ -202,7 +219,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	}
 	ids.attachCertificates(certs, log)
 
-	if len(ids.ids) == 0 && !o.AllowNone {
+	if len(ids.ids) == 0 && !ids.mayAsk() && !o.AllowNone {
 		ids.Close()
 		return nil, &NoIdentitiesError{Problems: ids.skipped, Config: configFile(t)}
 	}
@@ -211,6 +228,15 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		log.Debug("will offer", "type", o.Type, "fingerprint", o.Fingerprint, "source", o.Source)
 	}
 	return ids, nil
+}
+
+// mayAsk reports whether a login could go on without a key: with a
+// password or keyboard-interactive answers from the askpass program.
+func (ids *Identities) mayAsk() bool {
+	t := ids.t
+	enabled := configured(t, "PasswordAuthentication", t.PasswordAuthentication) ||
+		configured(t, "KbdInteractiveAuthentication", t.KbdInteractiveAuthentication)
+	return enabled && !t.BatchMode && ids.ask.available()
 }
 
 // add appends s unless the same public key is already there.
@@ -310,9 +336,10 @@ func (ids *Identities) AuthMethod() ssh.AuthMethod {
 func (ids *Identities) AgentSocket() string { return ids.agentSock }
 
 // None is the NoIdentitiesError of an empty set (IdentityOptions.AllowNone),
-// or nil when there is something to offer.
+// or nil when there is something to offer: a key, or the askpass
+// program's answers.
 func (ids *Identities) None() error {
-	if len(ids.ids) > 0 {
+	if len(ids.ids) > 0 || ids.mayAsk() {
 		return nil
 	}
 	return &NoIdentitiesError{Problems: ids.skipped, Config: configFile(ids.t)}

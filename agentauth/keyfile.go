@@ -3,21 +3,16 @@ package agentauth
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 )
-
-// askpassTimeout bounds an SSH_ASKPASS program: nobody may be there to
-// answer it.
-var askpassTimeout = 60 * time.Second
 
 // keyFile is a key read from a file or from M2M_SSH_KEY.
 type keyFile struct {
@@ -28,10 +23,14 @@ type keyFile struct {
 }
 
 // passphraser supplies passphrases in order: --passphrase,
-// M2M_SSH_PASSPHRASE, then SSH_ASKPASS.
+// M2M_SSH_PASSPHRASE, then the askpass program, asked up to tries times
+// as ssh asks NumberOfPasswordPrompts times (once in BatchMode, where ssh
+// gives up at the first wrong one).
 type passphraser struct {
 	given  []byte
 	getenv func(string) string
+	ask    asker
+	tries  int
 }
 
 // forNewKey is the passphrase a key m2m-ssh generates is encrypted with:
@@ -58,40 +57,25 @@ func (p passphraser) each(prompt string, try func([]byte) bool) (available bool,
 			return true, nil
 		}
 	}
-	if prog := p.getenv("SSH_ASKPASS"); prog != "" {
-		available = true
-		pass, err := askpass(prog, prompt)
+	if p.ask.getenv == nil || !p.ask.available() {
+		return available, nil
+	}
+	for i := 0; i < p.tries; i++ {
+		pass, err := p.ask.ask(context.Background(), prompt)
 		if err != nil {
 			return true, err
 		}
-		defer clear(pass)
-		try(pass)
+		if len(pass) == 0 {
+			// ssh: "no passphrase given, try next key".
+			return true, nil
+		}
+		ok := try(pass)
+		clear(pass)
+		if ok {
+			return true, nil
+		}
 	}
-	return available, nil
-}
-
-// askpass runs prog with the prompt as its argument, as ssh does, and
-// returns its first output line.
-func askpass(prog, prompt string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), askpassTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, prompt)
-	cmd.Env = secretenv.Environ()
-	cmd.Stdin = nil
-	cmd.Stderr = nil
-	out, err := cmd.Output()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("SSH_ASKPASS %s did not answer within %v", prog, askpassTimeout)
-	}
-	if err != nil {
-		// The output may hold part of a secret: never include it.
-		return nil, fmt.Errorf("SSH_ASKPASS %s: %v", prog, err)
-	}
-	if i := bytes.IndexAny(out, "\r\n"); i >= 0 {
-		clear(out[i:])
-		out = out[:i]
-	}
-	return out, nil
+	return true, nil
 }
 
 // maxKeyFileSize bounds a private key, public key or certificate file:
@@ -170,6 +154,17 @@ func parseKey(kf *keyFile, data []byte, prompt string, pp passphraser, inAgent f
 		kf.signer, kf.pub = signer, signer.PublicKey()
 		return
 	}
+	if pub := embeddedPublicKey(data); pub != nil && isSecurityKey(pub) {
+		// Its private half is on the authenticator: only the agent
+		// (through its middleware) can sign with it. Nobody is
+		// asked for a passphrase that could not help.
+		if kf.pub == nil {
+			kf.pub = pub
+		}
+		kf.err = &KeyFileError{Path: kf.source, Reason: "a " + pub.Type() + " security-key file, which only ssh-agent can use",
+			hint: "security-key files are used through the agent: ssh-add " + kf.source}
+		return
+	}
 	var missing *ssh.PassphraseMissingError
 	if !errors.As(err, &missing) {
 		kf.err = &KeyFileError{Path: kf.source, Reason: "not a private key this program can use", Err: err,
@@ -183,7 +178,7 @@ func parseKey(kf *keyFile, data []byte, prompt string, pp passphraser, inAgent f
 		return
 	}
 	kf.err = &KeyFileError{Path: kf.source, Reason: "passphrase protected, and no passphrase given",
-		hint: "give the passphrase with --passphrase or M2M_SSH_PASSPHRASE, set SSH_ASKPASS, or load the key into ssh-agent with ssh-add"}
+		hint: "give the passphrase with --passphrase or M2M_SSH_PASSPHRASE, set SSH_ASKPASS (with SSH_ASKPASS_REQUIRE=force when there is no DISPLAY), or load the key into ssh-agent with ssh-add"}
 	kf.decrypt(data, prompt, pp)
 }
 
@@ -207,6 +202,43 @@ func (kf *keyFile) decrypt(data []byte, prompt string, pp passphraser) {
 	}
 	kf.err = &KeyFileError{Path: kf.source, Reason: "cannot decrypt it", Err: err,
 		hint: "check the passphrase given with --passphrase, M2M_SSH_PASSPHRASE or SSH_ASKPASS"}
+}
+
+// embeddedPublicKey is the public key an OpenSSH private key file
+// ("openssh-key-v1") carries in the clear, encrypted or not; nil for any
+// other file.
+func embeddedPublicKey(data []byte) ssh.PublicKey {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "OPENSSH PRIVATE KEY" {
+		return nil
+	}
+	rest, ok := bytes.CutPrefix(block.Bytes, []byte("openssh-key-v1\x00"))
+	if !ok {
+		return nil
+	}
+	var w struct {
+		CipherName, KdfName, KdfOpts string
+		NumKeys                      uint32
+		PubKey                       []byte
+		Rest                         []byte `ssh:"rest"`
+	}
+	if err := ssh.Unmarshal(rest, &w); err != nil || w.NumKeys != 1 {
+		return nil
+	}
+	pub, err := ssh.ParsePublicKey(w.PubKey)
+	if err != nil {
+		return nil
+	}
+	return pub
+}
+
+// isSecurityKey reports whether pub is a FIDO key (sk-ssh-ed25519@openssh.com,
+// sk-ecdsa-sha2-nistp256@openssh.com) or a certificate of one.
+func isSecurityKey(pub ssh.PublicKey) bool {
+	if c, ok := pub.(*ssh.Certificate); ok {
+		pub = c.Key
+	}
+	return strings.HasPrefix(pub.Type(), "sk-")
 }
 
 // readPublicKeyFile reads a .pub or certificate file, refusing anything

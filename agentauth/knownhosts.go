@@ -44,6 +44,8 @@ type knownLine struct {
 	patterns   string
 	salt, hash []byte
 	key        ssh.PublicKey
+	// fromCommand: printed by KnownHostsCommand, not read from a file.
+	fromCommand bool
 }
 
 func (l *knownLine) known() KnownKey {

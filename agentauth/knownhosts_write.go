@@ -15,8 +15,21 @@ import (
 )
 
 // learn appends key for the target to the first UserKnownHostsFile
-// (accept-new) and to the checker's own view of the files.
-func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
+// (accept-new) and to the checker's own view of the files, under the
+// target's known_hosts name, or under names (the name and its address,
+// for CheckHostIP): one "name,address" line, or a hashed line for each.
+func (c *HostKeyChecker) learn(key ssh.PublicKey, names ...string) error {
+	if len(names) == 0 {
+		names = []string{c.name}
+	}
+	if c.t.HashKnownHosts && len(names) > 1 {
+		for _, n := range names {
+			if err := c.learn(key, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if len(c.t.UserKnownHostsFiles) == 0 {
 		return fmt.Errorf("no UserKnownHostsFile to record the host key in")
 	}
@@ -25,14 +38,14 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 		c.log.Debug("not recording the host key: UserKnownHostsFile is the null device", "file", file)
 		return nil
 	}
-	name := c.name
+	name := strings.Join(names, ",")
 	var salt []byte
 	if c.t.HashKnownHosts {
 		salt = make([]byte, sha1.Size)
 		if _, err := rand.Read(salt); err != nil {
 			return err
 		}
-		name = hashHost(c.name, salt)
+		name = hashHost(names[0], salt)
 	}
 	text := name + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	// Another process may have recorded it since the files were read.
@@ -40,7 +53,7 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey) error {
 		db := &knownHosts{}
 		db.read(bytes.NewReader(data), file, &badLines{})
 		for _, l := range db.lines {
-			if l.marker == "" && keysEqual(l.key, key) && l.matches(c.name) {
+			if l.marker == "" && keysEqual(l.key, key) && l.matches(names[len(names)-1]) {
 				return true
 			}
 		}

@@ -172,6 +172,16 @@ func exitStatus(err error) (int, error) {
 	return ExitStatus, nil
 }
 
+// refusal is what the host's requests are answered with when err kept the
+// session from starting: the error and its hint.
+func refusal(err error) string {
+	msg := "m2m-ssh: " + err.Error()
+	if h := verdict.Hint(err); h != "" {
+		msg += " (hint: " + h + ")"
+	}
+	return msg
+}
+
 // refuse answers the host's requests with the error that ended the
 // session, or kept it from starting. It waits FailGrace for the first
 // request and keeps answering until the host has been quiet for FailGrace:
@@ -183,10 +193,7 @@ func (b *Bridge) refuse(ctx context.Context, frames <-chan hostFrame, host *host
 	if frames == nil {
 		return
 	}
-	msg := "m2m-ssh: " + err.Error()
-	if h := verdict.Hint(err); h != "" {
-		msg += " (hint: " + h + ")"
-	}
+	msg := refusal(err)
 	timer := time.NewTimer(b.FailGrace)
 	defer timer.Stop()
 	for {

@@ -307,6 +307,10 @@ func (r *session) lose() (done bool, code int, err error) {
 	status := l.status(statusWait)
 	unsent := r.close(l)
 	r.link = nil
+	var refused *transport.ChannelError
+	if r.lostAt.IsZero() && (errors.As(status, &refused) || errors.As(l.pumpErr, &refused)) {
+		return r.neverStarted(unsent, refused)
+	}
 	r.lostAt = time.Now()
 	what := describeEnd(status)
 	if l.pumpErr != nil && !errors.Is(l.pumpErr, io.EOF) {
@@ -344,6 +348,25 @@ func (r *session) lose() (done bool, code int, err error) {
 	r.b.Logger.Warn("the connection was lost; reconnecting", "target", r.b.Name, "cause", what, "answered", n)
 	r.startReconnect(what)
 	return false, 0, nil
+}
+
+// neverStarted ends a session whose first program the server refused to
+// start: transport sends the host's first frames without waiting for the
+// server's answer, so the refusal comes as the link's end rather than as
+// Connect's error. The host hears it as it would a failed connect, once
+// for each request, and nothing is retried.
+func (r *session) neverStarted(unsent []hostFrame, err error) (bool, int, error) {
+	msg := refusal(err)
+	n := r.answerPending(CodeUnavailable, msg)
+	for i := range unsent {
+		r.host.answer(&unsent[i], CodeUnavailable, msg)
+	}
+	r.queue.answer(r.host, CodeUnavailable, msg)
+	r.b.Logger.Debug("the program was refused", "target", r.b.Name, "answered", n+len(unsent))
+	if !r.eof {
+		r.b.refuse(r.ctx, r.frames, r.host, err)
+	}
+	return true, ExitStatus, err
 }
 
 func (r *session) startReconnect(cause string) {

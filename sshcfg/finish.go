@@ -18,7 +18,10 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		StrictHostKeyChecking: defaultStrictHostKeyChecking,
 		ServerAliveCountMax:   defaultServerAliveCountMax,
 		LogLevel:              defaultLogLevel,
-		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
+		AddressFamily:         "any",
+		ConnectionAttempts:    1,
+		BindAddress:           c.str["bindaddress"],
+		BindInterface:         c.str["bindinterface"],
 		SetEnv:                c.setEnv,
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
@@ -52,23 +55,62 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		// ssh's own default: batch sessions notice a dead server.
 		t.ServerAliveInterval = batchServerAliveInterval
 	}
+	t.CanonicalizeHostname = str["canonicalizehostname"]
+	t.CanonicalizeMaxDots, _ = strconv.Atoi(str["canonicalizemaxdots"])
+	t.CanonicalizeFallbackLocal = str["canonicalizefallbacklocal"] == "yes"
+	t.CanonicalDomains = c.canonicalDomains
+	for _, p := range c.permittedCNAMEs {
+		if !r.hasPermittedCNAMEs() {
+			break // "none", which ssh -G shows as no rules
+		}
+		t.CanonicalizePermittedCNAMEs = append(t.CanonicalizePermittedCNAMEs, p.source+":"+p.target)
+	}
+	if v, ok := str["addressfamily"]; ok {
+		t.AddressFamily = v
+	}
+	if v, ok := str["connectionattempts"]; ok {
+		t.ConnectionAttempts, _ = strconv.Atoi(v)
+		if t.ConnectionAttempts <= 0 {
+			return nil, fmt.Errorf("invalid number of ConnectionAttempts (%d): it must be at least 1", t.ConnectionAttempts)
+		}
+	}
 	if v, ok := str["connecttimeout"]; ok {
 		n, _ := strconv.Atoi(v)
 		t.ConnectTimeout = time.Duration(n) * time.Second
 	}
 	t.HostKeyAlias = lower(str["hostkeyalias"])
-	if v, ok := str["hostkeyalgorithms"]; ok {
-		list, ok := assembleAlgorithms(v, defaultHostKeyAlgorithms, allHostKeyAlgorithms)
-		if !ok {
-			return nil, fmt.Errorf("HostKeyAlgorithms %q selects nothing", v)
+	t.specs = map[string]string{}
+	for kw, al := range algorithmLists {
+		list, err := al.resolve(str[kw])
+		if err != nil {
+			return nil, err
 		}
-		t.HostKeyAlgorithms = list
+		t.specs[kw] = str[kw]
+		*t.algorithmField(kw) = list
 	}
+	t.PreferredAuthentications = str["preferredauthentications"]
+	t.pubkeyShown = "true"
+	if v, ok := str["pubkeyauthentication"]; ok {
+		t.pubkeyShown = v
+	}
+	t.PubkeyAuthentication = t.pubkeyShown != "false"
+	t.PasswordAuthentication = str["passwordauthentication"] != "no"
+	t.KbdInteractiveAuthentication = str["kbdinteractiveauthentication"] != "no"
+	t.NumberOfPasswordPrompts = defaultNumberOfPasswordPrompts
+	if v, ok := str["numberofpasswordprompts"]; ok {
+		t.NumberOfPasswordPrompts, _ = strconv.Atoi(v)
+	}
+	if v := str["knownhostscommand"]; lower(v) != "none" {
+		t.KnownHostsCommand = v
+	}
+	t.CheckHostIP = str["checkhostip"] == "yes"
 	if v := str["proxycommand"]; lower(v) != "none" {
 		t.ProxyCommand = v
 	}
 
-	keyAlias := hostname
+	// %k is HostKeyAlias, else the alias as given (ssh's host_arg), not
+	// the HostName.
+	keyAlias := r.alias
 	if t.HostKeyAlias != "" {
 		keyAlias = t.HostKeyAlias
 	}
@@ -77,6 +119,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		jumpHost = c.jump.host
 	}
 	tok := r.connTokens(hostname, strconv.Itoa(t.Port), t.User, keyAlias, jumpHost)
+	t.connTokens, t.getenv = tok, r.getenv
 
 	var err error
 	if v := str["remotecommand"]; v != "" && lower(v) != "none" {
@@ -94,6 +137,26 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
 			return nil, fmt.Errorf("ForwardAgent: %w", err)
 		}
+	}
+
+	if v := str["controlpath"]; v != "" && lower(v) != "none" {
+		p, err := tildeExpand(v, r.home)
+		if err == nil {
+			p, err = tok.only(controlPathTokens).expand(p, true, r.getenv)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ControlPath: %w", err)
+		}
+		t.ControlPath = p
+	}
+	if v, ok := str["controlmaster"]; ok {
+		n, _ := strconv.Atoi(v)
+		t.ControlMaster = ControlMaster(n)
+	}
+	if v, ok := str["controlpersist"]; ok && v != "no" {
+		n, _ := strconv.Atoi(v)
+		t.ControlPersist = true
+		t.ControlPersistTimeout = time.Duration(n) * time.Second
 	}
 
 	ids := c.identityFiles
@@ -165,4 +228,25 @@ func (r *resolver) agentSocket(v string) string {
 		return "none" // ssh finds no agent when the variable is unset
 	}
 	return v
+}
+
+// algorithmField is the Target field that holds an algorithm keyword.
+func (t *Target) algorithmField(keyword string) *string {
+	switch keyword {
+	case "ciphers":
+		return &t.Ciphers
+	case "macs":
+		return &t.MACs
+	case "kexalgorithms":
+		return &t.KexAlgorithms
+	case "hostkeyalgorithms":
+		return &t.HostKeyAlgorithms
+	case "pubkeyacceptedalgorithms":
+		return &t.PubkeyAcceptedAlgorithms
+	case "hostbasedacceptedalgorithms":
+		return &t.HostbasedAcceptedAlgorithms
+	case "casignaturealgorithms":
+		return &t.CASignatureAlgorithms
+	}
+	panic("no field for " + keyword)
 }

@@ -41,12 +41,37 @@ func FuzzResolve(f *testing.F) {
 			Logger:       logger,
 			Exec:         func(string) (bool, error) { return len(config)%2 == 0, nil },
 			Getenv:       func(k string) (string, bool) { return "v-" + k, len(k)%2 == 0 },
+			Resolver:     &fakeDNS{hosts: map[string][]string{"host.example.test.": {"192.0.2.1"}}},
 		})
 		if err != nil {
 			return
 		}
 		if err := tg.WriteConfig(&bytes.Buffer{}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzKnownHostsCommandArgv feeds arbitrary KnownHostsCommand text and
+// token values to the splitter and expander: no panic, argv[0] as split
+// (never expanded), and an error rather than an empty command.
+func FuzzKnownHostsCommandArgv(f *testing.F) {
+	f.Add(`/usr/bin/printf "%%s %H %I %t" '%h with spaces' #x \"q`, "[h]:2222", "ssh-ed25519")
+	f.Add(`a ${HOME} ${UNSET} %z %`, "h", "")
+	f.Add(`"unterminated`, "", "")
+	f.Fuzz(func(t *testing.T, command, name, keyType string) {
+		tg := &Target{KnownHostsCommand: command, connTokens: tokens{'h': "host", 'p': "22"},
+			getenv: func(k string) (string, bool) { return "/home/x", k == "HOME" }}
+		argv, err := tg.KnownHostsCommandArgv(name, "HOSTNAME", keyType, "SHA256:x", "AAAA")
+		if err != nil {
+			return
+		}
+		if len(argv) == 0 {
+			t.Fatal("an empty command without an error")
+		}
+		words, werr := splitWords(command, false)
+		if werr != nil || words[0] != argv[0] || len(words) != len(argv) {
+			t.Fatalf("argv %q does not follow the split %q (%v)", argv, words, werr)
 		}
 	})
 }

@@ -23,6 +23,8 @@ type settings struct {
 	globalKnownHosts []string
 	setEnv           []string
 	sendEnv          []string
+	canonicalDomains []string
+	permittedCNAMEs  []cnameRule
 	// jump is the ProxyJump that won the slot it shares with
 	// ProxyCommand; str["proxycommand"] is the other way to win it.
 	jump *jumpSpec
@@ -125,35 +127,57 @@ var handlers map[string]handler
 
 func init() {
 	handlers = map[string]handler{
-		"host":                  (*resolver).hostKeyword,
-		"match":                 (*resolver).matchKeyword,
-		"include":               (*resolver).includeKeyword,
-		"hostname":              stringKeyword,
-		"user":                  stringKeyword,
-		"hostkeyalias":          stringKeyword,
-		"ignoreunknown":         stringKeyword,
-		"port":                  portKeyword,
-		"identityfile":          pathKeyword,
-		"certificatefile":       pathKeyword,
-		"identitiesonly":        flagKeyword,
-		"batchmode":             flagKeyword,
-		"hashknownhosts":        flagKeyword,
-		"forwardagent":          forwardAgentKeyword,
-		"identityagent":         identityAgentKeyword,
-		"userknownhostsfile":    fileListKeyword,
-		"globalknownhostsfile":  fileListKeyword,
-		"stricthostkeychecking": strictKeyword,
-		"hostkeyalgorithms":     hostKeyAlgorithmsKeyword,
-		"connecttimeout":        timeKeyword,
-		"serveraliveinterval":   timeKeyword,
-		"serveralivecountmax":   intKeyword,
-		"proxycommand":          commandKeyword,
-		"remotecommand":         commandKeyword,
-		"proxyjump":             proxyJumpKeyword,
-		"setenv":                setEnvKeyword,
-		"sendenv":               sendEnvKeyword,
-		"loglevel":              logLevelKeyword,
-		"canonicalizehostname":  canonicalizeKeyword,
+		"host":                        (*resolver).hostKeyword,
+		"match":                       (*resolver).matchKeyword,
+		"include":                     (*resolver).includeKeyword,
+		"hostname":                    stringKeyword,
+		"user":                        stringKeyword,
+		"hostkeyalias":                stringKeyword,
+		"ignoreunknown":               stringKeyword,
+		"port":                        portKeyword,
+		"identityfile":                pathKeyword,
+		"certificatefile":             pathKeyword,
+		"identitiesonly":              flagKeyword,
+		"batchmode":                   flagKeyword,
+		"hashknownhosts":              flagKeyword,
+		"forwardagent":                forwardAgentKeyword,
+		"identityagent":               identityAgentKeyword,
+		"userknownhostsfile":          fileListKeyword,
+		"globalknownhostsfile":        fileListKeyword,
+		"stricthostkeychecking":       strictKeyword,
+		"connecttimeout":              timeKeyword,
+		"serveraliveinterval":         timeKeyword,
+		"serveralivecountmax":         intKeyword,
+		"proxycommand":                commandKeyword,
+		"remotecommand":               commandKeyword,
+		"proxyjump":                   proxyJumpKeyword,
+		"setenv":                      setEnvKeyword,
+		"sendenv":                     sendEnvKeyword,
+		"loglevel":                    logLevelKeyword,
+		"canonicalizehostname":        canonicalizeKeyword,
+		"addressfamily":               addressFamilyKeyword,
+		"bindaddress":                 stringKeyword,
+		"bindinterface":               stringKeyword,
+		"connectionattempts":          intKeyword,
+		"canonicaldomains":            canonicalDomainsKeyword,
+		"canonicalizemaxdots":         intKeyword,
+		"canonicalizefallbacklocal":   flagKeyword,
+		"canonicalizepermittedcnames": permittedCNAMEsKeyword,
+
+		"preferredauthentications":     stringKeyword,
+		"passwordauthentication":       flagKeyword,
+		"kbdinteractiveauthentication": flagAs("kbdinteractiveauthentication"),
+		"pubkeyauthentication":         pubkeyKeyword,
+		"numberofpasswordprompts":      intKeyword,
+		"knownhostscommand":            commandKeyword,
+		"checkhostip":                  flagKeyword,
+
+		"controlpath":    stringKeyword,
+		"controlmaster":  controlMasterKeyword,
+		"controlpersist": controlPersistKeyword,
+	}
+	for kw := range algorithmLists {
+		handlers[kw] = algorithmsKeyword
 	}
 }
 
@@ -384,20 +408,6 @@ func strictKeyword(r *resolver, c *call) error {
 	return nil
 }
 
-func hostKeyAlgorithmsKeyword(r *resolver, c *call) error {
-	a, err := c.arg()
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(a, "-") && !validKeyAlgorithms(strings.TrimLeft(a[:1], "+^")+a[1:]) {
-		return fmt.Errorf("bad key types %q", a)
-	}
-	if c.active {
-		r.cfg.setStr(c.keyword, a)
-	}
-	return nil
-}
-
 // timeKeyword is parse_time: "none" leaves the keyword unset, so a later
 // line may still set it, exactly as in ssh.
 func timeKeyword(r *resolver, c *call) error {
@@ -601,24 +611,53 @@ func logLevelKeyword(r *resolver, c *call) error {
 	return fmt.Errorf("unsupported log level %q", a)
 }
 
-// canonicalizeKeyword is checked like ssh and warned about: m2m-ssh does
-// not look names up in DNS, so it cannot canonicalize them.
-func canonicalizeKeyword(r *resolver, c *call) error {
+// addressFamilyKeyword is multistate_addressfamily.
+func addressFamilyKeyword(r *resolver, c *call) error {
 	a, _ := c.next()
-	v, ok := parseFlag(a)
-	if lower(a) == "always" {
-		v, ok = "always", true
+	switch v := lower(a); v {
+	case "inet", "inet6", "any":
+		if c.active {
+			r.cfg.setStr(c.keyword, v)
+		}
+		return nil
 	}
+	return fmt.Errorf("unsupported option %q", a)
+}
+
+// pubkeyValues maps what multistate_pubkey_auth accepts to the name ssh -G
+// prints for it.
+var pubkeyValues = map[string]string{
+	"true": "true", "yes": "true",
+	"false": "false", "no": "false",
+	"unbound": "unbound", "host-bound": "host-bound",
+}
+
+func pubkeyKeyword(r *resolver, c *call) error {
+	a, _ := c.next()
+	v, ok := pubkeyValues[lower(a)]
 	if !ok {
 		return fmt.Errorf("unsupported option %q", a)
 	}
 	if c.active {
-		if _, set := r.cfg.str[c.keyword]; !set && v != "no" {
-			r.log.Warn("CanonicalizeHostname is not honoured: host names are used as written, without DNS", "file", c.file, "line", c.num)
-		}
-		r.cfg.setStr(c.keyword, v)
+		r.cfg.setStr("pubkeyauthentication", v) // also DSAAuthentication
 	}
 	return nil
+}
+
+// flagAs is flagKeyword for a keyword that has aliases: the value is kept
+// under the one name whatever the line called it.
+func flagAs(name string) handler {
+	return func(r *resolver, c *call) error {
+		a, _ := c.next()
+		v, ok := parseFlag(a)
+		if !ok {
+			return fmt.Errorf("unsupported option %q", a)
+		}
+		if c.active {
+			r.cfg.setStr(name, v)
+		}
+		return nil
+	}
 }
 
 // keywordAliases are ssh's other names for a keyword.
@@ -636,43 +675,31 @@ var keywordAliases = map[string]string{
 // notHonoured are OpenSSH keywords that change how or where ssh connects
 // but that m2m-ssh does not act on; an active line is warned about.
 var notHonoured = map[string]string{
-	"addressfamily":            "connections use whatever address family the name resolves to",
-	"bindaddress":              "connections are made from the default local address",
-	"bindinterface":            "connections are made from the default interface",
-	"knownhostscommand":        "only the known_hosts files are consulted",
-	"pkcs11provider":           "keys come from files and the agent only",
-	"securitykeyprovider":      "",
-	"preferredauthentications": "",
-	"pubkeyacceptedalgorithms": "",
-	"kexalgorithms":            "",
-	"ciphers":                  "",
-	"macs":                     "",
-	"casignaturealgorithms":    "",
-	"localcommand":             "",
-	"permitlocalcommand":       "",
+	"pkcs11provider":      "keys come from files and the agent only",
+	"securitykeyprovider": "",
+	"localcommand":        "",
+	"permitlocalcommand":  "",
 }
 
 // ignoredKeywords are the rest of OpenSSH 9's keywords: valid, but about
-// terminals, forwarding, multiplexing and other things a JSON-RPC bridge
+// terminals, forwarding and other things a JSON-RPC bridge
 // has no use for. They are accepted without a word.
 var ignoredKeywords = map[string]bool{}
 
 func init() {
 	for _, k := range strings.Fields(`
 		forwardx11 forwardx11trusted forwardx11timeout exitonforwardfailure
-		xauthlocation gatewayports passwordauthentication
-		kbdinteractiveauthentication kbdinteractivedevices
-		pubkeyauthentication hostbasedauthentication
-		hostbasedacceptedalgorithms addkeystoagent remoteforward
+		xauthlocation gatewayports kbdinteractivedevices
+		hostbasedauthentication
+		addkeystoagent remoteforward
 		localforward dynamicforward permitremoteopen escapechar
-		connectionattempts checkhostip compression tcpkeepalive keepalive
-		numberofpasswordprompts syslogfacility logfacility logverbose
+		compression tcpkeepalive keepalive
+		syslogfacility logfacility logverbose
 		clearallforwardings enablesshkeysign verifyhostkeydns
-		nohostauthenticationforlocalhost rekeylimit controlpath
-		controlmaster controlpersist tunnel tunneldevice visualhostkey
+		nohostauthenticationforlocalhost rekeylimit
+		tunnel tunneldevice visualhostkey
 		ipqos requesttty sessiontype stdinnull forkafterauthentication
-		proxyusefdpass canonicaldomains canonicalizefallbacklocal
-		canonicalizemaxdots canonicalizepermittedcnames
+		proxyusefdpass
 		streamlocalbindmask streamlocalbindunlink revokedhostkeys
 		fingerprinthash updatehostkeys requiredrsasize
 		enableescapecommandline gssapiauthentication

@@ -117,7 +117,11 @@ var errQuotes = errors.New("invalid quotes")
 // blanks, single and double quotes group, a backslash escapes a quote, a
 // backslash or (outside quotes) a blank, and a "#" that starts a word ends
 // the line.
-func splitArgs(s string) ([]string, error) {
+func splitArgs(s string) ([]string, error) { return splitWords(s, true) }
+
+// splitWords is argv_split; comments says whether a word starting with
+// '#' ends the line (a config line) or is a word (a command).
+func splitWords(s string, comments bool) ([]string, error) {
 	var args []string
 	i := 0
 	for i < len(s) {
@@ -125,7 +129,7 @@ func splitArgs(s string) ([]string, error) {
 			i++
 			continue
 		}
-		if s[i] == '#' {
+		if comments && s[i] == '#' {
 			break
 		}
 		var arg strings.Builder

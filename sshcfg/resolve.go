@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -48,6 +47,9 @@ type Options struct {
 	// Getenv looks up ${NAME} in paths and SHELL for Match exec. Nil
 	// uses the process environment.
 	Getenv func(name string) (string, bool)
+	// Resolver looks names up for CanonicalizeHostname; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
 }
 
 // defaultPort is what ssh uses when no Port is configured.
@@ -139,11 +141,18 @@ func Resolve(alias string, o Options) (*Target, error) {
 	if len(hostname) > maxHostLen {
 		return nil, fmt.Errorf("HostName is longer than %d bytes", maxHostLen)
 	}
-	// ssh lowercases names but leaves numeric addresses as written.
-	if _, err := netip.ParseAddr(hostname); err != nil {
+	// ssh lowercases names but leaves addresses to canonicalization.
+	r.canonicalDefaults()
+	wasAddr := isAddr(hostname, r.cfg.str["addressfamily"])
+	if !wasAddr {
 		hostname = lower(hostname)
 	}
-	if r.wantFinal {
+	if hostname, err = r.canonicalizeHost(hostname, wasAddr); err != nil {
+		return nil, fmt.Errorf("%w", err)
+	}
+	// Canonicalization re-reads the configuration with Match canonical
+	// (the same pass as Match final) true, as ssh does.
+	if r.cfg.str["canonicalizehostname"] != "no" || r.wantFinal {
 		r.cfg.str["hostname"] = hostname
 		r.host, r.final = hostname, true
 		if err := r.readConfigs(); err != nil {

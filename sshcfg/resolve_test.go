@@ -24,6 +24,8 @@ func testOptions(configFile string, opts ...string) Options {
 		SystemConfig: "/nonexistent/ssh_config",
 		Getenv:       func(string) (string, bool) { return "", false },
 		Exec:         func(string) (bool, error) { return false, nil },
+		// No test looks a name up outside the process.
+		Resolver: &fakeDNS{},
 	}
 }
 
@@ -51,10 +53,29 @@ func TestResolveDefaults(t *testing.T) {
 		GlobalKnownHostsFiles: []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
 		StrictHostKeyChecking: "ask",
 		HostKeyAlgorithms:     defaultHostKeyAlgorithms,
-		ServerAliveCountMax:   3,
-		LogLevel:              "INFO",
+		Ciphers:               defaultCiphers,
+		MACs:                  defaultMACs,
+		KexAlgorithms:         defaultKex,
+		CASignatureAlgorithms: defaultCASignatureAlgorithms,
+		AddressFamily:         "any",
+		ConnectionAttempts:    1,
+		CanonicalizeHostname:  "no",
+		CanonicalizeMaxDots:   1,
+		// ssh's default: an unqualified name is used as given.
+		CanonicalizeFallbackLocal: true,
+		ServerAliveCountMax:       3,
+		LogLevel:                  "INFO",
+
+		PubkeyAuthentication:         true,
+		PasswordAuthentication:       true,
+		KbdInteractiveAuthentication: true,
+		NumberOfPasswordPrompts:      3,
+		pubkeyShown:                  "true",
 	}
-	tg.explicit, tg.shown, tg.trace = nil, shown{}, Trace{}
+	want.PubkeyAcceptedAlgorithms = defaultHostKeyAlgorithms
+	want.HostbasedAcceptedAlgorithms = defaultHostKeyAlgorithms
+	tg.explicit, tg.shown, tg.trace, tg.specs = nil, shown{}, Trace{}, nil
+	tg.connTokens, tg.getenv = nil, nil
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("got  %+v\nwant %+v", tg, want)
 	}
@@ -196,7 +217,6 @@ func TestWarnings(t *testing.T) {
 		`line=2`, // UnknownThing
 		`line=3`, // Port with a bad value
 		`line=4`, // Match with an unsupported criterion
-		`CanonicalizeHostname is not honoured`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("warnings lack %q:\n%s", want, logs.String())
@@ -220,7 +240,7 @@ func TestTrace(t *testing.T) {
 		blocks []string
 	}{
 		{"buildbox", []string{fixture("basic.conf") + ":2: Host buildbox", fixture("basic.conf") + ":27: Host *"}},
-		{"web-1", []string{fixture("basic.conf") + ":12: Host web-?", fixture("basic.conf") + ":27: Host *"}},
+		{"web-1", []string{fixture("basic.conf") + ":12: Host web-?", fixture("basic.conf") + ":27: Host *", fixture("basic.conf") + ":31: Host web-?"}},
 		{"other", []string{fixture("basic.conf") + ":27: Host *"}},
 	}
 	for _, c := range cases {

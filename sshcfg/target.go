@@ -45,9 +45,37 @@ type Target struct {
 	HashKnownHosts        bool
 	// HostKeyAlias is lowercased, as ssh does.
 	HostKeyAlias string
-	// HostKeyAlgorithms is the comma-separated list ssh would offer, with
-	// "+", "-", "^" and patterns applied to OpenSSH 9.2's lists.
-	HostKeyAlgorithms string
+	// HostKeyAlgorithms, Ciphers, MACs, KexAlgorithms,
+	// PubkeyAcceptedAlgorithms, HostbasedAcceptedAlgorithms and
+	// CASignatureAlgorithms are the comma-separated lists ssh would
+	// propose, as ssh -G prints them: "+", "-", "^" and patterns applied
+	// to OpenSSH 9.2's lists. They name algorithms OpenSSH knows, which
+	// x/crypto may not implement.
+	HostKeyAlgorithms           string
+	Ciphers                     string
+	MACs                        string
+	KexAlgorithms               string
+	PubkeyAcceptedAlgorithms    string
+	HostbasedAcceptedAlgorithms string
+	CASignatureAlgorithms       string
+
+	// AddressFamily is "any", "inet" or "inet6". BindAddress and
+	// BindInterface are as written, "" when unset: the local address
+	// (or the interface whose address) a direct connection is made
+	// from. ConnectionAttempts is how many times ssh tries a direct
+	// connection, a second apart.
+	AddressFamily      string
+	BindAddress        string
+	BindInterface      string
+	ConnectionAttempts int
+
+	// CanonicalizeHostname is "no", "yes" or "always"; HostName is
+	// already canonicalized. The rest are as ssh -G shows them.
+	CanonicalizeHostname        string
+	CanonicalDomains            []string
+	CanonicalizeMaxDots         int
+	CanonicalizeFallbackLocal   bool
+	CanonicalizePermittedCNAMEs []string
 
 	// ConnectTimeout is zero when none is configured.
 	ConnectTimeout time.Duration
@@ -75,8 +103,43 @@ type Target struct {
 	// VERBOSE, DEBUG, DEBUG2 or DEBUG3.
 	LogLevel string
 
+	// PreferredAuthentications is the comma-separated list of methods
+	// to try, in order; "" when not configured (OpenSSH's own order).
+	PreferredAuthentications     string
+	PubkeyAuthentication         bool
+	PasswordAuthentication       bool
+	KbdInteractiveAuthentication bool
+	// NumberOfPasswordPrompts bounds the password and the
+	// keyboard-interactive attempts, each.
+	NumberOfPasswordPrompts int
+	// KnownHostsCommand is as written, its tokens unexpanded ("" for
+	// none): they are expanded for each host key it is run for.
+	KnownHostsCommand string
+	// CheckHostIP also looks the server's address up in known_hosts.
+	CheckHostIP bool
+	// pubkeyShown is PubkeyAuthentication as ssh -G prints it.
+	pubkeyShown string
+	// connTokens and getenv expand KnownHostsCommand when it runs,
+	// once the host key is known.
+	connTokens tokens
+	getenv     func(string) (string, bool)
+
+	// ControlPath is the socket of a shared connection, with ~, tokens
+	// and ${NAME} expanded; "" for none.
+	ControlPath string
+	// ControlMaster says whether to ride a master at ControlPath, become
+	// one, or both.
+	ControlMaster ControlMaster
+	// ControlPersist is whether a master outlives its last session, and
+	// ControlPersistTimeout for how long it then waits idle (zero: until
+	// it is told to exit), as readconf.c keeps the two.
+	ControlPersist        bool
+	ControlPersistTimeout time.Duration
+
 	// explicit holds the lowercase keywords that were given a value.
 	explicit map[string]bool
+	// specs are the algorithm keywords' values as written, for Written.
+	specs map[string]string
 	// shown is what ssh -G prints where it differs from the fields.
 	shown shown
 	trace Trace

@@ -122,6 +122,43 @@ func (t *Target) ProxyCommandLine() (string, error) {
 	return line, nil
 }
 
+// KnownHostsCommandArgv is KnownHostsCommand as ssh runs it to look up
+// name (the known_hosts name, %H) for invocation ("HOSTNAME" or
+// "ADDRESS", %I): split into words as argv_split does, each word after the
+// first expanded with the connection's tokens, %t, %f and %K (the key's
+// type, SHA256 fingerprint and base64 blob, "NONE" without a key) and
+// ${NAME}.
+func (t *Target) KnownHostsCommandArgv(name, invocation, keyType, fingerprint, keyText string) ([]string, error) {
+	argv, err := splitWords(t.KnownHostsCommand, false)
+	if err != nil {
+		return nil, fmt.Errorf("KnownHostsCommand %q: %w", t.KnownHostsCommand, err)
+	}
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("KnownHostsCommand %q yielded no arguments", t.KnownHostsCommand)
+	}
+	tk := make(tokens, len(t.connTokens)+5)
+	for k, v := range t.connTokens {
+		tk[k] = v
+	}
+	none := func(v string) string {
+		if v == "" {
+			return "NONE"
+		}
+		return v
+	}
+	tk['H'], tk['I'], tk['t'], tk['f'], tk['K'] = name, invocation, none(keyType), none(fingerprint), none(keyText)
+	getenv := t.getenv
+	if getenv == nil {
+		getenv = func(string) (string, bool) { return "", false }
+	}
+	for i := 1; i < len(argv); i++ {
+		if argv[i], err = tk.expand(argv[i], true, getenv); err != nil {
+			return nil, fmt.Errorf("KnownHostsCommand: %w", err)
+		}
+	}
+	return argv, nil
+}
+
 // connTokens are the tokens OpenSSH's default_client_percent_expand
 // offers to IdentityFile, CertificateFile, IdentityAgent,
 // UserKnownHostsFile and RemoteCommand; Match exec takes them less %j.
@@ -142,6 +179,11 @@ func (r *resolver) connTokens(host, port, remoteUser, keyAlias, jumpHost string)
 		'j': jumpHost,
 	}
 }
+
+// controlPathTokens are the letters ControlPath takes in OpenSSH 9.2:
+// DEFAULT_CLIENT_PERCENT_EXPAND_ARGS, which has no %j (ssh 9.2 refuses a
+// ControlPath with %j as an unknown key).
+const controlPathTokens = "CLiklnpdhru"
 
 // connectionHash is %C: the SHA-1 of %l%h%p%r, as ssh_connection_hash.
 func connectionHash(local, host, port, remoteUser string) string {

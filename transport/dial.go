@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +46,13 @@ type Dialer struct {
 	Logger *slog.Logger
 	// Trace, when set, is told of each step of each hop.
 	Trace *Trace
+	// Resolver looks up host names and BindAddress; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
+
+	// afterAttempt, when set, is told of each failed round of direct
+	// connection attempts (tests).
+	afterAttempt func(attempt int, err error)
 }
 
 // maxHops bounds a ProxyJump chain, which configuration can make circular.
@@ -115,18 +120,20 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	}
 	th := Hop{Target: h.t, JumpFor: h.jumpFor, Via: viaName}
 
-	timeout := h.t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
-	}
+	timeout := hopTimeout(h.t, via == nil && h.t.ProxyCommand == "")
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	var clock *handshakeClock // the handshake's time, once it starts
 	fail := func(stage string, err error) error {
+		outOfTime := hctx.Err() != nil
+		if clock != nil {
+			outOfTime = clock.expired()
+		}
 		switch {
 		case ctx.Err() != nil:
 			err = ctx.Err() // the caller gave up: a signal
-		case hctx.Err() != nil && !verdict.Permanent(err):
+		case outOfTime && !verdict.Permanent(err):
 			// A verdict stands; anything else that failed as the time
 			// ran out failed because it ran out.
 			err = &TimeoutError{After: timeout, Stage: stage}
@@ -134,6 +141,10 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 		return &DialError{Alias: h.t.Alias, Addr: h.t.Addr(), JumpFor: h.jumpFor, Via: viaName, Stage: stage, Err: err}
 	}
 
+	alg, err := newAlgorithms(h.t, d.logger())
+	if err != nil {
+		return nil, fail("connect", err)
+	}
 	start := time.Now()
 	raw, err := d.transport(hctx, th, h.t, via, life)
 	if err != nil {
@@ -144,39 +155,60 @@ func (d *Dialer) reach(ctx context.Context, h hop, life *lifeline, depth int) (*
 	d.Trace.connected(th, remoteName(raw, th), nil, time.Since(start))
 	conn := &watchedConn{Conn: fastConn(raw)}
 	conn.touch()
+	if depth == 0 {
+		life.conn = conn
+	}
 	// x/crypto's handshake has no timeout of its own, and a channel
 	// through a jump host has no deadlines: closing the connection is
-	// what cuts a stalled handshake short.
-	stop := context.AfterFunc(hctx, func() { conn.Close() })
-
-	cfg := &ssh.ClientConfig{
-		User:              h.t.User,
-		Auth:              []ssh.AuthMethod{h.ids.AuthMethod()},
-		HostKeyCallback:   h.hk.Callback(),
-		HostKeyAlgorithms: h.hk.Algorithms(),
-		ClientVersion:     "SSH-2.0-" + Version,
+	// what cuts a stalled handshake short. The clock stands still while
+	// the askpass program asks a person.
+	stopCancel := context.AfterFunc(ctx, func() { conn.Close() })
+	left := timeout
+	if dl, ok := hctx.Deadline(); ok {
+		left = time.Until(dl)
 	}
+	// An askpass program still asking when the time runs out is
+	// stopped: its answer would go nowhere.
+	askCtx, stopAsking := context.WithCancel(ctx)
+	defer stopAsking()
+	clock = startClock(left, func() {
+		conn.Close()
+		stopAsking()
+	})
+
+	signers := alg.signers(h.ids.Signers())
+	cfg := &ssh.ClientConfig{
+		User:            h.t.User,
+		HostKeyCallback: h.hk.Callback(),
+		ClientVersion:   "SSH-2.0-" + Version,
+	}
+	alg.apply(cfg, h.hk.Algorithms())
+	publickey := ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return signers, nil })
 	var sc net.Conn = conn
 	var tr *traceHandshake
 	if d.Trace != nil {
 		tr = &traceHandshake{conn: &versionConn{Conn: conn}}
 		sc = tr.conn
 		cfg.HostKeyCallback = tr.hostKeyCallback(cfg.HostKeyCallback)
-		cfg.Auth = []ssh.AuthMethod{tr.authMethod(h.ids.Signers())}
+		publickey = tr.authMethod(signers)
 	}
+	login := h.ids.Login(agentauth.LoginOptions{Context: askCtx, Publickey: publickey, Asking: clock.ask})
+	cfg.Auth = []ssh.AuthMethod{publickey}
+	cfg.AuthCallback = login.Callback
 	start = time.Now()
 	c, chans, reqs, err := ssh.NewClientConn(sc, h.t.Addr(), cfg)
-	if !stop() && err == nil {
+	inTime, notCancelled := clock.stop(), stopCancel()
+	if (!inTime || !notCancelled) && err == nil {
 		// The timeout fired as the handshake completed.
 		c.Close()
 		err = errors.New("handshake cut short")
 	}
 	if err != nil {
-		if pc, ok := raw.(*proxyConn); ok && hctx.Err() == nil {
+		if pc, ok := raw.(*proxyConn); ok && !clock.expired() && ctx.Err() == nil {
 			err = pc.explain(err)
 		}
 		conn.Close()
-		err = fail("handshake", h.ids.AuthError(err))
+		err = fail("handshake", alg.explain(err, login.Error(err), h.ids.Signers()))
 		d.traceLogin(th, h, tr, err, time.Since(start))
 		return nil, err
 	}
@@ -203,35 +235,6 @@ func (d *Dialer) transport(ctx context.Context, th Hop, t *sshcfg.Target, via *s
 		return pc, nil
 	}
 	return d.dialTCP(ctx, th, t)
-}
-
-// dialTCP looks the host name up, then connects to its addresses in the
-// order the resolver gave them, as ssh does, until one answers.
-func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Conn, error) {
-	port := strconv.Itoa(t.Port)
-	addrs := []string{t.HostName}
-	if _, err := netip.ParseAddr(t.HostName); err == nil {
-		d.Trace.resolved(th, nil, nil, 0)
-	} else {
-		start := time.Now()
-		addrs, err = net.DefaultResolver.LookupHost(ctx, t.HostName)
-		d.Trace.resolved(th, addrs, err, time.Since(start))
-		if err != nil {
-			return nil, err
-		}
-	}
-	var nd net.Dialer
-	var err error
-	for _, a := range addrs {
-		var c net.Conn
-		if c, err = nd.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, err
 }
 
 // remoteName is what a trace calls the other end of the stream to a hop.
@@ -279,6 +282,10 @@ func (d *Dialer) logger() *slog.Logger {
 // lifeline holds what one dial opened, to close it all when the target's
 // connection ends, and why the connection was given up on.
 type lifeline struct {
+	// conn is the target's connection; its writes open the gate of a
+	// session started without waiting for the server's reply.
+	conn *watchedConn
+
 	mu      sync.Mutex
 	closers []func()
 	closed  bool
@@ -332,6 +339,7 @@ func (l *lifeline) err() error {
 type watchedConn struct {
 	net.Conn
 	last atomic.Int64 // unix nanoseconds
+	next atomic.Pointer[chan struct{}]
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
@@ -343,6 +351,29 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 }
 
 func (c *watchedConn) touch() { c.last.Store(time.Now().UnixNano()) }
+
+// Write tells a waiter of nextWrite once a write is done: one atomic swap
+// per write when nobody waits.
+func (c *watchedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if w := c.next.Swap(nil); w != nil {
+		close(*w)
+	}
+	return n, err
+}
+
+// nextWrite returns a channel closed when the next write to the
+// connection is done. x/crypto writes each SSH packet in one write, in the
+// order the packets were sent, so a packet sent after the one that closes
+// it goes after it on the wire. A nil conn has no writes to watch: its
+// channel never closes.
+func (c *watchedConn) nextWrite() <-chan struct{} {
+	w := make(chan struct{})
+	if c != nil {
+		c.next.Store(&w)
+	}
+	return w
+}
 
 func (c *watchedConn) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
 

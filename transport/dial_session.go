@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 
@@ -71,11 +72,12 @@ func (d *Dialer) forwardedAgent() string {
 	return sock
 }
 
+func (d *Dialer) environment() []string { return environment(d.Target, d.logger()) }
+
 // environment is what the env requests carry, as NAME=VALUE: the local
 // variables SendEnv's patterns match, less m2m-ssh's own secrets, then
-// SetEnv's.
-func (d *Dialer) environment() []string {
-	t := d.Target
+// SetEnv's. A session through a master asks it to send the same.
+func environment(t *sshcfg.Target, log *slog.Logger) []string {
 	var env, withheld []string
 	if len(t.SendEnv) > 0 {
 		for _, kv := range os.Environ() {
@@ -98,7 +100,7 @@ func (d *Dialer) environment() []string {
 		}
 	}
 	if len(withheld) > 0 {
-		d.logger().Warn("SendEnv matches variables that carry m2m-ssh's secrets; not sending them", "target", t.Alias, "names", strings.Join(withheld, ","))
+		log.Warn("SendEnv matches variables that carry m2m-ssh's secrets; not sending them", "target", t.Alias, "names", strings.Join(withheld, ","))
 	}
 	return append(env, t.SetEnv...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -53,61 +54,118 @@ type Remote interface {
 // connect, and again to reconnect.
 type Connect func(ctx context.Context) (Remote, error)
 
-// SSH returns the Connect that dials with d and starts p.
+// SSH returns the Connect that dials with d and starts p. The Remote it
+// returns takes writes before the server has answered the exec, subsystem
+// or shell request (see startEarly); a refusal is then its error, a
+// *ChannelError, from Read, Write and Wait.
 func SSH(d *Dialer, p Program) Connect {
 	return func(ctx context.Context) (Remote, error) {
 		c, life, err := d.dial(ctx)
 		if err != nil {
 			return nil, err
 		}
-		r, err := start(c, p, func(ch ssh.Channel) { d.prepare(c, ch) }, life.err)
-		if err != nil {
-			c.Close()
-			return nil, &ChannelError{Alias: d.Target.Alias, Program: p, Err: err}
+		r, err := open(c, life.err)
+		if err == nil {
+			d.prepare(c, r.ch)
+			r.startEarly(p, d.Target.Alias, life.conn.nextWrite())
+			return r, nil
 		}
-		return r, nil
+		c.Close()
+		return nil, &ChannelError{Alias: d.Target.Alias, Program: p, Err: err}
 	}
 }
 
-// Start opens a session channel on c and starts p in it. Closing the
-// returned Remote closes c.
+// Start opens a session channel on c and starts p in it, waiting for the
+// server's answer. Closing the returned Remote closes c.
 func Start(c *ssh.Client, p Program) (Remote, error) {
-	r, err := start(c, p, nil, nil)
+	r, err := open(c, nil)
 	if err != nil {
 		return nil, err
 	}
+	kind, payload := p.request()
+	if err := request(r.ch, kind, payload); err != nil {
+		r.ch.Close()
+		return nil, err
+	}
+	close(r.started)
+	r.sent.Store(true)
 	return r, nil
 }
 
-// start is Start with the requests that come before the program's
-// (environment, agent forwarding) made by prepare, and lost to say why
-// the connection ended.
-func start(c *ssh.Client, p Program, prepare func(ssh.Channel), lost func() error) (*sshRemote, error) {
+// Started waits for the server's answer to the request that starts r's
+// program, for a Remote SSH returned before it came: nil once the program
+// runs, else why not (the refusal, a *ChannelError). Any other Remote has
+// started by the time it is returned. Doctor asks, to report the channel
+// step on its own; the bridge need not.
+func Started(r Remote) error {
+	if s, ok := r.(*sshRemote); ok {
+		<-s.started
+		return s.startErr
+	}
+	return nil
+}
+
+// open opens a session channel on c; lost says why the connection ended.
+func open(c *ssh.Client, lost func() error) (*sshRemote, error) {
 	ch, reqs, err := c.OpenChannel("session", nil)
 	if err != nil {
 		return nil, err
 	}
-	r := &sshRemote{client: c, ch: ch, exit: make(chan error, 1), lost: lost}
+	r := &sshRemote{client: c, ch: ch, exit: make(chan error, 1), lost: lost, started: make(chan struct{})}
 	go r.watch(reqs)
-	if prepare != nil {
-		prepare(ch)
-	}
-	kind, payload := "shell", []byte(nil)
+	return r, nil
+}
+
+// request is the channel request that starts p, and its payload.
+func (p Program) request() (string, []byte) {
 	switch {
 	case p.Subsystem != "":
-		kind, payload = "subsystem", ssh.Marshal(struct{ Name string }{p.Subsystem})
+		return "subsystem", ssh.Marshal(struct{ Name string }{p.Subsystem})
 	case p.Command != "":
-		kind, payload = "exec", ssh.Marshal(struct{ Command string }{p.Command})
+		return "exec", ssh.Marshal(struct{ Command string }{p.Command})
 	}
+	return "shell", nil
+}
+
+// request sends a request that must succeed and waits for the answer.
+func request(ch ssh.Channel, kind string, payload []byte) error {
 	ok, err := ch.SendRequest(kind, true, payload)
 	if err == nil && !ok {
 		err = fmt.Errorf("the server refused the %s request", kind)
 	}
-	if err != nil {
-		ch.Close()
-		return nil, err
-	}
-	return r, nil
+	return err
+}
+
+// startEarly sends the request that starts p without waiting for its
+// answer, as OpenSSH's client does: the host's first frames follow the
+// request at once instead of a round trip later. x/crypto's SendRequest
+// waits for the answer, so it runs on its own goroutine, and writes wait
+// only until the connection's next write is done (sent): the request's
+// packet, since x/crypto writes one packet per write in the order they
+// were sent. The server handles a channel's messages in order, so the
+// data reaches a program that has started or, when the server refuses,
+// nothing: the channel is closed and the refusal is the Remote's error.
+//
+// A packet another goroutine writes at that instant (x/crypto's reply to
+// a global request, a keepalive) opens the gate too. Data still cannot
+// overtake the request against OpenSSH's sshd, which opens a session
+// channel with no window and grants one only as the program starts (so
+// against it the first frame leaves with the answer, no sooner), and
+// x/crypto's servers, which grant a window at once and gain the round
+// trip, keep data that comes before the request. EOF is not held back by
+// a window, so CloseWrite waits for the answer.
+func (r *sshRemote) startEarly(p Program, alias string, sent <-chan struct{}) {
+	r.gate = sent
+	kind, payload := p.request()
+	go func() {
+		if err := request(r.ch, kind, payload); err != nil {
+			r.startErr = &ChannelError{Alias: alias, Program: p, Err: err}
+		}
+		close(r.started)
+		if r.startErr != nil {
+			r.ch.Close()
+		}
+	}()
 }
 
 // sshRemote is a session channel used directly rather than through
@@ -116,6 +174,14 @@ type sshRemote struct {
 	client *ssh.Client
 	ch     ssh.Channel
 	exit   chan error
+	// started is closed once the server has answered the request that
+	// starts the program; startErr, set before, is its refusal.
+	started  chan struct{}
+	startErr error
+	// gate is closed once the request is on its way; sent records that
+	// a write has seen it closed.
+	gate <-chan struct{}
+	sent atomic.Bool
 	// lost says why the connection was given up on (a keepalive
 	// failure); nil when it was not or cannot tell.
 	lost func() error
@@ -125,6 +191,14 @@ type sshRemote struct {
 // the end of the stream is that failure rather than a clean EOF.
 func (r *sshRemote) Read(p []byte) (int, error) {
 	n, err := r.ch.Read(p)
+	if err == io.EOF {
+		// The answer comes before anything else from the channel,
+		// but on another path: wait for it to be taken.
+		<-r.started
+		if r.startErr != nil {
+			return n, r.startErr
+		}
+	}
 	if err == io.EOF && r.lost != nil {
 		if cause := r.lost(); cause != nil {
 			err = cause
@@ -133,9 +207,64 @@ func (r *sshRemote) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *sshRemote) Write(p []byte) (int, error) { return r.ch.Write(p) }
-func (r *sshRemote) CloseWrite() error           { return r.ch.CloseWrite() }
-func (r *sshRemote) Stderr() io.Reader           { return r.ch.Stderr() }
+func (r *sshRemote) Write(p []byte) (int, error) {
+	if err := r.await(); err != nil {
+		return 0, err
+	}
+	n, err := r.ch.Write(p)
+	if err != nil {
+		err = r.failure(err)
+	}
+	return n, err
+}
+
+// CloseWrite waits for the answer to the program's request: unlike data,
+// which a server that grants no window before the program starts holds
+// back (see startEarly), an EOF could overtake the request if another
+// packet opened the gate, and a program started after its EOF may never
+// say how it ended.
+func (r *sshRemote) CloseWrite() error {
+	<-r.started
+	if r.startErr != nil {
+		return r.startErr
+	}
+	return r.failure(r.ch.CloseWrite())
+}
+
+func (r *sshRemote) Stderr() io.Reader { return r.ch.Stderr() }
+
+// await returns once the request that starts the program is on its way,
+// or with its refusal when that came first.
+func (r *sshRemote) await() error {
+	if r.sent.Load() {
+		return nil
+	}
+	select {
+	case <-r.gate:
+	case <-r.started:
+		if r.startErr != nil {
+			return r.startErr
+		}
+	}
+	r.sent.Store(true)
+	return nil
+}
+
+// failure is err, or the refusal of the request when there was one: a
+// write into the channel a refusal closed fails for that reason.
+func (r *sshRemote) failure(err error) error {
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-r.started:
+		if r.startErr != nil {
+			return r.startErr
+		}
+	default:
+	}
+	return err
+}
 
 // Signal asks for a reply, which RFC 4254 leaves out, so that a refusal
 // can be told and logged: OpenSSH refuses subsystem and forced-command
@@ -162,6 +291,12 @@ func (r *sshRemote) Close() error {
 func (r *sshRemote) Wait() error {
 	err := <-r.exit
 	r.exit <- err
+	// The answer came before the channel closed; its goroutine is done
+	// or about to be.
+	<-r.started
+	if r.startErr != nil {
+		return r.startErr
+	}
 	return err
 }
 
@@ -225,9 +360,15 @@ func (e *ExitError) Outcome() string {
 // program.
 type SignalError struct {
 	Signal string
+	// Shared is a session through a master, to which OpenSSH's
+	// connection-sharing protocol cannot send a signal at all.
+	Shared bool
 }
 
 func (e *SignalError) Error() string {
+	if e.Shared {
+		return "signal " + e.Signal + " cannot reach a program started through a shared connection (OpenSSH's protocol for it carries no signals)"
+	}
 	return "the server refused to deliver signal " + e.Signal + " to the remote program"
 }
 

@@ -29,6 +29,10 @@ type Trace struct {
 	// Authenticated reports the login: the identity the server accepted,
 	// or the error.
 	Authenticated func(h Hop, accepted agentauth.Offered, err error, took time.Duration)
+	// Master reports the master at the target's ControlPath, when one
+	// is configured and ControlMaster lets it be ridden: err is why it
+	// cannot be (mux.ErrNoMaster when nobody listens).
+	Master func(m Master, err error)
 }
 
 // Hop is one machine on the way to a target, as a Trace sees it.

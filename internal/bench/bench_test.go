@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 )
 
 // settings are the amounts of work, overridable from the environment for
@@ -100,32 +98,8 @@ func TestBench(t *testing.T) {
 		t.Skip("set M2M_BENCH=1 to run the benchmark (see docs/benchmarks.md)")
 	}
 	s := loadSettings()
-	dir := t.TempDir()
-	bin := map[string]string{}
-	for name, pkg := range map[string]string{"m2m-ssh": ".", "raw": "./internal/bench/rawmcp", "go-sdk": "./internal/testmcp"} {
-		p, err := sshtest.Build(dir, pkg, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin[name] = p
-	}
-	sshBin := sshtest.LookPath(t, "ssh")
-	key := sshtest.Keygen(t, dir, "id_ed25519", sshtest.KeyOptions{})
-	sshd := sshtest.StartSSHD(t, sshtest.SSHDConfig{AuthorizedKeys: []string{key.Public}})
-	kh := sshtest.WriteFile(t, dir, "known_hosts", sshd.KnownHosts()...)
-	cfg := sshtest.WriteFile(t, dir, "ssh_config",
-		"Host bench",
-		"  HostName "+sshd.Host,
-		fmt.Sprintf("  Port %d", sshd.Port),
-		"  User "+sshd.User,
-		"  IdentityFile "+key.Path,
-		"  IdentitiesOnly yes",
-		"  IdentityAgent none",
-		"  UserKnownHostsFile "+kh,
-		"  StrictHostKeyChecking yes",
-		"  BatchMode yes",
-	)
-	env := []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
+	w := newWorld(t, map[string]string{"m2m-ssh": ".", "raw": "./internal/bench/rawmcp", "go-sdk": "./internal/testmcp"}, nil)
+	bin, sshBin, cfg, env := w.bin, w.ssh, w.config, w.env
 	// M2M_BENCH_WRAP runs m2m-ssh under another command, such as
 	// "perf record -g -o m2m.perf --", for profiles.
 	// M2M_BENCH_ENV adds variables to m2m-ssh's environment

@@ -5,5 +5,11 @@
 //
 //	M2M_BENCH=1 go test ./internal/bench -run TestBench -v -timeout 20m
 //
+// Its latency mode starts sessions through DelayProxy, a loopback proxy
+// that holds each direction a set time, cold and through an OpenSSH
+// master:
+//
+//	M2M_BENCH_LATENCY=1 go test ./internal/bench -run TestLatency -v -timeout 20m
+//
 // docs/benchmarks.md describes the method and holds the latest figures.
 package bench

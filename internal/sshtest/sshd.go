@@ -22,6 +22,10 @@ type SSHDConfig struct {
 	Subsystems map[string]string
 	// Extra are further sshd_config lines (TrustedUserCAKeys, ...).
 	Extra []string
+	// Settings are sshd_config lines put before the defaults, which
+	// they override: sshd takes the first value of a keyword
+	// (PasswordAuthentication yes, UsePAM yes, ...).
+	Settings []string
 	// HostKeyTypes are the host key types to generate; ed25519 when empty.
 	HostKeyTypes []string
 	// LoginUser is the user the tests log in as; the current one when
@@ -154,6 +158,7 @@ func (s *SSHD) config(c SSHDConfig, authorizedKeys string) []string {
 		"MaxSessions 100",
 		"LogLevel VERBOSE",
 	}
+	lines = append(append([]string(nil), c.Settings...), lines...)
 	for _, k := range s.HostKeyFiles {
 		lines = append(lines, "HostKey "+k)
 	}

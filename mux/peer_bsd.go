@@ -1,0 +1,29 @@
+//go:build darwin || freebsd
+
+package mux
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerUID is the uid of the process at the other end of conn, as the
+// kernel recorded it (LOCAL_PEERCRED, what getpeereid reads).
+func peerUID(conn *net.UnixConn) (uint32, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Xucred
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, gerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if gerr != nil {
+		return 0, gerr
+	}
+	return cred.Uid, nil
+}
