@@ -15,9 +15,13 @@ import (
 func TestNoPackagePrefixes(t *testing.T) {
 	var pkgs []string
 	filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && path != "." && !strings.HasPrefix(path, ".") && path != "testdata" {
-			pkgs = append(pkgs, regexp.QuoteMeta(d.Name()))
+		if err != nil || !d.IsDir() || path == "." {
+			return nil
 		}
+		if strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		pkgs = append(pkgs, regexp.QuoteMeta(d.Name()))
 		return nil
 	})
 	prefix := regexp.MustCompile(`"(` + strings.Join(pkgs, "|") + `): `)
