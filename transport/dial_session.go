@@ -14,8 +14,9 @@ import (
 // prepare makes the requests ssh makes on a session channel before its
 // program starts: agent forwarding when ForwardAgent asks for it, then the
 // variables SendEnv names and SetEnv sets, SetEnv last so that it wins.
-// Neither is fatal: a server that refuses is logged, and the program
-// starts without.
+// Neither is fatal: a server that refuses agent forwarding is logged
+// (sshd does not say which variables it refused), and the program starts
+// without.
 func (d *Dialer) prepare(c *ssh.Client, ch ssh.Channel) {
 	t, log := d.Target, d.logger()
 	if sock := d.forwardedAgent(); sock != "" {
@@ -32,15 +33,14 @@ func (d *Dialer) prepare(c *ssh.Client, ch ssh.Channel) {
 			}
 		}
 	}
+	// As ssh does, env requests want no reply: waiting for each would
+	// cost a round trip per variable, and a refused one changes nothing.
 	for _, kv := range d.environment() {
 		name, value, _ := strings.Cut(kv, "=")
-		ok, err := ch.SendRequest("env", true, ssh.Marshal(struct{ Name, Value string }{name, value}))
-		if err != nil {
+		// Values may be secrets: only names are logged.
+		log.Debug("sending an environment variable; sshd's AcceptEnv decides whether the program sees it", "target", t.Alias, "name", name)
+		if _, err := ch.SendRequest("env", false, ssh.Marshal(struct{ Name, Value string }{name, value})); err != nil {
 			return
-		}
-		if !ok {
-			// Values may be secrets: only names are logged.
-			log.Debug("the server refused to set an environment variable (sshd's AcceptEnv)", "target", t.Alias, "name", name)
 		}
 	}
 }

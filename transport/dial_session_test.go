@@ -54,8 +54,9 @@ func TestForwardAgent(t *testing.T) {
 	}
 }
 
-// SetEnv and the variables SendEnv names reach the remote program; a
-// variable sshd refuses is a debug line, named without its value.
+// SetEnv and the variables SendEnv names reach the remote program; each
+// variable sent is a debug line, named without its value, so that one sshd
+// refuses can be told from one never sent.
 func TestEnvRequests(t *testing.T) {
 	l := newLab(t)
 	t.Setenv("M2M_SENDME", "two")
@@ -73,7 +74,7 @@ func TestEnvRequests(t *testing.T) {
 	}
 	log := l.log.String()
 	if !strings.Contains(log, "level=DEBUG") || !strings.Contains(log, "name=OTHER_SENDME") {
-		t.Errorf("the refused variable was not logged at debug:\n%s", log)
+		t.Errorf("the variable sshd refuses was not named at debug:\n%s", log)
 	}
 	if strings.Contains(log, "secret-value") {
 		t.Error("a variable's value was logged")

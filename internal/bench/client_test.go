@@ -139,7 +139,12 @@ func hwm(pid int) (int64, error) { return procKB(pid, "VmHWM:") }
 
 // procKB is a size field of /proc/pid/status, in bytes.
 func procKB(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procFileKB(fmt.Sprintf("/proc/%d/status", pid), field)
+}
+
+// procFileKB is a "Field:   N kB" line of a /proc file, in bytes.
+func procFileKB(path, field string) (int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +154,7 @@ func procKB(pid int, field string) (int64, error) {
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no " + field + " in /proc status")
+	return 0, errors.New("no " + field + " in " + path)
 }
 
 func percentile(d []time.Duration, p int) time.Duration {

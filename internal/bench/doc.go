@@ -6,8 +6,10 @@
 //	M2M_BENCH=1 go test ./internal/bench -run TestBench -v -timeout 20m
 //
 // Its latency mode starts sessions through DelayProxy, a loopback proxy
-// that holds each direction a set time, cold and through an OpenSSH
-// master:
+// that holds each direction a set time, cold, through an OpenSSH master,
+// and through a master m2m-ssh starts itself (ControlMaster auto), the
+// last also five at once, counting connections, authentications and
+// memory:
 //
 //	M2M_BENCH_LATENCY=1 go test ./internal/bench -run TestLatency -v -timeout 20m
 //

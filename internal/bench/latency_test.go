@@ -23,7 +23,8 @@ type latencySettings struct {
 }
 
 // defaultLatencyRuns keeps the mode to a few minutes on 2 cores: each run
-// starts eight processes, about 4 s together on a 50 ms link.
+// starts 32 processes (twelve one after another, then five at once twice,
+// through the proxy), about 8 s together on a 50 ms link.
 const defaultLatencyRuns = 11
 
 func loadLatencySettings() latencySettings {
@@ -48,16 +49,18 @@ func TestLatency(t *testing.T) {
 
 // latencyMode runs the mode with the settings from the environment and
 // prints its report to out.
-func latencyMode(t *testing.T, out io.Writer) []*latencyRow {
+func latencyMode(t *testing.T, out io.Writer) ([]*latencyRow, *fiveReport) {
 	s := loadLatencySettings()
 	began := time.Now()
 	fmt.Fprintln(out, machine(sshBinary()))
 	fmt.Fprintf(out, "load before: %s\n", load())
-	rows := runLatency(t, s)
+	rows, five := runLatency(t, s)
 	fmt.Fprintf(out, "\n### start → initialize response, %s RTT (medians of %d runs)\n\n", s.rtt, s.runs)
 	fmt.Fprint(out, latencyTable(rows, s))
+	fmt.Fprintf(out, "\n### five m2m-ssh at once for one host, %s RTT (medians of %d runs)\n\n", s.rtt, s.runs)
+	fmt.Fprint(out, fiveTable(five, s))
 	fmt.Fprintf(out, "\nload after: %s; took %s\n", load(), time.Since(began).Round(time.Second))
-	return rows
+	return rows, five
 }
 
 // TestShortLatencyRun runs the latency mode as docs/benchmarks.md gives it,
@@ -75,13 +78,14 @@ func TestShortLatencyRun(t *testing.T) {
 		t.Fatalf("settings %+v: the knobs were not read", s)
 	}
 	var out strings.Builder
-	rows := latencyMode(t, &out)
+	rows, five := latencyMode(t, &out)
 	table := out.String()
 	t.Logf("\n%s", table)
 	// At least: TCP, key exchange, authentication, the channel and the
 	// initialize request for a cold start; the channel's opening and
 	// the request through a master.
-	least := map[string]int{"ssh -T, cold": 5, "m2m-ssh, cold": 5, "ssh -S, through a master": 2, "m2m-ssh, through a master": 2}
+	least := map[string]int{"ssh -T, cold": 5, "m2m-ssh, cold": 5, "ssh -S, through a master": 2, "m2m-ssh, through a master": 2,
+		ownFirst: 5, ownLater: 2}
 	for _, r := range rows {
 		if r.unavailable != "" {
 			if !strings.Contains(table, r.unavailable) {
@@ -102,8 +106,58 @@ func TestShortLatencyRun(t *testing.T) {
 			t.Errorf("the table has no row for %s:\n%s", r.name, table)
 		}
 	}
-	if len(rows) != 4 {
-		t.Fatalf("%d rows, want 4", len(rows))
+	if len(rows) != 6 {
+		t.Fatalf("%d rows, want 6", len(rows))
+	}
+	for _, r := range rows {
+		switch r.name {
+		case ownFirst, ownLater:
+			if r.unavailable != "" {
+				t.Errorf("%s: %s", r.name, r.unavailable)
+			}
+		}
+	}
+	checkFive(t, five, s, table)
+}
+
+// checkFive checks what five at once cannot miss: one connection for the
+// five sharing a master and five without one, every start slower than
+// the cold path's unavoidable round trips (none had a connection to
+// ride), every master gone.
+func checkFive(t *testing.T, five *fiveReport, s latencySettings, table string) {
+	t.Helper()
+	if len(five.shared) != s.runs || len(five.independent) != s.runs {
+		t.Fatalf("%d shared and %d independent runs of five at once, want %d each", len(five.shared), len(five.independent), s.runs)
+	}
+	for _, v := range []struct {
+		name  string
+		runs  []fiveRun
+		conns int64
+	}{{"sharing a master", five.shared, 1}, {"independent", five.independent, fiveClients}} {
+		for _, r := range v.runs {
+			if r.connections != v.conns {
+				t.Errorf("five at once, %s: the proxy accepted %d connections, want %d", v.name, r.connections, v.conns)
+			}
+			if len(r.starts) != fiveClients {
+				t.Fatalf("five at once, %s: %d figures", v.name, len(r.starts))
+			}
+			for i, d := range r.starts {
+				if d < 5*s.rtt {
+					t.Errorf("five at once, %s: the %d-th took %s, fewer than 5 round trips of %s", v.name, i+1, d, s.rtt)
+				}
+			}
+			if r.rss <= 0 {
+				t.Errorf("five at once, %s: no RSS figure", v.name)
+			}
+		}
+	}
+	for _, p := range five.paths {
+		if !fiveMasterGone(p) {
+			t.Errorf("the master's socket %s outlived the test's exit request", p)
+		}
+	}
+	if !strings.Contains(table, "| one master (ControlMaster auto) |") || !strings.Contains(table, "| independent (no ControlPath) |") {
+		t.Errorf("the table has no five-at-once rows:\n%s", table)
 	}
 }
 
@@ -120,7 +174,18 @@ type latencyRow struct {
 	unavailable       string // why the row was not measured
 	loopback, delayed []time.Duration
 	flights           []int64 // the client's flights through the proxy, per delayed run
+	// own is set for the rows of m2m-ssh's own master, measured by
+	// ownMasterRun rather than one process at a time.
+	own         bool
+	connections []int64 // the connections the proxy accepted, per delayed run of an own row
 }
+
+// The rows of m2m-ssh's own master: the m2m-ssh that finds none and
+// starts it, and one after that rides it.
+const (
+	ownFirst = "m2m-ssh, own master (first)"
+	ownLater = "m2m-ssh, own master (later)"
+)
 
 func sshBinary() string {
 	p, err := exec.LookPath("ssh")
@@ -133,7 +198,7 @@ func sshBinary() string {
 // runLatency measures the four paths: ssh -T and m2m-ssh cold, and ssh -S
 // and m2m-ssh through an OpenSSH master, each on loopback ("bench") and
 // through the proxy ("slow"), taking turns within every run.
-func runLatency(t *testing.T, s latencySettings) []*latencyRow {
+func runLatency(t *testing.T, s latencySettings) ([]*latencyRow, *fiveReport) {
 	var proxy *DelayProxy
 	w := newWorld(t, map[string]string{"m2m-ssh": ".", "raw": "./internal/bench/rawmcp"}, func(sshdAddr string) map[string]string {
 		var err error
@@ -162,10 +227,13 @@ func runLatency(t *testing.T, s latencySettings) []*latencyRow {
 		{name: "m2m-ssh, through a master", env: w.env, master: masters, argv: func(host string) []string {
 			return []string{w.bin["m2m-ssh"], "-F", w.config, "-o", "ControlPath=" + masters[host], host, "--", server}
 		}},
+		{name: ownFirst, env: w.env, own: true},
+		{name: ownLater, env: w.env, own: true},
 	}
+	five := &fiveReport{}
 	for run := 0; run < s.runs; run++ {
 		for _, r := range rows {
-			if r.unavailable != "" {
+			if r.unavailable != "" || r.own {
 				continue
 			}
 			lo, err := startToInitialize(r.argv("bench"), r.env, nil)
@@ -191,8 +259,27 @@ func runLatency(t *testing.T, s latencySettings) []*latencyRow {
 			r.flights = append(r.flights, spent)
 			t.Logf("%s run %d: loopback %s, %s RTT %s, %d flights", r.name, run+1, lo, s.rtt, d, r.flights[len(r.flights)-1])
 		}
+		first, later := rows[len(rows)-2], rows[len(rows)-1]
+		for _, host := range []string{"bench", "slow"} {
+			ownMasterRun(t, w, proxy, first, later, server, run, host)
+		}
+		fiveRunPair(t, w, proxy, server, run, five)
 	}
-	return rows
+	ownAvailable(rows[len(rows)-2], 1)
+	ownAvailable(rows[len(rows)-1], 0)
+	return rows, five
+}
+
+// ownAvailable marks an own-master row not available when a run through
+// the proxy made other than conns connections: the figure would not be
+// the path it names.
+func ownAvailable(r *latencyRow, conns int64) {
+	for _, c := range r.connections {
+		if c != conns {
+			r.unavailable = fmt.Sprintf("a run made %d connections through the proxy, not %d: this build does not start or ride a master of its own", c, conns)
+			return
+		}
+	}
 }
 
 // startMaster starts `ssh -M -S PATH -fN` to host and returns PATH; the
@@ -286,6 +373,9 @@ func latencyTable(rows []*latencyRow, s latencySettings) string {
 			if o := byName["ssh -T, cold"]; o.unavailable == "" {
 				met = verdict(medianDuration(r.delayed) <= medianDuration(o.delayed))
 			}
+		case ownLater:
+			target = "≤ 2.5 round trips"
+			met = verdict(trips(r) <= 2.5)
 		case "m2m-ssh, through a master":
 			target = "≤ ssh -S; ≤ 2.5 round trips"
 			if o := byName["ssh -S, through a master"]; o.unavailable == "" {
