@@ -84,7 +84,7 @@ func connectAction(c *cli.Context) error {
 	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
 	logger.Info("disconnected", "target", s.alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
-	return &exitError{code: code, err: err}
+	return &exitError{code: code, err: err, answered: true}
 }
 
 // parseSession reads the mode, target options and program from the
@@ -183,7 +183,7 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 		if sh == nil {
 			t, err := sshcfg.Resolve(s.alias, s.opts)
 			if err != nil {
-				return nil, err
+				return nil, configError(err, s.opts.ConfigFile)
 			}
 			p := s.program
 			if p.Subsystem == "" && p.Command == "" {
@@ -193,7 +193,11 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 			sh = &transport.Sharing{Target: t, Program: p, Logger: logger, Start: s.masterStart(t, logger),
 				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}
 		}
-		return sh.Connect(ctx)
+		r, err := sh.Connect(ctx)
+		if err != nil {
+			return nil, explainDial(sh.Target, s.program.Command, err)
+		}
+		return r, nil
 	}
 }
 
@@ -214,7 +218,9 @@ func (s *session) dialer(ctx context.Context, t *sshcfg.Target, logger *slog.Log
 			return nil, err
 		}
 	}
-	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger}
+	// AllowNone: with nothing to offer, the login says so, after the
+	// name, the connect and the host key have been checked.
+	idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: logger, AllowNone: true}
 	ids, err := agentauth.LoadIdentities(t, idOpts)
 	if err != nil {
 		return nil, err

@@ -55,18 +55,7 @@ func demoAction(c *cli.Context) error {
 	start := time.Now()
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
 	logger.Info("disconnected", "target", demo.Alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
-	return &exitError{code: code, err: err}
-}
-
-// isTerminal reports whether r is a terminal (a character device), where a
-// person rather than an MCP host is typing.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return &exitError{code: code, err: err, answered: true}
 }
 
 // walkthrough plays an MCP host against the demo, through the bridge, and
@@ -163,7 +152,7 @@ func walkthrough(ctx context.Context, out io.Writer, h *demo.Host, s *session, l
 	}
 	p.ok("close", "the host ended the session; the remote server exited with status 0", time.Since(t))
 	fmt.Fprintf(out, "\nThat is the whole job. For a host of yours: 'm2m-ssh doctor ALIAS' checks it,\n")
-	fmt.Fprintf(out, "'m2m-ssh config ALIAS --for claude' (or cursor, vscode) prints what to paste.\n")
+	fmt.Fprintf(out, "'m2m-ssh config ALIAS --for claude' (or %s) prints what to paste.\n", strings.Join(mcpHostNames()[1:], ", "))
 	return nil
 }
 

@@ -66,7 +66,11 @@ func doctorAction(c *cli.Context) error {
 type doctor struct {
 	out    io.Writer
 	s      *session
+	ids    *agentauth.Identities // the target's
 	failed bool
+	// saidIdentities is set once the identities step failed: the login
+	// that follows fails for that reason, said already.
+	saidIdentities bool
 	// riding is whether the session goes through a master.
 	riding bool
 	// plan says how m2m-ssh would start a master of its own for the
@@ -101,7 +105,7 @@ func (d *doctor) run(ctx context.Context) {
 	s := d.s
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
-		d.fail("config", err)
+		d.fail("config", configError(err, s.opts.ConfigFile))
 		return
 	}
 	p := s.program
@@ -133,12 +137,15 @@ func (d *doctor) run(ctx context.Context) {
 	}()
 	sh := &transport.Sharing{Target: t, Program: p, Logger: s.opts.Logger, Trace: d.trace(),
 		Direct: func(ctx context.Context) (*transport.Dialer, error) {
-			idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger}
+			// AllowNone: having no identity is reported in its place,
+			// after the host key (trace), as the bridge's login says it.
+			idOpts := agentauth.IdentityOptions{Passphrase: s.passphrase, Logger: s.opts.Logger, AllowNone: true}
 			var err error
 			if ids, err = agentauth.LoadIdentities(t, idOpts); err != nil {
 				d.fail("identities", err)
 				return nil, err
 			}
+			d.ids = ids
 			ho := agentauth.HostKeyOptions{Logger: s.opts.Logger}
 			hk, err := agentauth.NewHostKeyChecker(t, ho)
 			if err != nil {
@@ -172,7 +179,7 @@ func (d *doctor) run(ctx context.Context) {
 		how += " through the shared connection at " + t.ControlPath + " (no identities or host keys of m2m-ssh's own needed)"
 	}
 	d.pass("channel", p.String()+how)
-	d.initialize(ctx, t, remote)
+	d.initialize(ctx, t, remote, p)
 }
 
 func orNone(s string) string {
@@ -185,10 +192,18 @@ func orNone(s string) string {
 // initialize speaks MCP to the remote program: initialize, then
 // tools/list when it has tools. Lines on its stdout that are not
 // JSON-RPC (a banner from a shell start-up file) fail their own step.
-func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote transport.Remote) {
+func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote transport.Remote, p transport.Program) {
 	ctx, cancel := context.WithTimeout(ctx, mcpTimeout)
 	defer cancel()
+	// A login shell given JSON-RPC lines says so on stderr at once
+	// ("command not found"): then there is no need to wait for an
+	// answer that cannot come.
+	ctx, shellFailed := context.WithCancelCause(ctx)
+	defer shellFailed(nil)
 	var stderr tailBuffer
+	if p.Subsystem == "" && p.Command == "" {
+		stderr.onShellError = func() { shellFailed(errNoCommand) }
+	}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -226,6 +241,10 @@ func (d *doctor) initialize(ctx context.Context, t *sshcfg.Target, remote transp
 		var details []string
 		if e := strings.TrimSpace(stderr.String()); e != "" {
 			details = append(details, "remote stderr: "+e)
+		}
+		if errors.Is(context.Cause(ctx), errNoCommand) {
+			d.fail("MCP initialize", hinted{errNoCommand, fmt.Sprintf("the login shell on %s read the JSON-RPC lines as commands: give the MCP server's command (m2m-ssh doctor %s -- /path/to/mcp-server), or set RemoteCommand for %s in %s", t.Alias, t.Alias, t.Alias, orUserConfig(t.Trace().UserFile))}, details...)
+			return
 		}
 		if ctx.Err() != nil {
 			err = fmt.Errorf("no answer to initialize within %s", mcpTimeout)
@@ -318,18 +337,40 @@ type remoteWriter struct{ transport.Remote }
 
 func (w remoteWriter) Close() error { return w.Remote.CloseWrite() }
 
-// tailBuffer keeps the last 2 KiB written to it.
+// errNoCommand is a shell started where an MCP server was meant.
+var errNoCommand = errors.New("no remote command was given: pass `-- COMMAND` or set RemoteCommand")
+
+// shellErrors are what shells print for a line they cannot run: bash's and
+// zsh's "command not found", dash's "not found", a syntax error.
+var shellErrors = []string{"command not found", ": not found", "syntax error"}
+
+// tailSize is how much of the remote's stderr doctor keeps: the last
+// lines say why it ended.
+const tailSize = 2048
+
+// tailBuffer keeps the last tailSize bytes written to it, and calls
+// onShellError once when they show a shell's error.
 type tailBuffer struct {
-	mu sync.Mutex
-	b  []byte
+	mu           sync.Mutex
+	b            []byte
+	onShellError func()
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
-	if len(t.b) > 2048 {
-		t.b = t.b[len(t.b)-2048:]
+	if len(t.b) > tailSize {
+		t.b = t.b[len(t.b)-tailSize:]
+	}
+	if t.onShellError != nil {
+		for _, e := range shellErrors {
+			if strings.Contains(string(t.b), e) {
+				t.onShellError()
+				t.onShellError = nil
+				break
+			}
+		}
 	}
 	return len(p), nil
 }

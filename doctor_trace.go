@@ -29,7 +29,7 @@ func (d *doctor) trace() *transport.Trace {
 			switch {
 			case err != nil:
 				resolveFailed[h.Target.Alias] = true
-				d.fail(step(h, "DNS"), &transport.DialError{Alias: h.Target.Alias, Addr: h.Target.Addr(), JumpFor: h.JumpFor, Stage: "connect", Err: err})
+				d.fail(step(h, "DNS"), explainDial(h.Target, d.s.program.Command, &transport.DialError{Alias: h.Target.Alias, Addr: h.Target.Addr(), JumpFor: h.JumpFor, Stage: "connect", Err: err}))
 			case len(addrs) == 0:
 				d.pass(step(h, "DNS"), h.Target.HostName+" is an address")
 			default:
@@ -72,10 +72,16 @@ func (d *doctor) trace() *transport.Trace {
 					matched = fmt.Sprintf("matched %s:%d", hs.Known.File, hs.Known.Line)
 				}
 				d.pass(name, fmt.Sprintf("%s, host key %s %s", hs.ServerVersion, fp, matched))
+				if h.JumpFor == "" {
+					d.identities()
+				}
 			}
 		},
 		Master: d.master,
 		Authenticated: func(h transport.Hop, accepted agentauth.Offered, err error, took time.Duration) {
+			if err != nil && h.JumpFor == "" && d.saidIdentities {
+				return
+			}
 			if err != nil {
 				d.fail(step(h, "authentication"), err)
 				return
@@ -87,6 +93,24 @@ func (d *doctor) trace() *transport.Trace {
 			d.pass(step(h, "authentication"), fmt.Sprintf("%s accepted %s as %s (%s)", h.Target.Alias, who, h.Target.User, ms(took)))
 		},
 	}
+}
+
+// identities is the step between the host key and the login: what the
+// target's login will offer.
+func (d *doctor) identities() {
+	if d.ids == nil {
+		return
+	}
+	if err := d.ids.None(); err != nil {
+		d.saidIdentities = true
+		d.fail("identities", err)
+		return
+	}
+	var offered []string
+	for _, o := range d.ids.Offered() {
+		offered = append(offered, o.String())
+	}
+	d.pass("identities", fmt.Sprintf("%d to offer", len(offered)), offered...)
 }
 
 // master reports the master at ControlPath: a socket that is not to be

@@ -23,8 +23,9 @@ func TestParseSize(t *testing.T) {
 
 func TestMaxFrameFlag(t *testing.T) {
 	wantUsageError(t, []string{"--max-frame", "lots", "buildbox"}, "is not a size")
-	_, out, _ := runCLI("--help")
-	if !strings.Contains(out, "--max-frame SIZE") || !strings.Contains(out, "64MiB") {
-		t.Errorf("--help does not document --max-frame:\n%s", out)
+	// stdin is not a terminal: the help is on stderr.
+	_, _, help := runCLI("--help")
+	if !strings.Contains(help, "--max-frame SIZE") || !strings.Contains(help, "64MiB") {
+		t.Errorf("--help does not document --max-frame:\n%s", help)
 	}
 }

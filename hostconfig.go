@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,14 +10,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/urfave/cli/v2"
 )
-
-// mcpHosts are the MCP hosts config knows, and the key their JSON puts
-// servers under.
-var mcpHosts = map[string]string{
-	"claude": "mcpServers", // claude_desktop_config.json
-	"cursor": "mcpServers", // ~/.cursor/mcp.json or .cursor/mcp.json
-	"vscode": "servers",    // .vscode/mcp.json
-}
 
 // installers are the commands that start m2m-ssh from a package cache,
 // by the M2M_SSH_INSTALLER value the package's launcher sets (release/npm,
@@ -34,23 +25,19 @@ var installers = map[string][]string{
 // host starts m2m-ssh in a directory of its own choosing.
 var pathFlags = map[string]bool{"F": true, "i": true, "client-key": true, "known-hosts": true, "log-file": true}
 
-// configAction prints the JSON block that makes an MCP host start
-// m2m-ssh for ALIAS with the flags given here.
+// configAction prints what makes an MCP host start m2m-ssh for ALIAS
+// with the flags given here.
 func configAction(c *cli.Context) error {
 	logger, err := newLogger(c)
 	if err != nil {
 		return usageError(err)
 	}
-	host := strings.ToLower(c.String("for"))
-	key, ok := mcpHosts[host]
+	host, ok := findMCPHost(c.String("for"))
 	if !ok {
-		return usageError(fmt.Errorf("unknown --for %q: use claude, cursor or vscode", c.String("for")))
+		return usageError(fmt.Errorf("unknown --for %q: use %s", c.String("for"), strings.Join(mcpHostNames(), ", ")))
 	}
 	if c.NArg() == 0 && !c.IsSet("host") {
 		return usageError(errors.New("config needs an ALIAS (or --host)"))
-	}
-	if a := c.Args().Slice(); len(a) > 1 && strings.HasPrefix(a[1], "-") && a[1] != "--" {
-		return usageError(fmt.Errorf("%s after ALIAS: flags go before it (m2m-ssh config --for vscode %s); a remote command goes after --", a[1], a[0]))
 	}
 	s, err := parseSession(c)
 	if err != nil {
@@ -61,7 +48,7 @@ func configAction(c *cli.Context) error {
 	// rather than in the MCP host.
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
-		return err
+		return configError(err, s.opts.ConfigFile)
 	}
 
 	bin, err := os.Executable()
@@ -83,26 +70,17 @@ func configAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.ErrWriter, "m2m-ssh: warning: --passphrase is left out: set M2M_SSH_PASSPHRASE in the server's env instead, or load the key into ssh-agent")
 	}
 
-	server := map[string]any{"command": bin, "args": args}
+	server := stdioServer{Command: bin, Args: args}
 	if runner, ok := installers[os.Getenv("M2M_SSH_INSTALLER")]; ok {
-		server = map[string]any{"command": runner[0], "args": append(runner[1:len(runner):len(runner)], args...)}
-	}
-	if host == "vscode" {
-		server["type"] = "stdio"
+		server = stdioServer{Command: runner[0], Args: append(runner[1:len(runner):len(runner)], args...)}
 	}
 	// MCP hosts start servers with a short list of variables (Claude
 	// Desktop and Cursor pass HOME, PATH, USER and little else):
 	// SSH_AUTH_SOCK must be given for the agent to be found.
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && usesAuthSock(t) {
-		server["env"] = map[string]string{"SSH_AUTH_SOCK": sock}
+		server.Env = map[string]string{"SSH_AUTH_SOCK": sock}
 	}
-	name := t.Alias
-	out, err := json.MarshalIndent(map[string]any{key: map[string]any{name: server}}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "%s\n", out)
-	return nil
+	return host.write(c.App.Writer, serverName(t.Alias), server)
 }
 
 // homebrewOpt turns a path in Homebrew's Cellar (PREFIX/Cellar/m2m-ssh/

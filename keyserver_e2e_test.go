@@ -140,7 +140,7 @@ func TestKeyServerEndToEnd(t *testing.T) {
 			t.Fatal("connected with a swapped server key")
 		}
 		stderr := fmt.Sprint(cmd.Stderr)
-		if !strings.Contains(err.Error(), "Host key verification failed") || !strings.Contains(stderr, "m2m-ssh: error: agentauth: Host key verification failed") {
+		if !strings.Contains(err.Error(), "Host key verification failed") || !strings.Contains(stderr, "m2m-ssh: error: Host key verification failed") {
 			t.Fatalf("the host saw %q; stderr:\n%s", err, stderr)
 		}
 		// The hint's command accepts a legitimate rotation.

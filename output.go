@@ -48,11 +48,32 @@ func (h hinted) Error() string { return h.err.Error() }
 func (h hinted) Unwrap() error { return h.err }
 func (h hinted) Hint() string  { return h.hint }
 
+// usageStatus is the exit status of a command line m2m-ssh cannot take,
+// as for ssh and most commands: 2.
+const usageStatus = 2
+
+// usageError is a command line m2m-ssh cannot take. Without a hint of its
+// own, run gives it one that points at the subcommand's help.
 func usageError(err error) error {
-	if verdict.Hint(err) != "" {
-		return &exitError{code: 2, err: err}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == usageStatus {
+		return err
 	}
-	return &exitError{code: 2, err: hinted{err, "see 'm2m-ssh --help'"}}
+	return &exitError{code: usageStatus, err: err}
+}
+
+// helpHint gives a usage error without a hint the one that points at
+// sub's help.
+func helpHint(err error, sub subcommand) error {
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != usageStatus || ee.err == nil || verdict.Hint(err) != "" {
+		return err
+	}
+	help := "'m2m-ssh --help'"
+	if sub.Name != "" {
+		help = "'m2m-ssh " + sub.Name + " --help'"
+	}
+	return &exitError{code: usageStatus, err: hinted{ee.err, "see " + help}}
 }
 
 // levelCritical is the Python client's CRITICAL, above slog's ERROR.

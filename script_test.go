@@ -30,7 +30,8 @@ func TestScripts(t *testing.T) {
 //	          known_hosts), buildbox-wrongkey, buildbox-refused,
 //	          buildbox-jump (through buildbox as a jump host),
 //	          buildbox-via-refused (through a jump host nothing
-//	          listens for), buildbox-nc (through ProxyCommand nc)
+//	          listens for), buildbox-nc (through ProxyCommand nc),
+//	          buildbox-noid (no agent, no key: nothing to offer)
 //	$TESTMCP  the test MCP server's path on the server
 //	$SSH_AUTH_SOCK  the agent, holding buildbox's key
 func TestScriptsSSHD(t *testing.T) {
@@ -67,6 +68,8 @@ func TestScriptsSSHD(t *testing.T) {
 		"  ProxyJump buildbox-refused",
 		"Host buildbox-nc",
 		"  ProxyCommand nc %h %p",
+		"Host buildbox-noid",
+		"  IdentityAgent none",
 		"Host buildbox buildbox-*",
 		"  HostName "+sshd.Host,
 		fmt.Sprintf("  Port %d", sshd.Port),

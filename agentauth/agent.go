@@ -85,7 +85,7 @@ func agentCandidates(getenv func(string) string) []string {
 func dialAgent(sock string) (net.Conn, error) {
 	conn, err := dialAgentSocket(sock, agentDialTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("agentauth: connect to ssh-agent at %s: %w", sock, err)
+		return nil, fmt.Errorf("connect to ssh-agent at %s: %w", sock, err)
 	}
 	return conn, nil
 }
@@ -112,8 +112,8 @@ func expandPath(p string, getenv func(string) string) string {
 
 func logAgent(log *slog.Logger, sock string, discovered bool) {
 	if discovered {
-		log.Info("agentauth: SSH_AUTH_SOCK is not set; using the ssh-agent found at "+sock, "socket", sock)
+		log.Info("SSH_AUTH_SOCK is not set; using the ssh-agent found at "+sock, "socket", sock)
 	} else {
-		log.Debug("agentauth: using ssh-agent", "socket", sock)
+		log.Debug("using ssh-agent", "socket", sock)
 	}
 }

@@ -99,20 +99,20 @@ func (c *HostKeyChecker) hostKnown(key ssh.PublicKey, ip string, res ipResult) e
 	switch res.status {
 	case ipNew:
 		if c.foundByCommand(key) || len(c.t.UserKnownHostsFiles) == 0 {
-			c.log.Info("agentauth: host key for the IP address not in the list of known hosts", "type", key.Type(), "address", ip)
+			c.log.Info("host key for the IP address not in the list of known hosts", "type", key.Type(), "address", ip)
 			return nil
 		}
 		if err := c.learn(key, ip); err != nil {
-			c.log.Warn("agentauth: failed to add the host key for the IP address to the list of known hosts", "address", ip, "err", err)
+			c.log.Warn("failed to add the host key for the IP address to the list of known hosts", "address", ip, "err", err)
 		} else {
-			c.log.Info("agentauth: permanently added the host key for the IP address to the list of known hosts",
+			c.log.Info("permanently added the host key for the IP address to the list of known hosts",
 				"type", key.Type(), "address", ip, "file", c.userFile())
 		}
 	case ipChanged:
 		herr := &HostKeyError{Problem: HostIPKeyChanged, Alias: c.t.Alias, Name: c.name, Address: ip,
 			Type: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: []KnownKey{res.other.known()}, KnownHostsFile: c.userFile()}
 		if c.policy == "no" {
-			c.log.Warn("agentauth: "+herr.Error(), "host", c.name)
+			c.log.Warn(""+herr.Error(), "host", c.name)
 			return nil
 		}
 		return herr

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
+	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
 
 // AuthError reports that the server refused every identity offered. Its
@@ -32,7 +33,10 @@ type AuthError struct {
 	// answers, but no askpass program could be run.
 	NobodyToAsk bool
 	BatchMode   bool
-	Err         error
+	// Config is the ssh config file the target was read from, for the
+	// hint ("" for ~/.ssh/config).
+	Config string
+	Err    error
 }
 
 // Offered describes one identity offered to the server.
@@ -48,7 +52,7 @@ func (o Offered) String() string {
 
 func (e *AuthError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "agentauth: Authentication failed for %s@%s: ", e.User, e.Host)
+	fmt.Fprintf(&b, "Authentication failed for %s@%s: ", e.User, e.Host)
 	if len(e.Offered) == 0 {
 		b.WriteString("no identity to offer")
 	} else if containsString(e.Partial, methodPublickey) {
@@ -82,8 +86,11 @@ func (e *AuthError) Error() string {
 	for _, s := range e.Skipped {
 		fmt.Fprintf(&b, "; not offered: %v", s)
 	}
-	if e.Err != nil && !errors.Is(e.Err, errNoMethods) {
-		fmt.Fprintf(&b, ": %v", e.Err)
+	// x/crypto's own words ("ssh: unable to authenticate, attempted
+	// methods ...") say again what is said above, and name its package.
+	if e.Err != nil && !errors.Is(e.Err, errNoMethods) && !strings.Contains(e.Err.Error(), "unable to authenticate") {
+		msg := strings.TrimPrefix(e.Err.Error(), "ssh: handshake failed: ")
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(msg, "ssh: "))
 	}
 	return b.String()
 }
@@ -127,10 +134,10 @@ func (e *AuthError) Hint() string {
 		return "the server takes a password or keyboard-interactive answers, but " + askpassHint
 	}
 	if len(e.Offered) == 0 {
-		return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+		return noIdentityHint(e.Host, e.Config)
 	}
 	if e.TooManyTries && !e.IdentitiesOnly {
-		return fmt.Sprintf("the server allows few attempts (MaxAuthTries) and the agent offers many keys: set 'IdentityFile' to the right key and 'IdentitiesOnly yes' for %s in ~/.ssh/config", e.Host)
+		return fmt.Sprintf("the server allows few attempts (MaxAuthTries) and the agent offers many keys: set 'IdentityFile' to the right key and 'IdentitiesOnly yes' for %s in %s", e.Host, orUserConfig(e.Config))
 	}
 	return fmt.Sprintf("add one of these public keys to ~%s/.ssh/authorized_keys on %s, or point IdentityFile at the key the server accepts (check with 'ssh -v %s')", e.User, e.Host, e.Host)
 }
@@ -139,17 +146,20 @@ func (e *AuthError) Hint() string {
 // be offered. Problems are the reasons each candidate was dropped.
 type NoIdentitiesError struct {
 	Problems []error
+	// Config is the ssh config file read, for the hint ("" for
+	// ~/.ssh/config).
+	Config string
 }
 
 func (e *NoIdentitiesError) Error() string {
 	if len(e.Problems) == 0 {
-		return "agentauth: Authentication failed: no identity to offer (no agent, no key file)"
+		return "Authentication failed: no identity to offer (no agent, no key file)"
 	}
 	msgs := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		msgs[i] = p.Error()
 	}
-	return "agentauth: Authentication failed: no identity to offer: " + strings.Join(msgs, "; ")
+	return "Authentication failed: no identity to offer: " + strings.Join(msgs, "; ")
 }
 
 func (e *NoIdentitiesError) Unwrap() []error { return e.Problems }
@@ -164,7 +174,29 @@ func (e *NoIdentitiesError) Hint() string {
 			return h
 		}
 	}
-	return "load a key into ssh-agent (ssh-add), set IdentityFile for this host in ~/.ssh/config, or give a key with --client-key or M2M_SSH_KEY"
+	return noIdentityHint("this host", e.Config)
+}
+
+// noIdentityHint says where an identity can come from; config is the ssh
+// config file read.
+func noIdentityHint(host, config string) string {
+	return "load a key into ssh-agent (ssh-add), set IdentityFile for " + host + " in " + orUserConfig(config) + ", or give a key with -i, --client-key or M2M_SSH_KEY"
+}
+
+// orUserConfig is config, or ~/.ssh/config when none is named.
+func orUserConfig(config string) string {
+	if config == "" {
+		return "~/.ssh/config"
+	}
+	return config
+}
+
+// configFile is the ssh config file t was read from, for hints.
+func configFile(t *sshcfg.Target) string {
+	if t == nil {
+		return ""
+	}
+	return t.Trace().UserFile
 }
 
 // KeyFileError is a key file that cannot be used.
@@ -178,7 +210,7 @@ type KeyFileError struct {
 }
 
 func (e *KeyFileError) Error() string {
-	msg := "agentauth: key file " + e.Path + ": " + e.Reason
+	msg := "key file " + e.Path + ": " + e.Reason
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -259,7 +291,7 @@ type HostKeyError struct {
 
 func (e *HostKeyError) Error() string {
 	var b strings.Builder
-	b.WriteString("agentauth: Host key verification failed: ")
+	b.WriteString("Host key verification failed: ")
 	host := e.Name
 	if e.Alias != "" && e.Alias != trimPort22(e.Name) {
 		host = fmt.Sprintf("%s (%s)", e.Alias, e.Name)

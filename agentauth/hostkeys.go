@@ -164,9 +164,9 @@ func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 				names = append(names, ip) // ssh records "host,ip"
 			}
 			if werr := c.learn(plain, names...); werr != nil {
-				c.log.Warn("agentauth: could not record the new host key", "host", c.name, "err", werr)
+				c.log.Warn("could not record the new host key", "host", c.name, "err", werr)
 			} else {
-				c.log.Info("agentauth: permanently added the host key to known_hosts",
+				c.log.Info("permanently added the host key to known_hosts",
 					"host", strings.Join(names, ","), "type", plain.Type(), "fingerprint", ssh.FingerprintSHA256(plain), "file", c.userFile())
 			}
 			return nil
@@ -180,7 +180,7 @@ func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 		}
 	case HostKeyChanged:
 		if ip != "" && ipKnown.status != ipChanged {
-			c.log.Warn("agentauth: POSSIBLE DNS SPOOFING DETECTED: the host key changed, and the key for the address "+ip+" "+ipKnown.status.String(),
+			c.log.Warn("POSSIBLE DNS SPOOFING DETECTED: the host key changed, and the key for the address "+ip+" "+ipKnown.status.String(),
 				"host", c.name)
 		}
 	}
@@ -188,7 +188,7 @@ func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 }
 
 func (c *HostKeyChecker) warnUnchecked(err *HostKeyError) {
-	c.log.Warn("agentauth: HOST KEY NOT VERIFIED (StrictHostKeyChecking no): anyone on the path could be impersonating this host",
+	c.log.Warn("HOST KEY NOT VERIFIED (StrictHostKeyChecking no): anyone on the path could be impersonating this host",
 		"host", c.name, "type", err.Type, "fingerprint", err.Fingerprint)
 }
 
@@ -244,11 +244,11 @@ func (c *HostKeyChecker) verify(key ssh.PublicKey) *HostKeyError {
 				herr.Err = err
 				return herr
 			}
-			c.log.Debug("agentauth: host certificate accepted", "host", c.name, "ca", ca.known().String())
+			c.log.Debug("host certificate accepted", "host", c.name, "ca", ca.known().String())
 			return nil
 		}
 		// No authority known for it: like OpenSSH, judge the plain key.
-		c.log.Debug("agentauth: no certificate authority for the host certificate; checking its plain key", "host", c.name)
+		c.log.Debug("no certificate authority for the host certificate; checking its plain key", "host", c.name)
 		herr.Type = plain.Type()
 	}
 

@@ -22,6 +22,11 @@ type IdentityOptions struct {
 	// nil means os.Getenv.
 	Getenv func(string) string
 	Logger *slog.Logger
+	// AllowNone has LoadIdentities return an empty set rather than a
+	// NoIdentitiesError, so that the login reports it (as an AuthError
+	// that offered nothing) after the name, the connect and the host key
+	// have been checked: the order in which ssh reports.
+	AllowNone bool
 
 	// askpassTimeout shortens askpassTimeout in tests.
 	askpassTimeout time.Duration
@@ -100,7 +105,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 			ids.agentSock, ids.conn, ids.agent = sock, conn, agent.NewClient(conn)
 			agentSigners, err = ids.agent.Signers()
 			if err != nil {
-				log.Warn("agentauth: listing the keys of ssh-agent at "+sock, "err", err)
+				log.Warn("listing the keys of ssh-agent at "+sock, "err", err)
 			}
 		}
 	}
@@ -139,7 +144,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 				continue
 			}
 			if isDefault {
-				log.Debug("agentauth: default key file not found", "file", path)
+				log.Debug("default key file not found", "file", path)
 			} else {
 				warn(&KeyFileError{Path: path, Reason: "not found", Err: err,
 					hint: "check IdentityFile (or --client-key) for " + t.Alias + ": " + path + " does not exist"})
@@ -168,7 +173,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 		if cert, err := readCertificate(path); err == nil {
 			certs = append(certs, cert)
 		} else if !errors.Is(err, os.ErrNotExist) {
-			log.Warn("agentauth: ignoring certificate", "file", path, "err", err)
+			log.Warn("ignoring certificate", "file", path, "err", err)
 		}
 	}
 
@@ -204,7 +209,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 			pub = c.Key
 		}
 		if t.IdentitiesOnly && !containsKey(configured, pub) {
-			log.Debug("agentauth: IdentitiesOnly: not offering agent key", "fingerprint", ssh.FingerprintSHA256(pub))
+			log.Debug("IdentitiesOnly: not offering agent key", "fingerprint", ssh.FingerprintSHA256(pub))
 			continue
 		}
 		ids.add(s, agentSource)
@@ -214,13 +219,13 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	}
 	ids.attachCertificates(certs, log)
 
-	if len(ids.ids) == 0 && !ids.mayAsk() {
+	if len(ids.ids) == 0 && !ids.mayAsk() && !o.AllowNone {
 		ids.Close()
-		return nil, &NoIdentitiesError{Problems: ids.skipped}
+		return nil, &NoIdentitiesError{Problems: ids.skipped, Config: configFile(t)}
 	}
 	for _, id := range ids.ids {
 		o := id.offered()
-		log.Debug("agentauth: will offer", "type", o.Type, "fingerprint", o.Fingerprint, "source", o.Source)
+		log.Debug("will offer", "type", o.Type, "fingerprint", o.Fingerprint, "source", o.Source)
 	}
 	return ids, nil
 }
@@ -273,7 +278,7 @@ func (ids *Identities) attachCertificates(certs []*ssh.Certificate, log *slog.Lo
 				}
 				cs, err := ssh.NewCertSigner(c, id.signer)
 				if err != nil {
-					log.Warn("agentauth: cannot use certificate", "key", ssh.FingerprintSHA256(c.Key), "err", err)
+					log.Warn("cannot use certificate", "key", ssh.FingerprintSHA256(c.Key), "err", err)
 					continue
 				}
 				out = append(out, identity{signer: cs, source: id.source + " + certificate"})
@@ -330,6 +335,16 @@ func (ids *Identities) AuthMethod() ssh.AuthMethod {
 // AgentSocket is the path of the agent's socket, "" when none is used.
 func (ids *Identities) AgentSocket() string { return ids.agentSock }
 
+// None is the NoIdentitiesError of an empty set (IdentityOptions.AllowNone),
+// or nil when there is something to offer: a key, or the askpass
+// program's answers.
+func (ids *Identities) None() error {
+	if len(ids.ids) > 0 || ids.mayAsk() {
+		return nil
+	}
+	return &NoIdentitiesError{Problems: ids.skipped, Config: configFile(ids.t)}
+}
+
 // AuthError explains a failed authentication: which identities were offered
 // and that the server refused them. Other errors are returned unchanged.
 func (ids *Identities) AuthError(err error) error {
@@ -347,7 +362,7 @@ func (ids *Identities) AuthError(err error) error {
 		host = ids.t.HostName
 	}
 	return &AuthError{User: ids.t.User, Host: host, Offered: ids.Offered(), Skipped: ids.skipped,
-		TooManyTries: tooMany, IdentitiesOnly: ids.t.IdentitiesOnly, Err: err}
+		TooManyTries: tooMany, IdentitiesOnly: ids.t.IdentitiesOnly, Config: configFile(ids.t), Err: err}
 }
 
 // Close releases the agent connection.

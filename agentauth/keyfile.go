@@ -269,7 +269,7 @@ func readCertificate(path string) (*ssh.Certificate, error) {
 func asCertificate(pub ssh.PublicKey, path string) (*ssh.Certificate, error) {
 	cert, ok := pub.(*ssh.Certificate)
 	if !ok {
-		return nil, fmt.Errorf("agentauth: %s holds a %s key, not a certificate", path, pub.Type())
+		return nil, fmt.Errorf("%s holds a %s key, not a certificate", path, pub.Type())
 	}
 	return cert, nil
 }

@@ -23,14 +23,14 @@ func EnsureKey(path string, o IdentityOptions) (created bool, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("agentauth: key file %s: %w", path, err)
+		return false, fmt.Errorf("key file %s: %w", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return false, fmt.Errorf("agentauth: create key directory: %w", err)
+		return false, fmt.Errorf("create key directory: %w", err)
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return false, fmt.Errorf("agentauth: generate key: %w", err)
+		return false, fmt.Errorf("generate key: %w", err)
 	}
 	var block *pem.Block
 	if len(passphrase) > 0 {
@@ -39,11 +39,11 @@ func EnsureKey(path string, o IdentityOptions) (created bool, err error) {
 		block, err = ssh.MarshalPrivateKey(priv, "")
 	}
 	if err != nil {
-		return false, fmt.Errorf("agentauth: encode key: %w", err)
+		return false, fmt.Errorf("encode key: %w", err)
 	}
 	sshPub, err := ssh.NewPublicKey(pub)
 	if err != nil {
-		return false, fmt.Errorf("agentauth: encode public key: %w", err)
+		return false, fmt.Errorf("encode public key: %w", err)
 	}
 
 	// O_EXCL: when two processes race to create the key, one wins and
@@ -53,19 +53,19 @@ func EnsureKey(path string, o IdentityOptions) (created bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("agentauth: create key file: %w", err)
+		return false, fmt.Errorf("create key file: %w", err)
 	}
 	if err := pem.Encode(f, block); err != nil {
 		f.Close()
 		os.Remove(path)
-		return false, fmt.Errorf("agentauth: write key file: %w", err)
+		return false, fmt.Errorf("write key file: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(path)
-		return false, fmt.Errorf("agentauth: write key file: %w", err)
+		return false, fmt.Errorf("write key file: %w", err)
 	}
 	if err := writeFileMode(path+".pub", ssh.MarshalAuthorizedKey(sshPub), 0o644); err != nil {
-		return true, fmt.Errorf("agentauth: write public key: %w", err)
+		return true, fmt.Errorf("write public key: %w", err)
 	}
 	return true, nil
 }

@@ -127,10 +127,10 @@ func (k *KeyServer) call(ctx context.Context, method, path string, body []byte, 
 	plain := "http://" + hostPort(k.Host, k.HTTPPort, 80)
 	switch {
 	case k.AllowHTTP:
-		k.log().Warn("agentauth: the key server over HTTPS failed; using plain HTTP as allowed: anyone on the network path could substitute the server's key",
+		k.log().Warn("the key server over HTTPS failed; using plain HTTP as allowed: anyone on the network path could substitute the server's key",
 			"https", secure, "http", plain, "err", kerr.Err)
 	case isLoopback(k.Host) && !isCertError(err):
-		k.log().Info("agentauth: no HTTPS key server on the loopback host; using plain HTTP", "https", secure, "http", plain, "err", kerr.Err)
+		k.log().Info("no HTTPS key server on the loopback host; using plain HTTP", "https", secure, "http", plain, "err", kerr.Err)
 	default:
 		kerr.hint = k.httpsHint(kerr.Err)
 		return u, kerr
@@ -187,7 +187,7 @@ func (k *KeyServer) do(ctx context.Context, method, u string, body []byte, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	k.log().Debug("agentauth: key server request", "method", method, "url", u)
+	k.log().Debug("key server request", "method", method, "url", u)
 	resp, err := k.client.Do(req)
 	if err != nil {
 		return u, &KeyServerError{Method: method, URL: u, Err: unwrapURLError(err),
@@ -281,7 +281,7 @@ type KeyServerError struct {
 
 func (e *KeyServerError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "agentauth: key server %s %s", e.Method, e.URL)
+	fmt.Fprintf(&b, "key server %s %s", e.Method, e.URL)
 	switch {
 	case e.Status == 0 && errors.Is(e.Err, syscall.ECONNREFUSED):
 		b.WriteString(": Connection refused") // the words users search for

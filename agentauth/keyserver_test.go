@@ -158,7 +158,7 @@ func TestKeyServerErrors(t *testing.T) {
 			if !errors.As(err, &kerr) {
 				t.Fatalf("err = %v, want a *KeyServerError", err)
 			}
-			if !strings.HasPrefix(err.Error(), "agentauth: key server ") || !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), c.wantErr) {
+			if !strings.HasPrefix(err.Error(), "key server ") || !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("err = %v, want %q", err, c.wantErr)
 			}
 			if !strings.Contains(kerr.Hint(), c.wantHint) {

@@ -31,7 +31,7 @@ func (c *HostKeyChecker) learn(key ssh.PublicKey, names ...string) error {
 		return nil
 	}
 	if len(c.t.UserKnownHostsFiles) == 0 {
-		return fmt.Errorf("agentauth: no UserKnownHostsFile to record the host key in")
+		return fmt.Errorf("no UserKnownHostsFile to record the host key in")
 	}
 	file := c.t.UserKnownHostsFiles[0]
 	if fi, err := os.Stat(file); err == nil && regularfile.IsDevNull(fi) {
@@ -89,23 +89,23 @@ func cloneLines(l []*knownLine) []*knownLine { return append([]*knownLine(nil), 
 // reports, under the lock, that the file already has what is wanted.
 func appendKnownHost(file, text string, skip func(data []byte) bool) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return 0, fmt.Errorf("agentauth: create known_hosts directory: %w", err)
+		return 0, fmt.Errorf("create known_hosts directory: %w", err)
 	}
 	// Never append to a pipe or device, nor read /dev/zero without end.
 	f, fi, err := regularfile.OpenFile(file, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("agentauth: open known_hosts: %w", err)
+		return 0, fmt.Errorf("open known_hosts: %w", err)
 	}
 	defer f.Close()
 	unlock, err := lockFile(f)
 	if err != nil {
-		return 0, fmt.Errorf("agentauth: lock %s: %w", file, err)
+		return 0, fmt.Errorf("lock %s: %w", file, err)
 	}
 	defer unlock()
 
 	data, err := regularfile.ReadOpen(f, fi, file, maxKnownHostsSize)
 	if err != nil {
-		return 0, fmt.Errorf("agentauth: read known_hosts: %w", err)
+		return 0, fmt.Errorf("read known_hosts: %w", err)
 	}
 	if skip != nil && skip(data) {
 		return 0, nil
@@ -115,10 +115,10 @@ func appendKnownHost(file, text string, skip func(data []byte) bool) (int, error
 		line = "\n" + line
 	}
 	if _, err := f.WriteString(line); err != nil {
-		return 0, fmt.Errorf("agentauth: write %s: %w", file, err)
+		return 0, fmt.Errorf("write %s: %w", file, err)
 	}
 	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("agentauth: sync %s: %w", file, err)
+		return 0, fmt.Errorf("sync %s: %w", file, err)
 	}
 	return strings.Count(string(data)+line, "\n"), nil
 }

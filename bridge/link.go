@@ -39,7 +39,7 @@ type link struct {
 }
 
 // errHostGone ends a session whose host no longer reads its answers.
-var errHostGone = errors.New("bridge: the host stopped reading")
+var errHostGone = errors.New("the host stopped reading")
 
 // pump carries the remote's frames to the host until the remote's stdout
 // ends. Every frame is checked to be JSON first: stdout carries nothing but

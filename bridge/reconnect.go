@@ -174,7 +174,7 @@ type ReconnectError struct {
 }
 
 func (e *ReconnectError) Error() string {
-	return fmt.Sprintf("bridge: lost the session with %s and gave up after %d tries to restore it: %v", e.Alias, e.Tries, e.Err)
+	return fmt.Sprintf("lost the session with %s and gave up after %d tries to restore it: %v", e.Alias, e.Tries, e.Err)
 }
 
 func (e *ReconnectError) Unwrap() error { return e.Err }

@@ -337,9 +337,9 @@ func (r *session) lose() (done bool, code int, err error) {
 
 	if r.b.Retries < 0 || r.eof || r.ctx.Err() != nil {
 		r.b.Logger.Error(what, "target", r.b.Name, "answered", n)
-		r.queue.answer(r.host, CodeUnavailable, fmt.Sprintf("m2m-ssh: the connection to %s was lost (%s); the request was not sent", r.b.Name, what))
 		code, _ := exitStatus(status)
-		err := fmt.Errorf("bridge: the connection to %s was lost (%s)", r.b.Name, what)
+		err := fmt.Errorf("the connection to %s was lost (%s)", r.b.Name, what)
+		r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
 		if r.b.Retries < 0 && !r.eof {
 			r.b.refuse(r.ctx, r.frames, r.host, err)
 		}
@@ -425,8 +425,9 @@ func (r *session) abandon(why string) (int, error) {
 		}
 		r.reconnected = nil
 	}
-	r.queue.answer(r.host, CodeUnavailable, fmt.Sprintf("m2m-ssh: %s while the connection to %s was being restored; the request was not sent", why, r.b.Name))
-	return ExitStatus, fmt.Errorf("bridge: the connection to %s was lost, and %s before it was restored", r.b.Name, why)
+	err := fmt.Errorf("the connection to %s was lost, and %s before it was restored", r.b.Name, why)
+	r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: "+err.Error()+"; the request was not sent")
+	return ExitStatus, err
 }
 
 // expire answers the requests that have waited ReconnectTimeout for the

@@ -59,24 +59,24 @@ func Start(log *slog.Logger) (h *Host, err error) {
 	}
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("demo: host key: %w", err)
+		return nil, fmt.Errorf("the demo server's host key: %w", err)
 	}
 	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
 	if err != nil {
-		return nil, fmt.Errorf("demo: host key: %w", err)
+		return nil, fmt.Errorf("the demo server's host key: %w", err)
 	}
 	clientPub, clientPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("demo: client key: %w", err)
+		return nil, fmt.Errorf("the demo's client key: %w", err)
 	}
 	authorized, err := ssh.NewPublicKey(clientPub)
 	if err != nil {
-		return nil, fmt.Errorf("demo: client key: %w", err)
+		return nil, fmt.Errorf("the demo's client key: %w", err)
 	}
 
 	dir, err := os.MkdirTemp("", "m2m-ssh-demo-")
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("cannot start the demo server: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -85,14 +85,14 @@ func Start(log *slog.Logger) (h *Host, err error) {
 	}()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("demo: listen on 127.0.0.1: %w", err)
+		return nil, fmt.Errorf("the demo server cannot listen on 127.0.0.1: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	block, err := ssh.MarshalPrivateKey(clientPriv, "m2m-ssh demo client")
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("demo: client key: %w", err)
+		return nil, fmt.Errorf("the demo's client key: %w", err)
 	}
 	keyFile := filepath.Join(dir, "id_ed25519")
 	knownHosts := filepath.Join(dir, "known_hosts")
@@ -121,7 +121,7 @@ func Start(log *slog.Logger) (h *Host, err error) {
 	for _, f := range files {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("demo: %w", err)
+			return nil, fmt.Errorf("cannot start the demo server: %w", err)
 		}
 	}
 
@@ -131,7 +131,7 @@ func Start(log *slog.Logger) (h *Host, err error) {
 			if c.User() == User && string(key.Marshal()) == string(authorized.Marshal()) {
 				return nil, nil
 			}
-			return nil, errors.New("demo: unknown key")
+			return nil, errors.New("the demo server does not know this key")
 		},
 	}
 	cfg.AddHostKey(hostSigner)
@@ -203,7 +203,7 @@ func (h *Host) serve(c net.Conn, cfg *ssh.ServerConfig) {
 	defer c.Close()
 	sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
 	if err != nil {
-		h.log.Debug("demo: handshake failed", "err", err)
+		h.log.Debug("the demo server's handshake failed", "err", err)
 		return
 	}
 	defer sc.Close()
@@ -254,7 +254,7 @@ func (h *Host) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		case err := <-done:
 			status := uint32(0)
 			if err != nil {
-				h.log.Debug("demo: MCP server ended", "err", err)
+				h.log.Debug("the demo's MCP server ended", "err", err)
 				fmt.Fprintf(ch.Stderr(), "m2m-ssh-demo: %v\n", err)
 				status = 1
 			}

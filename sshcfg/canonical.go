@@ -263,7 +263,7 @@ func (r *resolver) lookup(name string) (bool, string, error) {
 	}
 	cname = strings.TrimSuffix(cname, ".")
 	if _, err := validDomain(cname); err != nil {
-		r.log.Warn("sshcfg: ignoring bad CNAME", "host", name, "cname", cname, "err", err)
+		r.log.Warn("ignoring bad CNAME", "host", name, "cname", cname, "err", err)
 		return true, "", nil
 	}
 	return true, cname, nil

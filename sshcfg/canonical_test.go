@@ -81,7 +81,7 @@ func TestCanonicalizeLookups(t *testing.T) {
 		{"dots allowed", "CanonicalizeHostname yes\nCanonicalDomains b.test\nCanonicalizeMaxDots 2\n", "x.y", "x.y.b.test", false, nil},
 		{"not found, fallback", "CanonicalizeHostname yes\nCanonicalDomains a.test\n", "nowhere", "nowhere", false, nil},
 		{"not found, no fallback", "CanonicalizeHostname yes\nCanonicalDomains a.test z.test\nCanonicalizeFallbackLocal no\n", "nowhere",
-			"sshcfg: Could not resolve host \"nowhere\"", true, nil},
+			"Could not resolve host \"nowhere\"", true, nil},
 		{"proxy: not canonicalized", "CanonicalizeHostname yes\nCanonicalDomains b.test\nProxyCommand nc %h %p\n", "web", "web", false, []string{}},
 		{"proxy with always", "CanonicalizeHostname always\nCanonicalDomains b.test\nProxyCommand nc %h %p\n", "web", "web.b.test", false, nil},
 		{"jump host: not canonicalized", "CanonicalizeHostname yes\nCanonicalDomains b.test\nProxyJump gw\n", "web", "web", false, []string{}},

@@ -173,7 +173,7 @@ func parseDestination(dest string) (host, user, port string, err error) {
 	if strings.HasPrefix(dest, "ssh://") {
 		u, h, p, err := parseSSHURI(dest)
 		if err != nil {
-			return "", "", "", fmt.Errorf("sshcfg: destination %q: %w", dest, err)
+			return "", "", "", fmt.Errorf("destination %q: %w", dest, err)
 		}
 		if p > 0 {
 			port = strconv.Itoa(p)
@@ -182,12 +182,12 @@ func parseDestination(dest string) (host, user, port string, err error) {
 	}
 	if i := strings.LastIndexByte(dest, '@'); i >= 0 {
 		if i == 0 {
-			return "", "", "", fmt.Errorf("sshcfg: destination %q has no user before @", dest)
+			return "", "", "", fmt.Errorf("destination %q has no user before @", dest)
 		}
 		user, dest = dest[:i], dest[i+1:]
 	}
 	if dest == "" {
-		return "", "", "", errors.New("sshcfg: no host name")
+		return "", "", "", errors.New("no host name")
 	}
 	return dest, user, "", nil
 }

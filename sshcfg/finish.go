@@ -26,7 +26,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		SendEnv:               c.sendEnv,
 		ProxyJump:             c.jump.String(),
 		explicit:              c.explicit,
-		trace:                 Trace{Files: r.files, Blocks: r.blocks},
+		trace:                 Trace{Files: r.files, Blocks: r.blocks, UserFile: r.userFile()},
 	}
 	str := c.str
 	if v, ok := str["user"]; ok {
@@ -71,7 +71,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	if v, ok := str["connectionattempts"]; ok {
 		t.ConnectionAttempts, _ = strconv.Atoi(v)
 		if t.ConnectionAttempts <= 0 {
-			return nil, fmt.Errorf("sshcfg: invalid number of ConnectionAttempts (%d): it must be at least 1", t.ConnectionAttempts)
+			return nil, fmt.Errorf("invalid number of ConnectionAttempts (%d): it must be at least 1", t.ConnectionAttempts)
 		}
 	}
 	if v, ok := str["connecttimeout"]; ok {
@@ -83,7 +83,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	for kw, al := range algorithmLists {
 		list, err := al.resolve(str[kw])
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: %w", err)
+			return nil, err
 		}
 		t.specs[kw] = str[kw]
 		*t.algorithmField(kw) = list
@@ -124,18 +124,18 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	var err error
 	if v := str["remotecommand"]; v != "" && lower(v) != "none" {
 		if t.RemoteCommand, err = tok.expand(v, false, nil); err != nil {
-			return nil, fmt.Errorf("sshcfg: RemoteCommand: %w", err)
+			return nil, fmt.Errorf("RemoteCommand: %w", err)
 		}
 	}
 	if v, ok := str["identityagent"]; ok {
 		if t.shown.identityAgent, err = r.expandPath(v, tok); err != nil {
-			return nil, fmt.Errorf("sshcfg: IdentityAgent: %w", err)
+			return nil, fmt.Errorf("IdentityAgent: %w", err)
 		}
 		t.IdentityAgent = r.agentSocket(t.shown.identityAgent)
 	}
 	if v, ok := str["forwardagent-socket"]; ok {
 		if t.ForwardAgentSocket, err = r.expandPath(v, tok); err != nil {
-			return nil, fmt.Errorf("sshcfg: ForwardAgent: %w", err)
+			return nil, fmt.Errorf("ForwardAgent: %w", err)
 		}
 	}
 
@@ -145,7 +145,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 			p, err = tok.only(controlPathTokens).expand(p, true, r.getenv)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: ControlPath: %w", err)
+			return nil, fmt.Errorf("ControlPath: %w", err)
 		}
 		t.ControlPath = p
 	}
@@ -169,7 +169,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.shown.identityFiles = append(t.shown.identityFiles, id.path)
 		p, err := r.expandPath(id.path, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: IdentityFile: %w", err)
+			return nil, fmt.Errorf("IdentityFile: %w", err)
 		}
 		t.IdentityFiles = append(t.IdentityFiles, p)
 	}
@@ -177,7 +177,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		t.shown.certificateFiles = append(t.shown.certificateFiles, cf.path)
 		p, err := r.expandPath(cf.path, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: CertificateFile: %w", err)
+			return nil, fmt.Errorf("CertificateFile: %w", err)
 		}
 		t.CertificateFiles = append(t.CertificateFiles, p)
 	}
@@ -189,7 +189,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 	for _, f := range userKH {
 		p, err := r.expandPath(f, tok)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: UserKnownHostsFile: %w", err)
+			return nil, fmt.Errorf("UserKnownHostsFile: %w", err)
 		}
 		t.shown.userKnownHosts = append(t.shown.userKnownHosts, p)
 		if lower(f) != "none" {
@@ -207,7 +207,7 @@ func (r *resolver) target(hostname string) (*Target, error) {
 		}
 		p, err := tildeExpand(f, r.home)
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: GlobalKnownHostsFile: %w", err)
+			return nil, fmt.Errorf("GlobalKnownHostsFile: %w", err)
 		}
 		t.GlobalKnownHostsFiles = append(t.GlobalKnownHostsFiles, p)
 	}
@@ -248,5 +248,5 @@ func (t *Target) algorithmField(keyword string) *string {
 	case "casignaturealgorithms":
 		return &t.CASignatureAlgorithms
 	}
-	panic("sshcfg: no field for " + keyword)
+	panic("no field for " + keyword)
 }

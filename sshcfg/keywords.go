@@ -102,7 +102,7 @@ func (r *resolver) apply(ln *line, src *source) (err error) {
 		err = h(r, c)
 	} else if note, ok := notHonoured[kw]; ok {
 		if c.active && note != "" {
-			r.log.Warn("sshcfg: "+ln.keyword+" is not honoured: "+note, "file", ln.file, "line", ln.num)
+			r.log.Warn(""+ln.keyword+" is not honoured: "+note, "file", ln.file, "line", ln.num)
 		}
 		c.args = nil
 	} else if ignoredKeywords[kw] {

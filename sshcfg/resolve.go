@@ -107,7 +107,7 @@ func Resolve(alias string, o Options) (*Target, error) {
 			err = r.apply(ln, nil)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: -o %q: %w", opt, err)
+			return nil, fmt.Errorf("-o %q: %w", opt, err)
 		}
 	}
 	// ssh takes user@ and a URI's port only when -o did not set them.
@@ -121,13 +121,13 @@ func Resolve(alias string, o Options) (*Target, error) {
 	// (they end up in ProxyCommand and Match exec); names from files
 	// are trusted.
 	if len(host) > maxHostLen {
-		return nil, fmt.Errorf("sshcfg: host name is longer than %d bytes", maxHostLen)
+		return nil, fmt.Errorf("host name is longer than %d bytes", maxHostLen)
 	}
 	if !validHostname(host) {
-		return nil, fmt.Errorf("sshcfg: host name %q contains invalid characters", host)
+		return nil, fmt.Errorf("host name %q contains invalid characters", host)
 	}
 	if u, ok := r.cfg.str["user"]; ok && !validRemoteUser(u) {
-		return nil, fmt.Errorf("sshcfg: remote user name %q contains invalid characters", u)
+		return nil, fmt.Errorf("remote user name %q contains invalid characters", u)
 	}
 	if err := r.readConfigs(); err != nil {
 		return nil, err
@@ -135,11 +135,11 @@ func Resolve(alias string, o Options) (*Target, error) {
 	hostname := host
 	if h, ok := r.cfg.str["hostname"]; ok {
 		if hostname, err = (tokens{'h': host}).expand(h, false, nil); err != nil {
-			return nil, fmt.Errorf("sshcfg: HostName: %w", err)
+			return nil, fmt.Errorf("HostName: %w", err)
 		}
 	}
 	if len(hostname) > maxHostLen {
-		return nil, fmt.Errorf("sshcfg: HostName is longer than %d bytes", maxHostLen)
+		return nil, fmt.Errorf("HostName is longer than %d bytes", maxHostLen)
 	}
 	// ssh lowercases names but leaves addresses to canonicalization.
 	r.canonicalDefaults()
@@ -148,7 +148,7 @@ func Resolve(alias string, o Options) (*Target, error) {
 		hostname = lower(hostname)
 	}
 	if hostname, err = r.canonicalizeHost(hostname, wasAddr); err != nil {
-		return nil, fmt.Errorf("sshcfg: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	// Canonicalization re-reads the configuration with Match canonical
 	// (the same pass as Match final) true, as ssh does.
@@ -170,7 +170,7 @@ func newResolver(o Options) (*resolver, error) {
 	if r.home == "" || r.localUser == "" {
 		u, err := user.Current()
 		if err != nil {
-			return nil, fmt.Errorf("sshcfg: local user: %w", err)
+			return nil, fmt.Errorf("local user: %w", err)
 		}
 		if r.home == "" {
 			r.home = u.HomeDir
@@ -188,7 +188,7 @@ func newResolver(o Options) (*resolver, error) {
 	r.uid = strconv.Itoa(os.Getuid())
 	h, err := os.Hostname()
 	if err != nil {
-		return nil, fmt.Errorf("sshcfg: local host name: %w", err)
+		return nil, fmt.Errorf("local host name: %w", err)
 	}
 	r.localHost = h
 	r.cfg.str = map[string]string{}
@@ -220,6 +220,17 @@ type source struct {
 	active     *bool
 }
 
+// userFile is the user's own config file: -F's, or ~/.ssh/config.
+func (r *resolver) userFile() string {
+	if f := r.opts.ConfigFile; f != "" {
+		if lower(f) == "none" {
+			return ""
+		}
+		return f
+	}
+	return filepath.Join(r.home, ".ssh", "config")
+}
+
 func (r *resolver) readConfigs() error {
 	active := true
 	if f := r.opts.ConfigFile; f != "" {
@@ -231,18 +242,18 @@ func (r *resolver) readConfigs() error {
 			err = fs.ErrNotExist
 		}
 		if err != nil {
-			return fmt.Errorf("sshcfg: config file: %w", err)
+			return fmt.Errorf("cannot read config file %s: %w", f, err)
 		}
 		return nil
 	}
 	userFile := filepath.Join(r.home, ".ssh", "config")
 	r.checkPerm(userFile)
 	if _, err := r.readFile(source{path: userFile, user: true, active: &active}); err != nil {
-		r.log.Warn("sshcfg: cannot read config file", "file", userFile, "err", err)
+		r.log.Warn("cannot read config file", "file", userFile, "err", err)
 	}
 	active = true
 	if _, err := r.readFile(source{path: r.opts.SystemConfig, active: &active}); err != nil {
-		r.log.Warn("sshcfg: cannot read config file", "file", r.opts.SystemConfig, "err", err)
+		r.log.Warn("cannot read config file", "file", r.opts.SystemConfig, "err", err)
 	}
 	return nil
 }
@@ -253,7 +264,7 @@ func (r *resolver) readConfigs() error {
 func (r *resolver) checkPerm(path string) {
 	fi, err := os.Stat(path)
 	if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 != 0 {
-		r.log.Warn("sshcfg: ssh refuses this file: bad permissions (writable by group or others)", "file", path)
+		r.log.Warn("ssh refuses this file: bad permissions (writable by group or others)", "file", path)
 	}
 }
 
@@ -304,7 +315,7 @@ func (r *resolver) lex(text, file string, num int) (*line, bool, error) {
 }
 
 func (r *resolver) warn(ln *line, err error) {
-	r.log.Warn("sshcfg: ignoring configuration line: "+err.Error(), "file", ln.file, "line", ln.num)
+	r.log.Warn("ignoring configuration line: "+err.Error(), "file", ln.file, "line", ln.num)
 }
 
 func lower(s string) string { return strings.ToLower(s) }

@@ -185,11 +185,11 @@ func TestResolveErrors(t *testing.T) {
 		opts              []string
 		want              string
 	}{
-		{"missing -F file", "x", "/nonexistent/config", nil, "sshcfg: config file"},
-		{"bad -o", "x", "none", []string{"Port=none"}, "sshcfg: -o"},
-		{"Host in -o", "x", "none", []string{"Host x"}, "sshcfg: -o"},
-		{"empty user", "@x", "none", nil, "sshcfg: destination"},
-		{"unknown token", "x", "none", []string{"RemoteCommand echo %Z"}, "sshcfg: RemoteCommand"},
+		{"missing -F file", "x", "/nonexistent/config", nil, "cannot read config file /nonexistent/config"},
+		{"bad -o", "x", "none", []string{"Port=none"}, "-o"},
+		{"Host in -o", "x", "none", []string{"Host x"}, "-o"},
+		{"empty user", "@x", "none", nil, "destination"},
+		{"unknown token", "x", "none", []string{"RemoteCommand echo %Z"}, "RemoteCommand"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -187,6 +187,10 @@ func (t *Target) KnownHostsName() string {
 type Trace struct {
 	Files  []string
 	Blocks []string
+	// UserFile is the user's own file, read or not: -F's, or
+	// ~/.ssh/config; "" for -F none. Hints name it as the place to
+	// change.
+	UserFile string
 }
 
 // Trace returns where the target's settings came from.

@@ -423,7 +423,6 @@ func (e *DialError) Error() string {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "ssh: handshake failed: ")
-	msg = strings.TrimPrefix(msg, "bridge: ")
 	who := e.Alias
 	if e.JumpFor != "" {
 		who = "jump host " + e.Alias
@@ -437,7 +436,7 @@ func (e *DialError) Error() string {
 	if e.Stage == "connect" || errors.Is(e.Err, context.DeadlineExceeded) || errors.As(e.Err, &pe) {
 		verb = "connect"
 	}
-	s := fmt.Sprintf("bridge: cannot %s to %s (%s)", verb, who, where)
+	s := fmt.Sprintf("cannot %s to %s (%s)", verb, who, where)
 	if e.JumpFor != "" {
 		s += " on the way to " + e.JumpFor
 	}

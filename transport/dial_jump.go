@@ -18,7 +18,7 @@ func (d *Dialer) jumpHop(t *sshcfg.Target) (hop, error) {
 	extra, last := splitJump(t.ProxyJump)
 	user, host, port, err := parseJumpHost(last)
 	if err != nil {
-		return hop{}, fmt.Errorf("bridge: ProxyJump %q of %s: %w", t.ProxyJump, t.Alias, err)
+		return hop{}, fmt.Errorf("ProxyJump %q of %s: %w", t.ProxyJump, t.Alias, err)
 	}
 	o := d.Config
 	o.Options = nil
@@ -33,16 +33,16 @@ func (d *Dialer) jumpHop(t *sshcfg.Target) (hop, error) {
 	}
 	jt, err := sshcfg.Resolve(host, o)
 	if err != nil {
-		return hop{}, fmt.Errorf("bridge: jump host %s for %s: %w", host, t.Alias, err)
+		return hop{}, fmt.Errorf("jump host %s for %s: %w", host, t.Alias, err)
 	}
 	ids, err := agentauth.LoadIdentities(jt, d.IdentityOptions)
 	if err != nil {
-		return hop{}, fmt.Errorf("bridge: jump host %s for %s: %w", host, t.Alias, err)
+		return hop{}, fmt.Errorf("jump host %s for %s: %w", host, t.Alias, err)
 	}
 	hk, err := agentauth.NewHostKeyChecker(jt, d.HostKeyOptions)
 	if err != nil {
 		ids.Close()
-		return hop{}, fmt.Errorf("bridge: jump host %s for %s: %w", host, t.Alias, err)
+		return hop{}, fmt.Errorf("jump host %s for %s: %w", host, t.Alias, err)
 	}
 	return hop{t: jt, ids: ids, hk: hk, jumpFor: t.Alias}, nil
 }

@@ -134,7 +134,7 @@ func (e *KeepaliveError) Error() string {
 	if e.JumpFor != "" {
 		who = "jump host " + e.Alias + " (for " + e.JumpFor + ")"
 	}
-	return fmt.Sprintf("bridge: %s (%s) did not answer for %s (ServerAliveInterval %s × ServerAliveCountMax %d); the connection is dead",
+	return fmt.Sprintf("%s (%s) did not answer for %s (ServerAliveInterval %s × ServerAliveCountMax %d); the connection is dead",
 		who, e.Addr, e.Silent, e.Interval, e.Count)
 }
 

@@ -49,7 +49,7 @@ func TestKeepaliveNoticesBlackHole(t *testing.T) {
 	if err := r.Wait(); !errors.Is(err, ErrNoExitStatus) || !errors.As(err, &ke) {
 		t.Errorf("Wait = %v, want no exit status because of the keepalive", err)
 	}
-	if !strings.Contains(l.log.String(), "level=ERROR msg=\"bridge: target-wire (") {
+	if !strings.Contains(l.log.String(), "level=ERROR msg=\"target-wire (") {
 		t.Errorf("the failure was not logged as an error:\n%s", l.log)
 	}
 }

@@ -55,13 +55,13 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("bridge: ProxyCommand: %w", err)
+		return nil, fmt.Errorf("ProxyCommand: %w", err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
-		return nil, fmt.Errorf("bridge: ProxyCommand: %w", err)
+		return nil, fmt.Errorf("ProxyCommand: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
@@ -69,7 +69,7 @@ func startProxy(t *sshcfg.Target, log *slog.Logger) (*proxyConn, error) {
 		inW.Close()
 		outR.Close()
 		outW.Close()
-		return nil, fmt.Errorf("bridge: ProxyCommand: %w", err)
+		return nil, fmt.Errorf("ProxyCommand: %w", err)
 	}
 	cmd := exec.Command(proxyShell, "-c", "exec "+command)
 	cmd.Env = secretenv.Environ()

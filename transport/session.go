@@ -345,7 +345,7 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return "bridge: the remote program " + e.Outcome()
+	return "the remote program " + e.Outcome()
 }
 
 // Outcome says how the program ended, as the end of a sentence.
@@ -375,7 +375,7 @@ func (e *SignalError) Error() string {
 // ErrNoExitStatus is what Wait returns for a channel that closed without
 // saying how the program ended: a lost connection, or a server that does
 // not tell.
-var ErrNoExitStatus = errors.New("bridge: the channel closed without an exit status")
+var ErrNoExitStatus = errors.New("the channel closed without an exit status")
 
 func signalNumber(name string) int {
 	switch name {
@@ -405,7 +405,7 @@ type ChannelError struct {
 }
 
 func (e *ChannelError) Error() string {
-	return fmt.Sprintf("bridge: %s refused the %s request: %v", e.Alias, e.Program, e.Err)
+	return fmt.Sprintf("%s refused the %s request: %v", e.Alias, e.Program, e.Err)
 }
 
 func (e *ChannelError) Unwrap() error { return e.Err }
