@@ -268,7 +268,7 @@ func capabilities(c *mcp.ServerCapabilities) string {
 		on   bool
 	}{
 		{"completions", c.Completions != nil},
-		{"logging", c.Logging != nil},
+		{"logging", c.Logging != nil}, //lint:ignore SA1019 doctor reports what the server offers, deprecated or not
 		{"prompts", c.Prompts != nil},
 		{"resources", c.Resources != nil},
 		{"tools", c.Tools != nil},

@@ -24,7 +24,7 @@ const maxFileReads = 256
 // inactive block are read, but their Host and Match lines activate nothing.
 func (r *resolver) includeKeyword(c *call) error {
 	if c.src == nil {
-		return errors.New("Include is not supported as a command-line option")
+		return errors.New("an Include line is not supported as a command-line option")
 	}
 	src := c.src
 	var errs []error

@@ -183,7 +183,7 @@ func init() {
 
 func (r *resolver) hostKeyword(c *call) error {
 	if c.src == nil {
-		return errors.New("Host is not supported as a command-line option")
+		return errors.New("a Host line is not supported as a command-line option")
 	}
 	active := false
 	for _, p := range c.args {
@@ -203,7 +203,7 @@ func (r *resolver) hostKeyword(c *call) error {
 
 func (r *resolver) matchKeyword(c *call) error {
 	if c.src == nil {
-		return errors.New("Match is not supported as a command-line option")
+		return errors.New("a Match line is not supported as a command-line option")
 	}
 	c.args = nil // Match reads the raw line itself
 	ok, err := r.matchLine(c.line)
