@@ -150,9 +150,18 @@ func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 	}
 	switch err.Problem {
 	case HostUnknown:
+		// ssh checks the address after any policy let the new host in:
+		// another key known for it refuses the connection unless
+		// StrictHostKeyChecking is off.
+		if ip != "" && ipKnown.status == ipChanged && c.policy != "no" {
+			return c.addressChanged(key, ip, ipKnown)
+		}
 		switch c.policy {
 		case "no":
 			c.warnUnchecked(err)
+			if ip != "" && ipKnown.status == ipChanged {
+				c.log.Warn(c.addressChanged(key, ip, ipKnown).Error(), "host", c.name)
+			}
 			return nil
 		case "accept-new":
 			plain := key
