@@ -145,7 +145,9 @@ func askpassEnviron() []string {
 }
 
 // answerBuffer keeps at most max bytes of the answer and stops the
-// program when it prints more.
+// program when it prints more. Without full (a program's stderr, kept
+// for an error) it keeps the first max bytes and reads the rest to
+// nothing: a chatty program must not die of a closed pipe.
 type answerBuffer struct {
 	mu   sync.Mutex
 	b    []byte
@@ -159,6 +161,10 @@ func (w *answerBuffer) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	if len(w.b)+len(p) > w.max {
 		w.over = true
+		if w.full == nil {
+			w.b = append(w.b, p[:w.max-len(w.b)]...)
+			return len(p), nil
+		}
 		w.full()
 		return 0, errors.New("answer too long")
 	}

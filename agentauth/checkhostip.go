@@ -109,15 +109,21 @@ func (c *HostKeyChecker) hostKnown(key ssh.PublicKey, ip string, res ipResult) e
 				"type", key.Type(), "address", ip, "file", c.userFile())
 		}
 	case ipChanged:
-		herr := &HostKeyError{Problem: HostIPKeyChanged, Alias: c.t.Alias, Name: c.name, Address: ip,
-			Type: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: []KnownKey{res.other.known()}, KnownHostsFile: c.userFile()}
+		herr := c.addressChanged(key, ip, res)
 		if c.policy == "no" {
-			c.log.Warn(""+herr.Error(), "host", c.name)
+			c.log.Warn(herr.Error(), "host", c.name)
 			return nil
 		}
 		return herr
 	}
 	return nil
+}
+
+// addressChanged is the error of an address known_hosts holds another
+// key for.
+func (c *HostKeyChecker) addressChanged(key ssh.PublicKey, ip string, res ipResult) *HostKeyError {
+	return &HostKeyError{Problem: HostIPKeyChanged, Alias: c.t.Alias, Name: c.name, Address: ip,
+		Type: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Known: []KnownKey{res.other.known()}, KnownHostsFile: c.userFile()}
 }
 
 // foundByCommand reports whether only KnownHostsCommand vouches for key:

@@ -45,6 +45,14 @@ func TestCheckHostIP(t *testing.T) {
 			known: []string{line("box.example", key), line("192.0.2.7", other)}},
 		{name: "host new, accept-new: host,address recorded",
 			opts: []string{"StrictHostKeyChecking accept-new"}, added: []string{line("box.example,192.0.2.7", key)}},
+		// ssh's check after the switch: a new host whose address holds
+		// another key is refused unless StrictHostKeyChecking is off.
+		{name: "host new, address known with another key, accept-new: refused",
+			opts:  []string{"StrictHostKeyChecking accept-new"},
+			known: []string{line("192.0.2.7", other)}, wantErr: HostIPKeyChanged},
+		{name: "host new, address known with another key, StrictHostKeyChecking no: warned",
+			opts:  []string{"StrictHostKeyChecking no"},
+			known: []string{line("192.0.2.7", other)}},
 		{name: "host new, accept-new, hashed: a line each",
 			opts: []string{"StrictHostKeyChecking accept-new", "HashKnownHosts yes"}, added: []string{"|1|", "|1|"}},
 		{name: "port: [address]:port",

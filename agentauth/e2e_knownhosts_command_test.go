@@ -160,3 +160,20 @@ func TestE2EKnownHostsCommandHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EKnownHostsCommandChattyStderr: a command that says much on stderr
+// (progress, warnings) and prints the keys works, with ssh and m2m-ssh;
+// only its first line is kept, for an error.
+func TestE2EKnownHostsCommandChattyStderr(t *testing.T) {
+	sshPath := sshtest.LookPath(t, "ssh")
+	w := newKnownHostsCommandWorld(t)
+	cfg := w.config(t, "chatty", "%H", "head -c 65536 /dev/zero | tr '\\0' x >&2", "echo >&2", "cat "+filepath.Join(w.dir, "keys"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, sshPath, "-F", cfg, "box", "true").CombinedOutput(); err != nil {
+		t.Fatalf("ssh: %v\n%.300s", err, out)
+	}
+	if err := w.login(t, cfg, 0); err != nil {
+		t.Fatalf("login: %.300v", err)
+	}
+}

@@ -240,9 +240,9 @@ const (
 	// HostCertInvalid: a certificate signed by a trusted CA that does
 	// not hold for this host (principal, validity, type).
 	HostCertInvalid
-	// HostIPKeyChanged: the key is known for the host, but another key
-	// of its type is known for the address it was reached at
-	// (CheckHostIP).
+	// HostIPKeyChanged: another key of its type is known for the
+	// address the host was reached at (CheckHostIP), the key known for
+	// the host or the host new.
 	HostIPKeyChanged
 )
 

@@ -150,9 +150,18 @@ func (c *HostKeyChecker) check(key ssh.PublicKey, ip string) error {
 	}
 	switch err.Problem {
 	case HostUnknown:
+		// ssh checks the address after any policy let the new host in:
+		// another key known for it refuses the connection unless
+		// StrictHostKeyChecking is off.
+		if ip != "" && ipKnown.status == ipChanged && c.policy != "no" {
+			return c.addressChanged(key, ip, ipKnown)
+		}
 		switch c.policy {
 		case "no":
 			c.warnUnchecked(err)
+			if ip != "" && ipKnown.status == ipChanged {
+				c.log.Warn(c.addressChanged(key, ip, ipKnown).Error(), "host", c.name)
+			}
 			return nil
 		case "accept-new":
 			plain := key
@@ -297,14 +306,22 @@ func (c *HostKeyChecker) userFile() string {
 	return "~/.ssh/known_hosts"
 }
 
-// Algorithms are the host key algorithms to offer, those of keys known for
-// the host first, for ssh.ClientConfig.HostKeyAlgorithms: certificate
-// algorithms first when a @cert-authority line covers the host, then the
-// types of its known keys, then the rest. A server picks the first of
-// ours it has, so it shows the key we know rather than one we would take
-// for a changed key.
+// Algorithms are the host key algorithms to offer, for
+// ssh.ClientConfig.HostKeyAlgorithms: the list the configuration resolved
+// to (sshcfg owns its syntax and defaults; the dialer narrows it to what
+// x/crypto implements), ordered as ssh's order_hostkeyalgs orders it when
+// HostKeyAlgorithms is unset or only adds or removes names. A server picks
+// the first of ours it has, so it shows the key we know rather than one
+// we would take for a changed key.
 func (c *HostKeyChecker) Algorithms() []string {
-	base := hostKeyAlgorithms(c.t.HostKeyAlgorithms)
+	list := c.t.HostKeyAlgorithms
+	if list == "" {
+		list = sshcfg.DefaultAlgorithms("HostKeyAlgorithms")
+	}
+	base := strings.Split(list, ",")
+	if !c.t.PreferKnownHostKeys() {
+		return base
+	}
 	c.mu.Lock()
 	lines := c.db.lines
 	c.mu.Unlock()
@@ -337,64 +354,24 @@ func (c *HostKeyChecker) Algorithms() []string {
 			knownTypes[l.key.Type()] = true
 		}
 	}
-	var first, second, rest []string
+	// A known key of the first algorithm's type (a certificate's plain
+	// type included: a certificate without its CA is judged by its key)
+	// keeps the list as it is.
+	if typ, _ := algoKeyType(base[0]); knownTypes[typ] {
+		return base
+	}
+	// Otherwise what known_hosts speaks for goes first, in the list's
+	// order, and the rest after.
+	var first, last []string
 	for _, a := range base {
 		typ, isCert := algoKeyType(a)
-		switch {
-		case isCert && haveCA:
+		if isCert && haveCA || knownTypes[typ] {
 			first = append(first, a)
-		case !isCert && knownTypes[typ]:
-			second = append(second, a)
-		default:
-			rest = append(rest, a)
+		} else {
+			last = append(last, a)
 		}
 	}
-	return slices.Concat(first, second, rest)
-}
-
-// hostKeyAlgorithms applies a HostKeyAlgorithms value ("", a list, or a
-// list prefixed with +, - or ^) to x/crypto's supported list, dropping
-// names x/crypto cannot use.
-func hostKeyAlgorithms(v string) []string {
-	supported := ssh.SupportedAlgorithms().HostKeys
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return supported
-	}
-	split := func(s string) []string { return strings.Split(s, ",") }
-	var list []string
-	switch v[0] {
-	case '+':
-		list = slices.Concat(supported, split(v[1:]))
-	case '^':
-		list = slices.Concat(split(v[1:]), supported)
-	case '-':
-		for _, a := range supported {
-			drop := false
-			for _, p := range split(v[1:]) {
-				if sshcfg.MatchPattern(a, p) {
-					drop = true
-				}
-			}
-			if !drop {
-				list = append(list, a)
-			}
-		}
-	default:
-		list = split(v)
-	}
-	all := slices.Concat(supported, ssh.InsecureAlgorithms().HostKeys)
-	var out []string
-	for _, a := range list {
-		a = strings.TrimSpace(a)
-		if slices.Contains(all, a) && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	if len(out) == 0 {
-		return supported
-	}
-	return out
+	return slices.Concat(first, last)
 }
 
 // algoKeyType maps a host key algorithm to the key type it uses and
@@ -402,6 +379,10 @@ func hostKeyAlgorithms(v string) []string {
 func algoKeyType(algo string) (keyType string, cert bool) {
 	if s, ok := strings.CutSuffix(algo, "-cert-v01@openssh.com"); ok {
 		algo, cert = s, true
+		// Security-key types keep their suffix when plain.
+		if strings.HasPrefix(algo, "sk-") {
+			algo += "@openssh.com"
+		}
 	}
 	switch algo {
 	case ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512:

@@ -269,31 +269,58 @@ func TestAcceptNewConcurrentCheckers(t *testing.T) {
 	}
 }
 
+// TestAlgorithmsPreferKnownTypes checks the order against what OpenSSH
+// 9.2's ssh -vvv printed ("prefer hostkeyalgs", "using HostkeyAlgorithms
+// verbatim") for the same known_hosts lines and options.
 func TestAlgorithmsPreferKnownTypes(t *testing.T) {
+	const rsaCerts = "rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com"
+	const rsaFirst = rsaCerts + ",rsa-sha2-512,rsa-sha2-256"
+	const certs = "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com," +
+		"ecdsa-sha2-nistp384-cert-v01@openssh.com,ecdsa-sha2-nistp521-cert-v01@openssh.com," +
+		"sk-ssh-ed25519-cert-v01@openssh.com,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com," + rsaCerts
 	tests := []struct {
 		host  string
-		first []string
+		opts  []string
+		first string // "" for the resolved list verbatim
 	}{
-		{"plain.example", []string{ssh.KeyAlgoED25519}},
-		{"othertype.example", []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}},
+		{"plain.example", nil, ""},
+		{"plain.example", []string{"HostKeyAlgorithms +ssh-rsa"}, ""},
+		{"othertype.example", nil, rsaFirst},
+		{"othertype.example", []string{"HostKeyAlgorithms +ssh-rsa"}, rsaFirst + ",ssh-rsa"},
+		{"othertype.example", []string{"HostKeyAlgorithms -ssh-ed25519*"}, rsaFirst},
+		// "^" and a full list are the user's order.
+		{"othertype.example", []string{"HostKeyAlgorithms ^ssh-rsa"}, ""},
+		{"othertype.example", []string{"HostKeyAlgorithms ssh-ed25519,rsa-sha2-256"}, ""},
+		// A @cert-authority line puts every certificate algorithm
+		// first: the CA's key type says nothing of the host's.
+		{"srv.ca.example", nil, certs},
+		{"srv.ca.example", []string{"HostKeyAlgorithms +ssh-rsa"}, certs},
+		{"nothing.example", nil, ""},
 	}
 	for _, tt := range tests {
-		tgt := &sshcfg.Target{HostName: tt.host, Port: 22, UserKnownHostsFiles: []string{fixture("known_hosts")}}
-		c, _ := NewHostKeyChecker(tgt, HostKeyOptions{})
-		algos := c.Algorithms()
-		for _, want := range tt.first {
-			if !contains(algos[:len(tt.first)], want) {
-				t.Errorf("%s: %s not among the first algorithms %v", tt.host, want, algos)
-			}
+		opts := append([]string{"HostKeyAlias " + tt.host, "UserKnownHostsFile " + fixture("known_hosts"), "GlobalKnownHostsFile none"}, tt.opts...)
+		tgt, err := sshcfg.Resolve("box", sshcfg.Options{ConfigFile: "none", Options: opts, Home: t.TempDir(), LocalUser: "u"})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// A @cert-authority line for the host puts every certificate
-	// algorithm first: the CA's key type says nothing of the host's.
-	tgt := &sshcfg.Target{HostName: "srv.ca.example", Port: 22, UserKnownHostsFiles: []string{fixture("known_hosts")}}
-	c, _ := NewHostKeyChecker(tgt, HostKeyOptions{})
-	algos := c.Algorithms()
-	if _, cert := algoKeyType(algos[0]); !cert || !contains(algos, ssh.CertAlgoED25519v01) {
-		t.Errorf("srv.ca.example: algorithms %v", algos)
+		c, err := NewHostKeyChecker(tgt, HostKeyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(c.Algorithms(), ",")
+		want := tgt.HostKeyAlgorithms
+		if tt.first != "" {
+			var rest []string
+			for _, a := range strings.Split(want, ",") {
+				if !contains(strings.Split(tt.first, ","), a) {
+					rest = append(rest, a)
+				}
+			}
+			want = tt.first + "," + strings.Join(rest, ",")
+		}
+		if got != want {
+			t.Errorf("%s %v:\n got %s\nwant %s", tt.host, tt.opts, got, want)
+		}
 	}
 }
 

@@ -114,7 +114,9 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 	pp := o.passphraser()
 	pp.ask, pp.tries = ids.ask, numberOfPrompts(t)
 	if t.BatchMode {
-		pp.tries = min(pp.tries, 1)
+		// ssh tries the empty passphrase only and asks nobody
+		// (load_identity_file quits at the first wrong one).
+		pp.tries = 0
 	}
 
 	// Explicit and default key files, in the configured order.

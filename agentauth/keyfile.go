@@ -24,8 +24,8 @@ type keyFile struct {
 
 // passphraser supplies passphrases in order: --passphrase,
 // M2M_SSH_PASSPHRASE, then the askpass program, asked up to tries times
-// as ssh asks NumberOfPasswordPrompts times (once in BatchMode, where ssh
-// gives up at the first wrong one).
+// as ssh asks NumberOfPasswordPrompts times (never in BatchMode, where ssh
+// gives up at the first wrong one: the empty passphrase).
 type passphraser struct {
 	given  []byte
 	getenv func(string) string
@@ -57,7 +57,7 @@ func (p passphraser) each(prompt string, try func([]byte) bool) (available bool,
 			return true, nil
 		}
 	}
-	if p.ask.getenv == nil || !p.ask.available() {
+	if p.tries <= 0 || p.ask.getenv == nil || !p.ask.available() {
 		return available, nil
 	}
 	for i := 0; i < p.tries; i++ {

@@ -55,7 +55,7 @@ func (c *HostKeyChecker) commandLines(key ssh.PublicKey, name, invocation string
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out := &answerBuffer{max: maxKnownHostsCommandOutput, full: cancel}
-	errOut := &answerBuffer{max: maxKnownHostsCommandStderr, full: func() {}}
+	errOut := &answerBuffer{max: maxKnownHostsCommandStderr}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = secretenv.Environ()
 	cmd.Stdout, cmd.Stderr = out, errOut

@@ -242,6 +242,15 @@ func (t *Target) Written(keyword string) []string {
 	return strings.Split(list, ",")
 }
 
+// PreferKnownHostKeys reports whether ssh reorders HostKeyAlgorithms to
+// put the types known_hosts holds for the host first: when the keyword is
+// unset or only appends ("+") or removes ("-") names, as ssh_kex2 decides.
+// A list given in full or with "^" is the user's order and is kept.
+func (t *Target) PreferKnownHostKeys() bool {
+	spec := t.specs["hostkeyalgorithms"]
+	return spec == "" || spec[0] == '+' || spec[0] == '-'
+}
+
 // DefaultAlgorithms is OpenSSH's default list for an algorithm keyword
 // (any case), as ssh -G prints it; "" for another keyword. A Target built
 // by hand, not by Resolve, has empty lists, which mean these.

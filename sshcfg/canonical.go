@@ -250,7 +250,7 @@ func (r *resolver) lookup(name string) (bool, string, error) {
 	}
 	found := false
 	for _, a := range addrs {
-		if ip, err := netip.ParseAddr(a); err == nil && familyHas(r.cfg.str["addressfamily"], ip) {
+		if ip, err := netip.ParseAddr(a); err == nil && FamilyAllows(r.cfg.str["addressfamily"], ip) {
 			found = true
 		}
 	}
@@ -287,7 +287,9 @@ func (r *resolver) followCNAME(name, cname string) string {
 	return name
 }
 
-func familyHas(family string, ip netip.Addr) bool {
+// FamilyAllows reports whether AddressFamily (any, inet or inet6)
+// allows ip, an IPv4-mapped IPv6 address counting as IPv4.
+func FamilyAllows(family string, ip netip.Addr) bool {
 	switch family {
 	case "inet":
 		return ip.Unmap().Is4()

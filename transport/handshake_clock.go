@@ -5,27 +5,46 @@ import (
 	"time"
 )
 
+// maxAsking bounds the time a handshake's clock stands still, all the
+// questions of one handshake together: a person types a password and an
+// OTP in minutes, while an askpass program that answers slowly but in time,
+// over and over, or a server that keeps asking, would otherwise hold the
+// connect (and the MCP host waiting on it) for hours.
+const maxAsking = 10 * time.Minute
+
 // handshakeClock is what is left of a hop's connect timeout for its SSH
 // handshake. It stands still while a person is asked for a password or a
-// keyboard-interactive answer, which the askpass program bounds: ssh's
+// keyboard-interactive answer, up to maxAsking in all: ssh's
 // ConnectTimeout does not cover its prompts either, and an OTP takes
 // longer to type than a handshake takes.
 type handshakeClock struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	left   time.Duration
-	since  time.Time
-	asking int
-	fired  bool
-	done   bool
+	mu      sync.Mutex
+	timer   *time.Timer
+	left    time.Duration // of the handshake's time
+	askLeft time.Duration // of the time asking may take
+	since   time.Time     // when the running one of the two last started
+	asking  int
+	fired   bool
+	done    bool
 }
 
-// startClock runs expire once left has passed outside of asking.
+// startClock runs expire once left has passed outside of asking, or
+// maxAsking inside it.
 func startClock(left time.Duration, expire func()) *handshakeClock {
-	c := &handshakeClock{left: left, since: time.Now()}
+	return startClockAsking(left, maxAsking, expire)
+}
+
+func startClockAsking(left, askLeft time.Duration, expire func()) *handshakeClock {
+	c := &handshakeClock{left: left, askLeft: askLeft, since: time.Now()}
 	c.timer = time.AfterFunc(left, func() {
 		c.mu.Lock()
-		if c.done || c.asking > 0 {
+		due := c.left
+		if c.asking > 0 {
+			due = c.askLeft
+		}
+		// A timer stopped too late to stop this call has been set
+		// again: only a call when the running time is up counts.
+		if c.done || c.fired || time.Since(c.since) < due {
 			c.mu.Unlock()
 			return
 		}
@@ -36,8 +55,8 @@ func startClock(left time.Duration, expire func()) *handshakeClock {
 	return c
 }
 
-// ask stops the clock while a person is asked (asking true) and starts it
-// again afterwards (false).
+// ask stops the clock while a person is asked (asking true), running the
+// asking time instead, and starts it again afterwards (false).
 func (c *handshakeClock) ask(asking bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,16 +65,17 @@ func (c *handshakeClock) ask(asking bool) {
 	}
 	if asking {
 		if c.asking == 0 {
-			if c.timer.Stop() {
-				c.left -= time.Since(c.since)
-			} else {
-				c.left = 0 // it was due: it fires when asking ends
-			}
+			c.timer.Stop()
+			c.left -= time.Since(c.since)
+			c.since = time.Now()
+			c.timer.Reset(max(c.askLeft, 0))
 		}
 		c.asking++
 		return
 	}
 	if c.asking--; c.asking == 0 {
+		c.timer.Stop()
+		c.askLeft -= time.Since(c.since)
 		c.since = time.Now()
 		c.timer.Reset(max(c.left, 0))
 	}

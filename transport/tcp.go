@@ -69,7 +69,7 @@ func (d *Dialer) dialTCP(ctx context.Context, th Hop, t *sshcfg.Target) (net.Con
 	var kept []netip.Addr
 	for _, a := range addrs {
 		ip, err := netip.ParseAddr(a)
-		if err == nil && familyAllows(t.AddressFamily, ip) {
+		if err == nil && sshcfg.FamilyAllows(t.AddressFamily, ip) {
 			kept = append(kept, ip.Unmap())
 		}
 	}
@@ -175,16 +175,6 @@ func (d *Dialer) resolver() Resolver {
 		return d.Resolver
 	}
 	return net.DefaultResolver
-}
-
-func familyAllows(family string, ip netip.Addr) bool {
-	switch family {
-	case "inet":
-		return ip.Unmap().Is4()
-	case "inet6":
-		return ip.Is6() && !ip.Is4In6()
-	}
-	return true
 }
 
 func familyName(ip netip.Addr) string {
