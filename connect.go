@@ -29,6 +29,7 @@ type session struct {
 	clientKey  string // seed mode: generated when missing
 	keyServer  *keyServer
 	logLevel   string // --log-level, for a master m2m-ssh starts
+	loginShell bool   // resolved: neither a command nor RemoteCommand
 }
 
 // minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
@@ -77,6 +78,7 @@ func connectAction(c *cli.Context) error {
 		ReconnectTimeout: c.Duration("reconnect-timeout"),
 		Retries:          c.Int("max-reconnects"),
 		MaxFrame:         maxFrame,
+		LoginShell:       func() bool { return s.loginShell },
 	}
 	if b.Retries <= 0 {
 		b.Retries = -1
@@ -189,6 +191,7 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 			if p.Subsystem == "" && p.Command == "" {
 				p.Command = t.RemoteCommand
 			}
+			s.loginShell = p.Subsystem == "" && p.Command == ""
 			logger.Info("connecting", "target", s.alias, "addr", t.Addr(), "user", t.User, "program", p.String())
 			sh = &transport.Sharing{Target: t, Program: p, Logger: logger, Start: s.masterStart(t, logger),
 				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}
