@@ -242,3 +242,21 @@ func checkGoTest(t *testing.T, doc, c string) {
 func isGoTest(c string) bool {
 	return strings.Contains(c, "go test ") && strings.Contains(c, " ./")
 }
+
+// TestREADMENamesCIPackages checks that the README names every Debian
+// package .ci/run installs for the tests: a reader who installs what the
+// README says gets the tests CI runs, not skips.
+func TestREADMENamesCIPackages(t *testing.T) {
+	readme, ci := read(t, "README.md"), read(t, ".ci/run")
+	m := regexp.MustCompile(`need\+=\(([^)]*)\)`).FindAllStringSubmatch(ci, -1)
+	if len(m) < 5 {
+		t.Fatalf("found %d package lists in .ci/run; the parsing is broken", len(m))
+	}
+	for _, list := range m {
+		for _, pkg := range strings.Fields(list[1]) {
+			if !regexp.MustCompile("[ `(]" + regexp.QuoteMeta(pkg) + "[ `),]").MatchString(readme) {
+				t.Errorf(".ci/run installs %s, which the README does not name", pkg)
+			}
+		}
+	}
+}
