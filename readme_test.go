@@ -260,3 +260,37 @@ func TestREADMENamesCIPackages(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENotHonoured checks that the README's "Not honoured" list names
+// exactly the keywords the config reader warns are not honoured.
+func TestREADMENotHonoured(t *testing.T) {
+	src := read(t, "sshcfg/keywords.go")
+	block := regexp.MustCompile(`(?s)var notHonoured = map\[string\]string\{(.*?)\n\}`).FindStringSubmatch(src)
+	if block == nil {
+		t.Fatal("no notHonoured map in sshcfg/keywords.go")
+	}
+	var want []string
+	for _, m := range regexp.MustCompile(`"([a-z0-9]+)":`).FindAllStringSubmatch(block[1], -1) {
+		want = append(want, m[1])
+	}
+	readme := read(t, "README.md")
+	i := strings.Index(readme, "**Not honoured**")
+	if i < 0 || len(want) == 0 {
+		t.Fatalf("no Not honoured paragraph in the README, or no keywords (%v)", want)
+	}
+	para, _, _ := strings.Cut(readme[i:], "\n\n")
+	// The keywords named before the one that is resolved but unused.
+	named, _, ok := strings.Cut(para, "`HostbasedAcceptedAlgorithms`")
+	if !ok {
+		t.Fatal("the Not honoured paragraph no longer names HostbasedAcceptedAlgorithms: update this test")
+	}
+	var got []string
+	for _, m := range regexp.MustCompile("`([A-Za-z0-9]+)`").FindAllStringSubmatch(named, -1) {
+		got = append(got, strings.ToLower(m[1]))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the README's Not honoured list names %v; the config reader warns of %v", got, want)
+	}
+}
