@@ -294,3 +294,29 @@ func TestREADMENotHonoured(t *testing.T) {
 		t.Errorf("the README's Not honoured list names %v; the config reader warns of %v", got, want)
 	}
 }
+
+// TestArchitectureNamesPackages checks that docs/architecture.md names
+// every package of the module, and that every file path it gives exists.
+func TestArchitectureNamesPackages(t *testing.T) {
+	doc := read(t, "docs/architecture.md")
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || path == "." {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if src, _ := filepath.Glob(filepath.Join(path, "*.go")); len(src) > 0 && !strings.Contains(doc, "`"+filepath.ToSlash(path)+"`") {
+			t.Errorf("docs/architecture.md does not name package %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+/[a-z0-9_/]+\\.go)`").FindAllStringSubmatch(doc, -1) {
+		if _, err := os.Stat(m[1]); err != nil {
+			t.Errorf("docs/architecture.md names %s, which does not exist", m[1])
+		}
+	}
+}
