@@ -32,11 +32,12 @@ type link struct {
 	stderr  chan struct{}
 	heard   atomic.Bool // the remote has said something: it is working
 	// shell is set on the first link when the program is the login
-	// shell; noCommand once its stderr showed a shell's error.
-	shell     bool
-	noCommand atomic.Bool
-	ending    bool // EOF is being sent
-	ended     chan struct{}
+	// shell; noCommand once its stderr showed a shell's error, closing
+	// once watchShell closed the link for it.
+	shell              bool
+	noCommand, closing atomic.Bool
+	ending             bool // EOF is being sent
+	ended              chan struct{}
 	// replies carries the bridge's own answers to the remote; the
 	// pump's alone, nil until the first.
 	replies chan []byte

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/stderrlines"
@@ -27,13 +28,18 @@ func (e *NoCommandError) Permanent() bool { return true }
 
 // watchShell is called with each line of a link's stderr. When the
 // program is the login shell, the link is the session's first and the
-// remote has said nothing on stdout, a shell's error marks the link and
-// closes it: the loop then ends the session with NoCommandError.
+// remote has said nothing on stdout, a shell's error marks the link: if
+// the session ends, it ends with NoCommandError. When the line also quotes
+// a JSON-RPC frame, the shell has read the host's frame as a command and
+// will wait for more for ever: the link is closed at once. A forced
+// command (command= in authorized_keys) that complains of a missing tool
+// before it answers only marks the link, and goes on.
 func (l *link) watchShell(text []byte) {
 	if !l.shell || l.heard.Load() || !stderrlines.ShellError(text) {
 		return
 	}
-	if l.noCommand.CompareAndSwap(false, true) {
+	l.noCommand.Store(true)
+	if bytes.Contains(text, []byte("jsonrpc")) && l.closing.CompareAndSwap(false, true) {
 		l.remote.Close()
 	}
 }

@@ -17,17 +17,21 @@ import (
 // remote has answered, ends nothing.
 func TestLoginShellAnswersNoCommand(t *testing.T) {
 	const shellErr = `bash: line 1: jsonrpc:2.0: command not found` + "\n"
+	// A forced command's complaint: no JSON-RPC in it.
+	const toolErr = `/srv/mcp/start: line 3: nvm: command not found` + "\n"
 	for _, c := range []struct {
 		name       string
 		shell      bool
 		answered   bool // the remote answers the first request before its stderr speaks
 		closeStdin bool
+		stderr     string
 		noCommand  bool
 	}{
-		{"shell, stdin open", true, false, false, true},
-		{"shell, stdin closed", true, false, true, true},
-		{"a remote command", false, false, false, false},
-		{"shell that answered", true, true, false, false},
+		{"shell, stdin open", true, false, false, shellErr, true},
+		{"shell, stdin closed", true, false, true, shellErr, true},
+		{"a remote command", false, false, false, shellErr, false},
+		{"shell that answered", true, true, false, shellErr, false},
+		{"forced command that complains, then answers", true, false, false, toolErr, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, remote, in := startPlayed(t, func(b *Bridge) { b.LoginShell = func() bool { return c.shell }; b.FailGrace = bound })
@@ -41,7 +45,7 @@ func TestLoginShellAnswersNoCommand(t *testing.T) {
 			}
 			h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 			recvLine(t, in)
-			io.WriteString(remote.stderrW, shellErr)
+			io.WriteString(remote.stderrW, c.stderr)
 			if c.closeStdin {
 				h.in.Close()
 			}
@@ -75,5 +79,26 @@ func TestLoginShellAnswersNoCommand(t *testing.T) {
 				t.Fatalf("Run returned %d, %v; want a NoCommandError", res.code, res.err)
 			}
 		})
+	}
+}
+
+// A login shell's error that quotes no frame (a forced command's start-up
+// complaining of a missing tool) does not end the session; when the
+// program then ends without a word on stdout, the host hears of the missing
+// command rather than of a lost connection.
+func TestLoginShellEndsAfterError(t *testing.T) {
+	h, remote, in := startPlayed(t, func(b *Bridge) { b.LoginShell = func() bool { return true }; b.FailGrace = bound })
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`)
+	recvLine(t, in)
+	io.WriteString(remote.stderrW, "sh: 1: syntax error: \"(\" unexpected\n")
+	remote.end(nil)
+	m := h.recv()
+	e, _ := m["error"].(map[string]any)
+	if msg, _ := e["message"].(string); m["id"] != 1.0 || !strings.Contains(msg, stderrlines.ErrNoCommand.Error()) {
+		t.Fatalf("the host got %v, want the missing command named", m)
+	}
+	h.in.Close()
+	if res := h.wait(); !errors.Is(res.err, stderrlines.ErrNoCommand) {
+		t.Fatalf("Run returned %d, %v", res.code, res.err)
 	}
 }

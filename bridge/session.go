@@ -197,7 +197,7 @@ func (r *session) finish() (int, error) {
 	r.close(l)
 	code, msg := CodeConnectionLost, fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
 	var err error
-	if l.noCommand.Load() {
+	if l.noCommand.Load() && !l.heard.Load() {
 		err = &NoCommandError{Alias: r.b.Name}
 		code, msg = CodeUnavailable, refusal(err)
 	}
@@ -318,7 +318,7 @@ func (r *session) lose() (done bool, code int, err error) {
 	if r.lostAt.IsZero() && (errors.As(status, &refused) || errors.As(l.pumpErr, &refused)) {
 		return r.neverStarted(unsent, refused)
 	}
-	if l.noCommand.Load() {
+	if l.noCommand.Load() && !l.heard.Load() {
 		return r.neverStarted(unsent, &NoCommandError{Alias: r.b.Name})
 	}
 	r.lostAt = time.Now()
