@@ -125,6 +125,10 @@ func parseSession(c *cli.Context) (*session, error) {
 		set("IdentityFile", f)
 	}
 	if c.IsSet("port") {
+		if p := c.Int("port"); p < 1 || p > 65535 {
+			// Said of the flag given, not of the -o it becomes.
+			return nil, fmt.Errorf("--port %d is not a port: give 1 to 65535", p)
+		}
 		set("Port", strconv.Itoa(c.Int("port")))
 	}
 	if c.IsSet("username") {
