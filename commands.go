@@ -94,6 +94,11 @@ func resolveAction(c *cli.Context) error {
 	if c.NArg() > 1 {
 		return usageError(errors.New("resolve takes one ALIAS"))
 	}
+	if c.NArg() == 0 && !c.IsSet("host") {
+		// As doctor and config: without one, it would print seed
+		// mode's defaults as if they were an answer.
+		return usageError(errors.New("resolve needs an ALIAS (or --host)"))
+	}
 	s, err := parseSession(c)
 	if err != nil {
 		return usageError(err)

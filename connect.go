@@ -29,6 +29,7 @@ type session struct {
 	clientKey  string // seed mode: generated when missing
 	keyServer  *keyServer
 	logLevel   string // --log-level, for a master m2m-ssh starts
+	loginShell bool   // resolved: neither a command nor RemoteCommand
 }
 
 // minHeapLimit is the least soft heap limit m2m-ssh sets: its idle heap
@@ -77,6 +78,7 @@ func connectAction(c *cli.Context) error {
 		ReconnectTimeout: c.Duration("reconnect-timeout"),
 		Retries:          c.Int("max-reconnects"),
 		MaxFrame:         maxFrame,
+		LoginShell:       func() bool { return s.loginShell },
 	}
 	if b.Retries <= 0 {
 		b.Retries = -1
@@ -123,6 +125,10 @@ func parseSession(c *cli.Context) (*session, error) {
 		set("IdentityFile", f)
 	}
 	if c.IsSet("port") {
+		if p := c.Int("port"); p < 1 || p > 65535 {
+			// Said of the flag given, not of the -o it becomes.
+			return nil, fmt.Errorf("--port %d is not a port: give 1 to 65535", p)
+		}
 		set("Port", strconv.Itoa(c.Int("port")))
 	}
 	if c.IsSet("username") {
@@ -189,6 +195,7 @@ func (s *session) connector(logger *slog.Logger) transport.Connect {
 			if p.Subsystem == "" && p.Command == "" {
 				p.Command = t.RemoteCommand
 			}
+			s.loginShell = p.Subsystem == "" && p.Command == ""
 			logger.Info("connecting", "target", s.alias, "addr", t.Addr(), "user", t.User, "program", p.String())
 			sh = &transport.Sharing{Target: t, Program: p, Logger: logger, Start: s.masterStart(t, logger),
 				Direct: func(ctx context.Context) (*transport.Dialer, error) { return s.dialer(ctx, t, logger) }}

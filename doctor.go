@@ -14,6 +14,7 @@ import (
 
 	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/internal/jsonrpc"
+	"github.com/machine-to-machine/m2m-ssh/internal/stderrlines"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/machine-to-machine/m2m-ssh/transport"
@@ -337,12 +338,9 @@ type remoteWriter struct{ transport.Remote }
 
 func (w remoteWriter) Close() error { return w.Remote.CloseWrite() }
 
-// errNoCommand is a shell started where an MCP server was meant.
-var errNoCommand = errors.New("no remote command was given: pass `-- COMMAND` or set RemoteCommand")
-
-// shellErrors are what shells print for a line they cannot run: bash's and
-// zsh's "command not found", dash's "not found", a syntax error.
-var shellErrors = []string{"command not found", ": not found", "syntax error"}
+// errNoCommand is a shell started where an MCP server was meant; the
+// bridge recognises it the same way.
+var errNoCommand = stderrlines.ErrNoCommand
 
 // tailSize is how much of the remote's stderr doctor keeps: the last
 // lines say why it ended.
@@ -364,12 +362,9 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 		t.b = t.b[len(t.b)-tailSize:]
 	}
 	if t.onShellError != nil {
-		for _, e := range shellErrors {
-			if strings.Contains(string(t.b), e) {
-				t.onShellError()
-				t.onShellError = nil
-				break
-			}
+		if stderrlines.ShellError(t.b) {
+			t.onShellError()
+			t.onShellError = nil
 		}
 	}
 	return len(p), nil

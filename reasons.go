@@ -40,6 +40,17 @@ func (e *unknownHostError) Error() string {
 func (e *unknownHostError) Unwrap() error { return e.err }
 
 func (e *unknownHostError) Hint() string {
+	// "help" and "version" are other tools' subcommands; m2m-ssh's are
+	// flags, as ssh's are.
+	switch strings.ToLower(e.name) {
+	case "help":
+		if sub, ok := subcommandLike(e.command); ok && !strings.Contains(e.command, " ") {
+			return "did you mean 'm2m-ssh " + sub + " --help'?"
+		}
+		return "did you mean 'm2m-ssh --help'?"
+	case "version":
+		return "did you mean 'm2m-ssh --version'?"
+	}
 	if sub, ok := subcommandLike(e.name); ok {
 		return "did you mean '" + strings.TrimSpace("m2m-ssh "+sub+" "+e.command) + "'?"
 	}

@@ -47,6 +47,11 @@ type Bridge struct {
 	// counted (default jsonrpc.DefaultMaxFrame). A longer one is discarded as it
 	// streams, and the request it carries or answers gets an error.
 	MaxFrame int
+	// LoginShell, when set, reports whether the first connect started
+	// the user's login shell (no remote command, no RemoteCommand): a
+	// shell's error on its stderr then ends the session with
+	// NoCommandError.
+	LoginShell func() bool
 
 	// schedules are the waits of ending a remote program; tests
 	// shorten them.
@@ -145,7 +150,7 @@ var closedChan = func() chan struct{} {
 // and rate-bounded as stderrlines.Lines does. It never waits on more than
 // Stderr: a copy that stopped would stop the channel, whose stderr shares
 // its window with stdout.
-func (b *Bridge) copyStderr(r io.Reader) {
+func (b *Bridge) copyStderr(r io.Reader, watch func(text []byte)) {
 	var msg []byte
 	stderrlines.Lines{
 		Line: func(text []byte, cut int64) {
@@ -154,6 +159,7 @@ func (b *Bridge) copyStderr(r io.Reader) {
 				msg = fmt.Appendf(msg, " [cut: %d more bytes]", cut)
 			}
 			b.Stderr.Write(append(msg, '\n'))
+			watch(text)
 		},
 		Dropped: func(n int) {
 			fmt.Fprintf(b.Stderr, "m2m-ssh: warning: %d lines of the remote's stderr dropped: more than %d a second\n", n, stderrlines.Rate)

@@ -31,8 +31,13 @@ type link struct {
 	pumpErr error
 	stderr  chan struct{}
 	heard   atomic.Bool // the remote has said something: it is working
-	ending  bool        // EOF is being sent
-	ended   chan struct{}
+	// shell is set on the first link when the program is the login
+	// shell; noCommand once its stderr showed a shell's error, closing
+	// once watchShell closed the link for it.
+	shell              bool
+	noCommand, closing atomic.Bool
+	ending             bool // EOF is being sent
+	ended              chan struct{}
 	// replies carries the bridge's own answers to the remote; the
 	// pump's alone, nil until the first.
 	replies chan []byte

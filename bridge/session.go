@@ -195,13 +195,19 @@ func (r *session) finish() (int, error) {
 		r.drain(l, hurry)
 	}
 	r.close(l)
-	msg := fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
-	r.answerPending(CodeConnectionLost, msg)
+	code, msg := CodeConnectionLost, fmt.Sprintf("m2m-ssh: the remote MCP server on %s ended before answering; the request may or may not have run", r.b.Name)
+	var err error
+	if l.noCommand.Load() && !l.heard.Load() {
+		err = &NoCommandError{Alias: r.b.Name}
+		code, msg = CodeUnavailable, refusal(err)
+	}
+	r.answerPending(code, msg)
 	// A frame the host reader was still taking in when a signal came
 	// reached the loop after it stopped receiving.
 	r.takeWaiting()
 	r.queue.answer(r.host, CodeUnavailable, "m2m-ssh: shutting down; the request was not sent")
-	return exitStatus(status)
+	exit, _ := exitStatus(status)
+	return exit, err
 }
 
 // drain waits for what an ended program wrote to reach the host and the
@@ -267,6 +273,7 @@ func (r *session) start(remote transport.Remote, fr *remoteFrames, prelude [][]b
 		pumped:    make(chan struct{}),
 		stderr:    make(chan struct{}),
 		ended:     make(chan struct{}),
+		shell:     r.lostAt.IsZero() && r.b.LoginShell != nil && r.b.LoginShell(),
 	}
 	go func() {
 		defer close(l.pumped)
@@ -274,7 +281,7 @@ func (r *session) start(remote transport.Remote, fr *remoteFrames, prelude [][]b
 	}()
 	go func() {
 		defer close(l.stderr)
-		r.b.copyStderr(remote.Stderr())
+		r.b.copyStderr(remote.Stderr(), l.watchShell)
 	}()
 	return l
 }
@@ -310,6 +317,9 @@ func (r *session) lose() (done bool, code int, err error) {
 	var refused *transport.ChannelError
 	if r.lostAt.IsZero() && (errors.As(status, &refused) || errors.As(l.pumpErr, &refused)) {
 		return r.neverStarted(unsent, refused)
+	}
+	if l.noCommand.Load() && !l.heard.Load() {
+		return r.neverStarted(unsent, &NoCommandError{Alias: r.b.Name})
 	}
 	r.lostAt = time.Now()
 	what := describeEnd(status)

@@ -31,7 +31,7 @@ func TestCopyStderr(t *testing.T) {
 			stderrlines.Clock = func() time.Time { return stopped }
 			defer func() { stderrlines.Clock = time.Now }()
 			var out bytes.Buffer
-			(&Bridge{Stderr: &out}).copyStderr(strings.NewReader(c.in))
+			(&Bridge{Stderr: &out}).copyStderr(strings.NewReader(c.in), func([]byte) {})
 			if out.String() != c.want {
 				t.Fatalf("Stderr = %.200q, want %.200q", out.String(), c.want)
 			}
