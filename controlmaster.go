@@ -126,6 +126,11 @@ func masterAction(c *cli.Context) error {
 	if !isPipe(master.SpecFD) || !isPipe(master.ReadyFD) {
 		return usageError(errors.New(masterCommand + " is started by m2m-ssh itself, with its spec and readiness pipes"))
 	}
+	// Inherited without close-on-exec: set it before anything is started
+	// (a ProxyCommand), which would otherwise hold the readiness pipe open
+	// and keep the starter from ever reading its end.
+	syscall.CloseOnExec(master.SpecFD)
+	syscall.CloseOnExec(master.ReadyFD)
 	ready := os.NewFile(master.ReadyFD, "ready")
 	specFile := os.NewFile(master.SpecFD, "spec")
 	b, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
