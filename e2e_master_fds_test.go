@@ -14,11 +14,10 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/master"
 )
 
-// A master's ProxyCommand, the one program it starts on this host, gets
-// no spec or readiness pipe
-// inherited from the starter (a readiness pipe held open by the
-// ProxyCommand would keep the starter from reading the master's "up",
-// so it would wait for it until its readyWait and then kill the master).
+// A master's ProxyCommand, the one program it starts on this host,
+// inherits neither the spec nor the readiness pipe from the starter: a
+// readiness pipe held open by it keeps the starter from seeing the end of
+// the master's "up", so the starter waits readyWait and kills the master.
 func TestMasterProxyCommandInheritsNoDescriptors(t *testing.T) {
 	s := newSharing(t, "yes")
 	ctx, cancel := context.WithTimeout(context.Background(), masterBound)
