@@ -42,15 +42,10 @@ func connectAction(c *cli.Context) error {
 	if op := c.String(controlFlag.Name); op != "" {
 		return controlAction(c, op) // -O check|exit, as ssh
 	}
-	logger, err := newLogger(c)
+	s, logger, err := loggedSession(c)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	s, err := parseSession(c)
-	if err != nil {
-		return usageError(err)
-	}
-	s.opts.Logger = logger
 	if c.Duration("reconnect-timeout") <= 0 {
 		return usageError(errors.New("--reconnect-timeout must be positive"))
 	}
@@ -87,6 +82,22 @@ func connectAction(c *cli.Context) error {
 	code, err := b.Run(ctx, c.App.Reader, c.App.Writer)
 	logger.Info("disconnected", "target", s.alias, "after", time.Since(start).Round(time.Millisecond), "status", code)
 	return &exitError{code: code, err: err, answered: true}
+}
+
+// loggedSession is the session on c's command line with the logger its
+// flags ask for: the start of every command that connects. Its errors
+// are usage errors.
+func loggedSession(c *cli.Context) (*session, *slog.Logger, error) {
+	logger, err := newLogger(c)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	s, err := parseSession(c)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	s.opts.Logger = logger
+	return s, logger, nil
 }
 
 // parseSession reads the mode, target options and program from the

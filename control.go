@@ -41,15 +41,10 @@ func controlAction(c *cli.Context, op string) error {
 	if op != "check" && op != "exit" {
 		return usageError(fmt.Errorf("unknown control request %q: use check or exit", op))
 	}
-	logger, err := newLogger(c)
+	s, _, err := loggedSession(c)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	s, err := parseSession(c)
-	if err != nil {
-		return usageError(err)
-	}
-	s.opts.Logger = logger
 	t, err := sshcfg.Resolve(s.alias, s.opts)
 	if err != nil {
 		return err

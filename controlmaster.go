@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/master"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"github.com/urfave/cli/v2"
@@ -34,15 +35,19 @@ const maxSpec = 1 << 20
 // identities and jump hosts are the same. It travels on a pipe (it may
 // hold the passphrase), never on the command line.
 type masterSpec struct {
-	Alias       string         `json:"alias"`
-	Seed        bool           `json:"seed,omitempty"`
-	ClientKey   string         `json:"client_key,omitempty"`
-	ConfigFile  string         `json:"config_file,omitempty"`
-	Options     []string       `json:"options,omitempty"`
-	Passphrase  []byte         `json:"passphrase,omitempty"`
-	LogLevel    string         `json:"log_level"`
-	ControlPath string         `json:"control_path"`
-	Persist     master.Persist `json:"persist"`
+	Alias      string   `json:"alias"`
+	Seed       bool     `json:"seed,omitempty"`
+	ClientKey  string   `json:"client_key,omitempty"`
+	ConfigFile string   `json:"config_file,omitempty"`
+	Options    []string `json:"options,omitempty"`
+	Passphrase []byte   `json:"passphrase,omitempty"`
+	// Secrets are the starter's secret variables (M2M_SSH_KEY,
+	// M2M_SSH_PASSPHRASE), which its environment does not carry: a
+	// process's initial environment is readable for its whole life.
+	Secrets     map[string]string `json:"secrets,omitempty"`
+	LogLevel    string            `json:"log_level"`
+	ControlPath string            `json:"control_path"`
+	Persist     master.Persist    `json:"persist"`
 }
 
 // masterStart is the Start of transport.Sharing for t: it starts
@@ -101,13 +106,25 @@ func (s *session) masterStarter(controlPath string, persist master.Persist, logL
 	logPath := master.LogPath(state, controlPath)
 	spec, err := json.Marshal(masterSpec{Alias: s.alias, Seed: s.seed, ClientKey: s.clientKey,
 		ConfigFile: s.opts.ConfigFile, Options: s.opts.Options, Passphrase: s.passphrase,
-		LogLevel: logLevel, ControlPath: controlPath, Persist: persist})
+		LogLevel: logLevel, ControlPath: controlPath, Persist: persist, Secrets: secretVars()})
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self, masterCommand)
+	cmd.Env = secretenv.Environ()
 	cmd.Dir = "/" // a master must not hold a directory the host may want to remove
 	return &master.Starter{Path: controlPath, Command: cmd, Spec: spec, LogPath: logPath, Logger: logger}, nil
+}
+
+// secretVars are the secret variables set in this process's environment.
+func secretVars() map[string]string {
+	vars := make(map[string]string)
+	for _, name := range []string{secretenv.Key, secretenv.Passphrase} {
+		if v, ok := os.LookupEnv(name); ok {
+			vars[name] = v
+		}
+	}
+	return vars
 }
 
 // isPipe reports whether fd is open on a pipe: what a starter passes, and
@@ -126,6 +143,11 @@ func masterAction(c *cli.Context) error {
 	if !isPipe(master.SpecFD) || !isPipe(master.ReadyFD) {
 		return usageError(errors.New(masterCommand + " is started by m2m-ssh itself, with its spec and readiness pipes"))
 	}
+	// Inherited without close-on-exec: set it before anything is started
+	// (a ProxyCommand), which would otherwise hold the readiness pipe open
+	// and keep the starter from ever reading its end.
+	syscall.CloseOnExec(master.SpecFD)
+	syscall.CloseOnExec(master.ReadyFD)
 	ready := os.NewFile(master.ReadyFD, "ready")
 	specFile := os.NewFile(master.SpecFD, "spec")
 	b, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
@@ -140,6 +162,14 @@ func masterAction(c *cli.Context) error {
 	}
 	if err == nil && (spec.Alias == "" || spec.ControlPath == "") {
 		err = errors.New("the master's spec names no host or no ControlPath")
+	}
+	for name, value := range spec.Secrets {
+		// Only the secrets' own names; Setenv leaves the environment
+		// that /proc shows as it was, and what the master starts gets
+		// secretenv.Environ.
+		if err == nil && secretenv.Is(name) {
+			err = os.Setenv(name, value)
+		}
 	}
 	level, lerr := parseLevel(spec.LogLevel)
 	if err == nil {

@@ -33,12 +33,12 @@ import (
 type plainServer struct {
 	path   string
 	opened atomic.Int32
-	log    *logBuffer
+	log    *sshtest.Buffer
 }
 
 func startPlainServer(t *testing.T) *plainServer {
 	t.Helper()
-	s := &plainServer{log: &logBuffer{}}
+	s := &plainServer{log: &sshtest.Buffer{}}
 	l, err := mux.Listen(filepath.Join(shortDir(t), "cm"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,28 +2,13 @@
 
 package mux
 
-import (
-	"net"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// peerUID is the uid of the process at the other end of conn, as the
-// kernel recorded it (LOCAL_PEERCRED, what getpeereid reads).
-func peerUID(conn *net.UnixConn) (uint32, error) {
-	rc, err := conn.SyscallConn()
+// peerCredUID reads LOCAL_PEERCRED, what getpeereid reads.
+func peerCredUID(fd int) (uint32, error) {
+	cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
 		return 0, err
-	}
-	var cred *unix.Xucred
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, gerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if gerr != nil {
-		return 0, gerr
 	}
 	return cred.Uid, nil
 }

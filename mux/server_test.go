@@ -23,24 +23,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/mux"
 )
 
-// logBuffer is a slog handler's destination the test can read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // ourMaster is this package's Server on a fresh control socket, opening
 // its sessions on an x/crypto client connected to a real sshd.
 type ourMaster struct {
@@ -49,7 +31,7 @@ type ourMaster struct {
 	relay      *sshtest.Relay // between the master's client and sshd, to cut
 	srv        *mux.Server
 	l          *mux.Listener
-	log        *logBuffer
+	log        *sshtest.Buffer
 	opened     atomic.Int32
 	terminated chan struct{}
 	served     chan error
@@ -97,7 +79,7 @@ func startOurMaster(t *testing.T) *ourMaster {
 		t.Fatalf("dialling the test sshd: %v", err)
 	}
 	t.Cleanup(func() { client.Close() })
-	m := &ourMaster{path: filepath.Join(shortDir(t), "cm"), sshd: sshd, relay: relay, log: &logBuffer{}, terminated: make(chan struct{}), served: make(chan error, 1)}
+	m := &ourMaster{path: filepath.Join(shortDir(t), "cm"), sshd: sshd, relay: relay, log: &sshtest.Buffer{}, terminated: make(chan struct{}), served: make(chan error, 1)}
 	m.l, err = mux.Listen(m.path)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)

@@ -118,7 +118,9 @@ func (s *Sharing) started(ctx context.Context) (route, error) {
 		}
 		return route{}, err
 	}
-	c, err := mux.Dial(ctx, s.Target.ControlPath)
+	dctx, cancel := context.WithTimeout(ctx, MasterDialTimeout)
+	defer cancel()
+	c, err := mux.Dial(dctx, s.Target.ControlPath)
 	if err != nil {
 		return route{}, fmt.Errorf("the master started at %s does not answer: %w", s.Target.ControlPath, err)
 	}
