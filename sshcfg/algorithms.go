@@ -242,14 +242,19 @@ func (t *Target) Written(keyword string) []string {
 	return strings.Split(list, ",")
 }
 
-// PreferKnownHostKeys reports whether ssh reorders HostKeyAlgorithms to
-// put the types known_hosts holds for the host first: when the keyword is
-// unset or only appends ("+") or removes ("-") names, as ssh_kex2 decides.
-// A list given in full or with "^" is the user's order and is kept.
-func (t *Target) PreferKnownHostKeys() bool {
-	spec := t.specs["hostkeyalgorithms"]
-	return spec == "" || spec[0] == '+' || spec[0] == '-'
+// OrderChosen reports whether the configuration chose the order of an
+// algorithm keyword's list (any case): a list given in full or with "^".
+// Unset, or only appended to ("+") or removed from ("-"), the order is
+// OpenSSH's default's, which says nothing of what the user prefers.
+func (t *Target) OrderChosen(keyword string) bool {
+	spec := t.specs[lower(keyword)]
+	return spec != "" && spec[0] != '+' && spec[0] != '-'
 }
+
+// PreferKnownHostKeys reports whether ssh reorders HostKeyAlgorithms to
+// put the types known_hosts holds for the host first: when the user did
+// not choose the order, as ssh_kex2 decides.
+func (t *Target) PreferKnownHostKeys() bool { return !t.OrderChosen("HostKeyAlgorithms") }
 
 // DefaultAlgorithms is OpenSSH's default list for an algorithm keyword
 // (any case), as ssh -G prints it; "" for another keyword. A Target built

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/cpu"
 )
 
 // algorithms are what one hop proposes: the lists the configuration
@@ -94,7 +96,44 @@ func newAlgorithms(t *sshcfg.Target, log *slog.Logger) (*algorithms, error) {
 			return nil, &AlgorithmError{Keyword: l.keyword, Configured: split(l.list), Implemented: impl}
 		}
 	}
+	if !t.OrderChosen("Ciphers") {
+		a.ciphers = fastestFirst(a.ciphers)
+	}
 	return a, nil
+}
+
+// fastestFirst orders the ciphers OpenSSH's defaults allow by what is
+// fastest here, as crypto/tls orders its suites: AES-GCM first where the
+// CPU has AES and carry-less multiply instructions, else
+// ChaCha20-Poly1305 (OpenSSH's own first choice, which is OpenSSL's
+// assembly there but Go's portable code here: AES-GCM is twice as fast on
+// such CPUs). Only the order changes, never the set; a user who chose the
+// order keeps it.
+func fastestFirst(ciphers []string) []string {
+	if !aesGCMHardware() {
+		return ciphers
+	}
+	var first []string
+	for _, c := range []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM} {
+		if slices.Contains(ciphers, c) {
+			first = append(first, c)
+		}
+	}
+	rest := slices.DeleteFunc(slices.Clone(ciphers), func(c string) bool { return slices.Contains(first, c) })
+	return append(first, rest...)
+}
+
+// aesGCMHardware is crypto/tls's test for Go's assembly AES-GCM.
+func aesGCMHardware() bool {
+	switch runtime.GOARCH {
+	case "amd64":
+		return cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ
+	case "arm64":
+		return cpu.ARM64.HasAES && cpu.ARM64.HasPMULL
+	case "s390x":
+		return cpu.S390X.HasAES && cpu.S390X.HasAESCTR && (cpu.S390X.HasGHASH || cpu.S390X.HasAESGCM)
+	}
+	return false
 }
 
 // apply sets cfg's lists. Host key algorithms keep the order known_hosts

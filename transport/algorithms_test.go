@@ -76,6 +76,35 @@ func TestNewAlgorithms(t *testing.T) {
 			}
 		}},
 		{name: "host keys none left", opts: []string{"HostKeyAlgorithms sk-ssh-ed25519@openssh.com"}, errWord: "HostKeyAlgorithms"},
+		// OpenSSH's default set, in the order fastest here: ChaCha20 is
+		// OpenSSL assembly in ssh but portable Go in x/crypto.
+		{name: "default ciphers: the same set, AES-GCM first where the CPU has it", check: func(t *testing.T, a *algorithms) {
+			def := strings.Split(sshcfg.DefaultAlgorithms("Ciphers"), ",")
+			if !slices.Equal(slices.Sorted(slices.Values(a.ciphers)), slices.Sorted(slices.Values(def))) {
+				t.Errorf("ciphers %v, want the set %v", a.ciphers, def)
+			}
+			if want := def[0]; aesGCMHardware() {
+				want = ssh.CipherAES128GCM
+				if a.ciphers[0] != want {
+					t.Errorf("ciphers %v, want %s first", a.ciphers, want)
+				}
+			} else if !slices.Equal(a.ciphers, def) {
+				t.Errorf("ciphers %v, want OpenSSH's order %v", a.ciphers, def)
+			}
+		}},
+		{name: "ciphers appended to: still fastest first", opts: []string{"Ciphers +aes128-cbc"}, check: func(t *testing.T, a *algorithms) {
+			if aesGCMHardware() && a.ciphers[0] != ssh.CipherAES128GCM {
+				t.Errorf("ciphers %v, want %s first", a.ciphers, ssh.CipherAES128GCM)
+			}
+			if a.ciphers[len(a.ciphers)-1] != "aes128-cbc" {
+				t.Errorf("ciphers %v do not end with the added one", a.ciphers)
+			}
+		}},
+		{name: "an order the user chose is kept", opts: []string{"Ciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com"}, check: func(t *testing.T, a *algorithms) {
+			if want := []string{"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"}; !slices.Equal(a.ciphers, want) {
+				t.Errorf("ciphers %v, want %v", a.ciphers, want)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
