@@ -130,25 +130,7 @@ func serveSKAgent(t *testing.T, a *skAgent) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				agent.ServeAgent(a, c)
-			}()
-		}
-	}()
-	return sock
+	return sshtest.Serve(t, "unix", filepath.Join(dir, "agent.sock"), func(c net.Conn) { agent.ServeAgent(a, c) })
 }
 
 // writeSKKeyFile writes an OpenSSH private key file of k as ssh-keygen

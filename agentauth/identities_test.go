@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -25,25 +26,7 @@ func startKeyring(t *testing.T, dir string, keys ...ed25519.PrivateKey) string {
 			t.Fatal(err)
 		}
 	}
-	sock := filepath.Join(dir, "a.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				agent.ServeAgent(kr, c)
-			}()
-		}
-	}()
-	return sock
+	return sshtest.Serve(t, "unix", filepath.Join(dir, "a.sock"), func(c net.Conn) { agent.ServeAgent(kr, c) })
 }
 
 func newEd25519(t *testing.T) (ed25519.PrivateKey, ssh.PublicKey) {

@@ -17,24 +17,7 @@ import (
 // side when the client closes its own.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return sshtest.Serve(t, "tcp", "127.0.0.1:0", sshtest.Echo)
 }
 
 func startProxy(t *testing.T, upstream string, oneWay time.Duration) *DelayProxy {

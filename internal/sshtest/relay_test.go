@@ -11,24 +11,7 @@ import (
 // startEcho starts a TCP echo server on 127.0.0.1.
 func startEcho(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return Serve(t, "tcp", "127.0.0.1:0", Echo)
 }
 
 func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, msg string) {
