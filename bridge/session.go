@@ -314,6 +314,12 @@ func (r *session) lose() (done bool, code int, err error) {
 	status := l.status(statusWait)
 	unsent := r.close(l)
 	r.link = nil
+	if status != transport.ErrNoExitStatus {
+		// The program ended: its last lines of stderr, which may say
+		// why (a shell's error), are read before the verdict. Its
+		// channel has closed, so they are in memory.
+		waitClosed(l.stderr, statusWait)
+	}
 	var refused *transport.ChannelError
 	if r.lostAt.IsZero() && (errors.As(status, &refused) || errors.As(l.pumpErr, &refused)) {
 		return r.neverStarted(unsent, refused)
@@ -451,3 +457,13 @@ func (r *session) expire() {
 type rawJSON []byte
 
 func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
+
+// waitClosed waits for c to close, at most d.
+func waitClosed(c <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+	case <-t.C:
+	}
+}
