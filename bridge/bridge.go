@@ -56,6 +56,10 @@ type Bridge struct {
 	// schedules are the waits of ending a remote program; tests
 	// shorten them.
 	schedules schedules
+	// now is the clock of the stderr rate, nil for time.Now; a test
+	// stops it. A field, not a global: a bridge of an earlier test may
+	// still be copying stderr while the next test runs.
+	now func() time.Time
 }
 
 // ExitStatus is the exit status m2m-ssh reports for its own failures, as
@@ -164,6 +168,7 @@ func (b *Bridge) copyStderr(r io.Reader, watch func(text []byte)) {
 		Dropped: func(n int) {
 			fmt.Fprintf(b.Stderr, "m2m-ssh: warning: %d lines of the remote's stderr dropped: more than %d a second\n", n, stderrlines.Rate)
 		},
+		Now: b.now,
 	}.Read(r)
 }
 

@@ -28,10 +28,8 @@ func TestCopyStderr(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stopped := time.Now()
-			stderrlines.Clock = func() time.Time { return stopped }
-			defer func() { stderrlines.Clock = time.Now }()
 			var out bytes.Buffer
-			(&Bridge{Stderr: &out}).copyStderr(strings.NewReader(c.in), func([]byte) {})
+			(&Bridge{Stderr: &out, now: func() time.Time { return stopped }}).copyStderr(strings.NewReader(c.in), func([]byte) {})
 			if out.String() != c.want {
 				t.Fatalf("Stderr = %.200q, want %.200q", out.String(), c.want)
 			}

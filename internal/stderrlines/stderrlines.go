@@ -35,18 +35,15 @@ type Lines struct {
 	// Dropped is called with the count of lines over the rate, before
 	// the next line that is logged, or at the end.
 	Dropped func(n int)
-	Now     func() time.Time // nil for Clock
+	Now     func() time.Time // the clock of the rate; nil for time.Now
 }
-
-// Clock is the clock of the rate, which a test stops.
-var Clock = time.Now
 
 // Read reads r until it ends or fails, holding at most MaxLine bytes
 // of a line.
 func (s Lines) Read(r io.Reader) {
 	now := s.Now
 	if now == nil {
-		now = Clock
+		now = time.Now
 	}
 	br := bufio.NewReaderSize(r, MaxLine)
 	text := make([]byte, 0, MaxLine)
