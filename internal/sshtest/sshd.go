@@ -187,6 +187,8 @@ func waitListening(stderr io.Reader, log *Buffer) bool {
 	}
 }
 
+// freePort returns a port on 127.0.0.1 that nothing listens on right now,
+// let go for a server to take.
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -196,9 +198,6 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
-
-// FreePort returns a port on 127.0.0.1 that nothing listens on right now.
-func FreePort(t testing.TB) int { return freePort(t) }
 
 // ensurePrivsepDir creates the directory sshd insists on for privilege
 // separation; containers that never booted systemd lack it.
