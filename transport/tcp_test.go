@@ -220,16 +220,13 @@ func TestConnectionAttempts(t *testing.T) {
 	})
 	for _, n := range []int{1, 3} {
 		t.Run("always refused/"+strconv.Itoa(n), func(t *testing.T) {
-			l0, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := l0.Addr().(*net.TCPAddr).Port
-			l0.Close()
+			// Held refusing for the test: no server another test
+			// starts meanwhile can take it.
+			port := sshtest.FreePort(t)
 			rounds := 0
 			d := &Dialer{afterAttempt: func(int, error) { rounds++ }}
 			tg := &sshcfg.Target{Alias: "r", HostName: "127.0.0.1", Port: port, AddressFamily: "any", ConnectionAttempts: n}
-			_, err = dialTarget(t, d, tg)
+			_, err := dialTarget(t, d, tg)
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Fatalf("err = %v, want connection refused", err)
 			}
