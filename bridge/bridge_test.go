@@ -22,6 +22,11 @@ import (
 // it is a failure (a hang), never a way to wait.
 const bound = 20 * time.Second
 
+// longBound is bound for what takes long however well it goes: frames of
+// many MiB, thousands of requests. Under the race detector on a loaded
+// machine a transfer of 8 MiB each way has taken over 30 s.
+const longBound = 3 * time.Minute
+
 // responder is a small JSON-RPC server run inside the in-process SSH
 // server. It reads lines with its own code, not the bridge's.
 //
@@ -145,6 +150,12 @@ func (h *host) send(frame string) {
 // recv returns the next frame the bridge wrote to stdout, decoded.
 func (h *host) recv() map[string]any {
 	h.t.Helper()
+	return h.recvWithin(bound)
+}
+
+// recvWithin is recv that waits up to d.
+func (h *host) recvWithin(d time.Duration) map[string]any {
+	h.t.Helper()
 	select {
 	case line, ok := <-h.lines:
 		if !ok {
@@ -155,8 +166,8 @@ func (h *host) recv() map[string]any {
 			h.t.Fatalf("the bridge wrote a frame that is not JSON: %.100q", line)
 		}
 		return m
-	case <-time.After(bound):
-		h.t.Fatal("no frame from the bridge")
+	case <-time.After(d):
+		h.t.Fatalf("no frame from the bridge within %s", d)
 	}
 	return nil
 }
@@ -228,12 +239,12 @@ func TestBridgeLargeFrames(t *testing.T) {
 	h.send(string(arg))
 	h.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"big","params":{"size":%d}}`, size))
 
-	r := h.recv()
+	r := h.recvWithin(longBound)
 	res := r["result"].(map[string]any)
 	if res["len"] != float64(size) || res["sha256"] != fmt.Sprintf("%x", sha256.Sum256([]byte(blob))) {
 		t.Fatalf("the remote received a different frame: %v", res)
 	}
-	r = h.recv()
+	r = h.recvWithin(longBound)
 	if text := r["result"].(map[string]any)["text"].(string); text != blob {
 		t.Fatalf("the host received a different result (%d bytes, want %d)", len(text), size)
 	}

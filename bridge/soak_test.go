@@ -57,7 +57,7 @@ func TestSoak(t *testing.T) {
 	var lost, dup, corrupt, results, lostErrs, notSent, reordered int
 	seen := make([]bool, requests)
 	last := -1
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(longBound)
 	for n := 0; n < requests; {
 		var line []byte
 		select {
