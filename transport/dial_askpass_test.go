@@ -16,7 +16,9 @@ import (
 // TestDialWaitsForAPerson: the connect timeout does not run while the
 // askpass program asks a person, who takes longer than it to type a
 // password (as ssh's ConnectTimeout does not cover its prompts). Without
-// the pause the connection is cut after a second and the login fails.
+// the pause the connection is cut after three seconds and the login
+// fails. Three, not one: the handshake's own part of it, under the race
+// detector on a loaded machine, has taken over a second.
 func TestDialWaitsForAPerson(t *testing.T) {
 	u, pass := sshtest.Password(t)
 	dir := t.TempDir()
@@ -24,8 +26,8 @@ func TestDialWaitsForAPerson(t *testing.T) {
 	srv := sshtest.StartSSHD(t, sshtest.SSHDConfig{AuthorizedKeys: []string{key.Public}, LoginUser: u.Username,
 		Settings: []string{"PasswordAuthentication yes", "AuthenticationMethods publickey,password"}})
 	kh := sshtest.WriteFile(t, dir, "known_hosts", srv.KnownHosts()...)
-	// The person: three seconds to answer, three times the timeout.
-	askpass := sshtest.WriteFile(t, dir, "askpass", "#!/bin/sh", "sleep 3", "echo '"+pass+"'")
+	// The person: seven seconds to answer, over twice the timeout.
+	askpass := sshtest.WriteFile(t, dir, "askpass", "#!/bin/sh", "sleep 7", "echo '"+pass+"'")
 	if err := os.Chmod(askpass, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func TestDialWaitsForAPerson(t *testing.T) {
 	o := sshcfg.Options{ConfigFile: "none", Home: dir, Logger: logger, Options: []string{
 		"HostName " + srv.Host, fmt.Sprintf("Port %d", srv.Port), "User " + u.Username,
 		"IdentityFile " + key.Path, "IdentityAgent none", "UserKnownHostsFile " + kh,
-		"StrictHostKeyChecking yes", "ConnectTimeout 1",
+		"StrictHostKeyChecking yes", "ConnectTimeout 3",
 	}}
 	tg, err := sshcfg.Resolve("box", o)
 	if err != nil {
