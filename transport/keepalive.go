@@ -70,17 +70,34 @@ type keeper struct {
 	count    int
 	dead     func(silent time.Duration)
 	log      *slog.Logger
+	now      func() time.Time // nil for time.Now; a test makes it jump
 }
 
+// run is the loop. The silence it judges is the time it was awake to see
+// it: when its timer fires late, the process was not running (a loaded
+// machine, a stopped or paused process), and neither was the reader that
+// would have seen the server's answer, which may be waiting in the
+// socket. That time is not counted, as ssh, which counts unanswered
+// keepalives one per interval, does not count it either.
 func (k *keeper) run(closed <-chan struct{}) {
+	now := k.now
+	if now == nil {
+		now = time.Now
+	}
 	limit := k.interval * time.Duration(k.count)
+	due := now().Add(k.interval)
 	timer := time.NewTimer(k.interval)
 	defer timer.Stop()
 	// answered delivers each request's outcome. At most one is out at a
 	// time: x/crypto sends global requests one after another anyway.
 	answered := make(chan error, 1)
 	outstanding := false
+	// unseen is how much of the time since the last read, since, the
+	// loop was held up past its timer.
+	var since time.Time
+	var unseen time.Duration
 	for {
+		fired := false
 		select {
 		case <-closed:
 			return
@@ -90,9 +107,17 @@ func (k *keeper) run(closed <-chan struct{}) {
 				return // the connection is gone
 			}
 		case <-timer.C:
+			fired = true
 		}
+		t := now()
 		last := k.lastRead()
-		silent := time.Since(last)
+		if !last.Equal(since) {
+			since, unseen = last, 0
+		}
+		if late := t.Sub(due); fired && late > 0 {
+			unseen += late
+		}
+		silent := t.Sub(last) - unseen
 		if silent >= limit {
 			k.dead(silent.Round(time.Millisecond))
 			return
@@ -100,10 +125,10 @@ func (k *keeper) run(closed <-chan struct{}) {
 		// Like ssh, ask only when the server has been quiet for an
 		// interval; then wait for an answer, or anything else from it,
 		// until the silence reaches the limit.
-		next := last.Add(limit)
+		wait := limit - silent
 		switch {
 		case silent < k.interval:
-			next = last.Add(k.interval)
+			wait = k.interval - silent
 		case outstanding:
 			k.log.Debug("keepalive unanswered", "silent", silent.Round(time.Millisecond))
 		default:
@@ -113,7 +138,9 @@ func (k *keeper) run(closed <-chan struct{}) {
 				answered <- err
 			}()
 		}
-		timer.Reset(max(time.Until(next), time.Millisecond))
+		wait = max(wait, time.Millisecond)
+		due = t.Add(wait)
+		timer.Reset(wait)
 	}
 }
 
