@@ -501,6 +501,13 @@ func TestMasterCannotShare(t *testing.T) {
 		want  string
 	}{
 		{"directory writable by others", func(s *sharing) error { return os.Chmod(s.dir, 0o777) }, "is writable by group or others"},
+		{"log directory writable by others", func(s *sharing) error {
+			state := filepath.Join(s.w.dir, ".local", "state", "m2m-ssh")
+			if err := os.MkdirAll(state, 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(state, 0o777)
+		}, "others can write to it (mode 0777)"},
 	}
 	if os.Geteuid() == 0 {
 		cases = append(cases, struct {
