@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -63,17 +62,6 @@ func TestAgentThroughMaster(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			s := newSharing(t, "yes")
-			bin := sshtest.LookPath(t, "ssh")
-			ssh := func(args ...string) (string, int) {
-				cmd := exec.CommandContext(ctx, bin, append([]string{"-F", s.w.config, "-S", s.path, "-o", "ControlMaster=no"}, args...)...)
-				cmd.Env = []string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}
-				out, err := cmd.CombinedOutput()
-				var ee *exec.ExitError
-				if err != nil && !errors.As(err, &ee) {
-					t.Fatalf("ssh %s: %v", args, err)
-				}
-				return string(out), cmd.ProcessState.ExitCode()
-			}
 			var first []string
 			if masterA {
 				first = []string{"-A"}
@@ -91,7 +79,7 @@ func TestAgentThroughMaster(t *testing.T) {
 			// it answers: ssh-add -l on the remote lists the user's
 			// key. ssh-add exits 2 when it finds no agent.
 			fp := s.w.key.Fingerprint(t)
-			out, code := ssh("-A", "buildbox", "ssh-add -l")
+			out, code := s.ssh(t, ctx, "-A", "buildbox", "ssh-add -l")
 			if masterA && (code != 0 || !strings.Contains(out, fp)) {
 				t.Errorf("ssh -A -S buildbox ssh-add -l: status %d, %q; want %s listed", code, out, fp)
 			}
