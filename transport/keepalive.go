@@ -74,7 +74,7 @@ type keeper struct {
 }
 
 // run is the loop. The silence it judges is the time it was awake to see
-// it: when its timer fires late, the process was not running (a loaded
+// it: when it wakes after its timer was due, the process was not running (a loaded
 // machine, a stopped or paused process), and neither was the reader that
 // would have seen the server's answer, which may be waiting in the
 // socket. That time is not counted, as ssh, which counts unanswered
@@ -97,7 +97,6 @@ func (k *keeper) run(closed <-chan struct{}) {
 	var since time.Time
 	var unseen time.Duration
 	for {
-		fired := false
 		select {
 		case <-closed:
 			return
@@ -107,14 +106,15 @@ func (k *keeper) run(closed <-chan struct{}) {
 				return // the connection is gone
 			}
 		case <-timer.C:
-			fired = true
 		}
 		t := now()
 		last := k.lastRead()
 		if !last.Equal(since) {
 			since, unseen = last, 0
 		}
-		if late := t.Sub(due); fired && late > 0 {
+		// Past due, whatever woke it: an answer can come in after a
+		// stall before the timer's tick is taken.
+		if late := t.Sub(due); late > 0 {
 			unseen += late
 		}
 		silent := t.Sub(last) - unseen
