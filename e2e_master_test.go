@@ -484,6 +484,8 @@ func TestMasterNotForAsk(t *testing.T) {
 			if _, err := os.Lstat(s.path); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a master was started with ControlMaster %s: %v", mode, err)
 			}
+			// Closed, m2m-ssh has exited and its stderr is all copied.
+			cs.Close()
 			if log := fmt.Sprint(cmd.Stderr); !strings.Contains(log, "which m2m-ssh's own master cannot ask") {
 				t.Errorf("the log does not say why no master was started:\n%s", log)
 			}
@@ -531,6 +533,8 @@ func TestMasterCannotShare(t *testing.T) {
 			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "direct"}}); err != nil {
 				t.Fatal(err)
 			}
+			// Closed, m2m-ssh has exited and its stderr is all copied.
+			cs.Close()
 			log := fmt.Sprint(cmd.Stderr)
 			if !strings.Contains(log, "cannot start a master to share the connection; connecting directly") || !strings.Contains(log, c.want) {
 				t.Errorf("the log does not say why the connection is not shared (%q):\n%s", c.want, log)

@@ -100,6 +100,22 @@ func readFrames(stdout io.Reader, out chan<- map[string]any) {
 	}
 }
 
+// endBound bounds m2m-ssh's exit at stdin EOF behind a remote that exits
+// at EOF: its graces, many times over for a loaded machine.
+const endBound = 30 * time.Second
+
+// endLog ends the session as a host does (stdin closed), waits for
+// m2m-ssh to exit, and returns all it wrote to stderr. A test that checks
+// the log reads it here: until Wait returns, the copy of m2m-ssh's stderr
+// may lag behind what it wrote, even behind frames already read from its
+// stdout, which another goroutine copies.
+func (h *rawHost) endLog() string {
+	h.t.Helper()
+	h.in.Close()
+	h.waitExit(endBound)
+	return h.stderr.String()
+}
+
 func (h *rawHost) send(format string, args ...any) {
 	h.t.Helper()
 	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {

@@ -203,6 +203,9 @@ func TestEndToEnd(t *testing.T) {
 				}
 				defer s.Close()
 				checkMCP(t, ctx, s)
+				// Done with: closed, m2m-ssh has exited and its stderr
+				// is all copied.
+				s.Close()
 				path.check(t, cmd)
 			})
 		}
