@@ -278,9 +278,7 @@ func TestHostileSignalsShellEnds(t *testing.T) {
 	if s := h.stderr.String(); !strings.Contains(s, "refused to signal") || !strings.Contains(s, "signal=KILL") || !strings.Contains(s, "may keep running") {
 		t.Fatalf("the log does not say KILL was refused and the remote may keep running:\n%s", s)
 	}
-	if !strings.Contains(w.sshd.Log(), "no pid for session") {
-		t.Fatalf("sshd did not refuse KILL for want of a pid:\n%s", w.sshd.Log())
-	}
+	w.sshd.WaitLog(t, "no pid for session") // sshd refused KILL for want of a pid
 	if syscall.Kill(pid, 0) == nil {
 		t.Logf("as the log says, the program %d outlived the session", pid)
 	}

@@ -106,8 +106,11 @@ func (s *sharing) logPath(t *testing.T) string {
 	return master.LogPath(filepath.Join(s.w.dir, ".local", "state", "m2m-ssh"), s.path)
 }
 
-// authentications counts the logins sshd accepted.
-func (s *sharing) authentications() int {
+// authentications counts the logins sshd accepted, once it has logged the
+// first.
+func (s *sharing) authentications(t *testing.T) int {
+	t.Helper()
+	s.w.sshd.WaitLog(t, "Accepted publickey")
 	return strings.Count(s.w.sshd.Log(), "Accepted publickey")
 }
 
@@ -183,7 +186,7 @@ func TestMasterFiveSessionsOneConnection(t *testing.T) {
 	if got := s.relay.Accepted(); got != 1 {
 		t.Errorf("%d TCP connections reached sshd; want 1", got)
 	}
-	if got := s.authentications(); got != 1 {
+	if got := s.authentications(t); got != 1 {
 		t.Errorf("sshd accepted %d logins; want 1", got)
 	}
 	pid := s.masterPID(t)
