@@ -461,8 +461,13 @@ func TestEndToEndProxyCommandHeals(t *testing.T) {
 	}
 	proxy := fmt.Sprintf("ProxyCommand=sh -c 'echo run >> %s; [ -e %s ] || { echo network is down >&2; exit 1; }; exec nc %%h %%p'", runs, up)
 	pidfile := filepath.Join(w.dir, "testmcp.pid")
+	// nc does not end when the relay closes its connection, only at its
+	// next write, so m2m-ssh sees the cut at its next keepalive: every
+	// second here, not the default 15 s. The count is high so that a slow
+	// answer on a loaded machine is not taken for a dead path.
+	keepalive := []string{"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=30"}
 	start := time.Now()
-	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, "-o", proxy)...))
+	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, append([]string{"-o", proxy}, keepalive...)...)...))
 	h.initialize()
 	bound := backBound(t, time.Since(start))
 	h.echo(1, 30*time.Second)
