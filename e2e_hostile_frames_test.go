@@ -213,6 +213,7 @@ func TestHostileFloodRequests(t *testing.T) {
 // under the limit: the bridge holds a bounded backlog and stops reading,
 // so memory stays within the promise, and every request is answered.
 func TestHostileHostFloodWhileReconnecting(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	sshtest.LookPath(t, "nc")
 	const limit = 16 << 20
 	w := newWorld(t)

@@ -266,6 +266,7 @@ func TestHostileSignalsNothingLeftBehind(t *testing.T) {
 // and refuses it, and the program stays. m2m-ssh still ends, and says the
 // program may keep running.
 func TestHostileSignalsShellEnds(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newSignalWorld(t)
 	pidfile := w.pidfile(t, "pid")
 	// "; :" keeps every shell from replacing itself with the program.
@@ -287,6 +288,7 @@ func TestHostileSignalsShellEnds(t *testing.T) {
 // Where the server will not signal the remote (OpenSSH refuses for a
 // subsystem), m2m-ssh still ends, and says the program may keep running.
 func TestHostileSignalsRefused(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newWorld(t)
 	pidfile := filepath.Join(t.TempDir(), "linger.pid")
 	sshd := sshtest.StartSSHD(t, sshtest.SSHDConfig{

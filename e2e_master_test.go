@@ -276,6 +276,7 @@ func TestMasterServesOpenSSH(t *testing.T) {
 // ControlPersist 2: the master ends once its last session has been gone
 // for two seconds, and takes its socket with it.
 func TestMasterPersistExpires(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	s := newSharing(t, "2")
 	ctx, cancel := context.WithTimeout(context.Background(), masterBound)
 	defer cancel()

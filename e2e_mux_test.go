@@ -251,6 +251,7 @@ func TestEndToEndMuxSecondFactor(t *testing.T) {
 // what to do; a stale one, or one whose listener does not speak the
 // protocol, is as good as no master: m2m-ssh connects directly.
 func TestEndToEndMuxSockets(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newWorld(t)
 	other, otherErr := user.Lookup(sshtest.TestUser)
 
