@@ -18,6 +18,7 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/master"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 )
@@ -199,7 +200,11 @@ func masterAction(c *cli.Context) error {
 		opts: sshcfg.Options{ConfigFile: spec.ConfigFile, Options: spec.Options, Logger: logger}}
 	ctx, stop := signal.NotifyContext(c.Context, shutdownSignals...)
 	defer stop()
+	// The dialer that made the connection, for the agent it forwards:
+	// Run calls ForwardAgent after Dial, in the same goroutine.
+	var dialer *transport.Dialer
 	m := &master.Master{Path: spec.ControlPath, Persist: spec.Persist, Logger: logger,
+		ForwardAgent: func(c *ssh.Client) func(ssh.Channel) { return dialer.AgentForwarder(c) },
 		Dial: func(ctx context.Context) (*ssh.Client, error) {
 			t, err := sshcfg.Resolve(s.alias, s.opts)
 			if err != nil {
@@ -210,6 +215,7 @@ func masterAction(c *cli.Context) error {
 				return nil, err
 			}
 			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User)
+			dialer = d
 			return d.Dial(ctx)
 		}}
 	err = m.Run(ctx, ready)

@@ -124,6 +124,20 @@ func (s *sharing) exit(t *testing.T) {
 	}
 }
 
+// ssh runs OpenSSH's client on the master at ControlPath, never a master
+// itself, and returns its output and exit status.
+func (s *sharing) ssh(t *testing.T, ctx context.Context, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, sshtest.LookPath(t, "ssh"), append([]string{"-F", s.w.config, "-S", s.path, "-o", "ControlMaster=no"}, args...)...)
+	cmd.Env = []string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("ssh %s: %v", args, err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
 // doctor is m2m-ssh doctor's report for buildbox through the relay.
 func (s *sharing) doctor(t *testing.T) string {
 	t.Helper()
@@ -221,17 +235,7 @@ func TestMasterServesOpenSSH(t *testing.T) {
 	cs.Wait()
 	pid := s.masterPID(t) // ControlPersist yes: still there
 
-	bin := sshtest.LookPath(t, "ssh")
-	ssh := func(args ...string) (string, int) {
-		cmd := exec.CommandContext(ctx, bin, append([]string{"-F", s.w.config, "-S", s.path, "-o", "ControlMaster=no"}, args...)...)
-		cmd.Env = []string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatalf("ssh %s: %v", args, err)
-		}
-		return string(out), cmd.ProcessState.ExitCode()
-	}
+	ssh := func(args ...string) (string, int) { return s.ssh(t, ctx, args...) }
 	if out, code := ssh("buildbox", "echo", "through m2m-ssh"); code != 0 || !strings.Contains(out, "through m2m-ssh") {
 		t.Errorf("ssh -S buildbox echo: status %d, output %q", code, out)
 	}
@@ -507,6 +511,13 @@ func TestMasterCannotShare(t *testing.T) {
 		want  string
 	}{
 		{"directory writable by others", func(s *sharing) error { return os.Chmod(s.dir, 0o777) }, "is writable by group or others"},
+		{"log directory writable by others", func(s *sharing) error {
+			state := filepath.Join(s.w.dir, ".local", "state", "m2m-ssh")
+			if err := os.MkdirAll(state, 0o700); err != nil {
+				return err
+			}
+			return os.Chmod(state, 0o777)
+		}, "others can write to it (mode 0777)"},
 	}
 	if os.Geteuid() == 0 {
 		cases = append(cases, struct {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/machine-to-machine/m2m-ssh/internal/regularfile"
 )
 
 // maxLog is the size past which a master's log is set aside (as .old)
@@ -42,8 +44,12 @@ func LogPath(stateDir, controlPath string) string {
 // and its directory 0700 (logs name hosts and users), and sets a log over
 // maxLog aside first.
 func OpenLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the directory of the master's log: %w", err)
+	}
+	if err := privateDir(dir); err != nil {
+		return nil, fmt.Errorf("cannot use %s for the master's log: %w", dir, err)
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > maxLog {
 		if err := os.Rename(path, path+".old"); err != nil {
@@ -51,14 +57,52 @@ func OpenLog(path string) (*os.File, error) {
 		}
 	}
 	// O_NOFOLLOW: a symlink in its place must not have the master
-	// append to some other file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	// append to some other file; regularfile: nor a named pipe hold its
+	// start for ever.
+	f, _, err := regularfile.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the master's log: %w", err)
 	}
-	if err := ownedRegular(f); err != nil {
+	err = ownedRegular(f)
+	if err == nil {
+		err = singleLink(f)
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cannot use the master's log %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// privateDir checks that dir is a directory of this user's that nobody
+// else can write to: in one someone else could change, they could swap
+// the log for a link to another of the user's files. (XDG_STATE_HOME
+// may name any directory.)
+func privateDir(dir string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
+		return fmt.Errorf("it is not a directory")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("it is owned by uid %d, not by you (uid %d)", st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("others can write to it (mode %04o); chmod go-w it", st.Mode&0o7777)
+	}
+	return nil
+}
+
+// singleLink checks that the log has no other name: a hard link to
+// another of the user's files would have the master append to that file.
+func singleLink(f *os.File) error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Nlink != 1 {
+		return fmt.Errorf("it has %d names (a hard link to another file?)", st.Nlink)
+	}
+	return nil
 }

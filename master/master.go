@@ -24,6 +24,12 @@ type Master struct {
 	// keys, identities, jump hosts and keepalive are what a direct
 	// m2m-ssh would use.
 	Dial func(ctx context.Context) (*ssh.Client, error)
+	// ForwardAgent, when set, is given the connection Dial made and
+	// returns what asks for agent forwarding on a session's channel, for
+	// the sessions whose clients want it (nil: none is forwarded):
+	// transport.Dialer's AgentForwarder, so that the master forwards the
+	// agent its own ForwardAgent names, as OpenSSH's master does.
+	ForwardAgent func(c *ssh.Client) func(ch ssh.Channel)
 	// Persist is ControlPersist.
 	Persist Persist
 	Logger  *slog.Logger
@@ -89,6 +95,9 @@ func (m *Master) Run(ctx context.Context, ready io.WriteCloser) error {
 			clock.sessions(n)
 		},
 		Terminate: func() { once.Do(func() { close(terminated) }) },
+	}
+	if m.ForwardAgent != nil {
+		srv.ForwardAgent = m.ForwardAgent(client)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()

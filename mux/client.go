@@ -301,7 +301,7 @@ func (r SessionRequest) message(id uint32) *builder {
 		cmd = r.Subsystem
 	}
 	b := newBuilder(msgNewSession).u32(id).str("").
-		bool(false).bool(false).bool(false).bool(r.Subsystem != "").
+		bool(false).bool(false).bool(r.Agent).bool(r.Subsystem != "").
 		u32(noEscapeChar).str(r.Term).str(cmd)
 	for _, e := range r.Env {
 		b.str(e)

@@ -12,8 +12,10 @@
 // ride: it checks that every peer runs as this user (or root, as OpenSSH
 // allows) before a byte is exchanged, answers hello, alive check and
 // terminate, opens a session channel for each new-session request through
-// [Server.Open] and copies the passed descriptors to and from it. Every other request (forwardings, stdio forwarding, proxy mode,
-// stop listening) is refused with the protocol's failure message.
+// [Server.Open] (asking for agent forwarding through [Server.ForwardAgent]
+// when the session wants it) and copies the passed descriptors to and from
+// it. Every other request (forwardings, stdio forwarding, proxy mode, stop
+// listening) is refused with the protocol's failure message.
 //
 // The package knows nothing of JSON-RPC or of OpenSSH's configuration, and
 // does not dial SSH itself: the master process hands the server an opener.

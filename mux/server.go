@@ -21,6 +21,11 @@ type Server struct {
 	// master process supplies it (it owns the connection, keepalive and
 	// reconnect); the server sends the session's requests on it.
 	Open func(ctx context.Context) (ssh.Channel, <-chan *ssh.Request, error)
+	// ForwardAgent, when set, asks for agent forwarding on the channel of
+	// a session whose client wants it (ssh -A, ForwardAgent), before its
+	// environment, as OpenSSH's master does when its own ForwardAgent is
+	// on. When nil, the wish is ignored, as there when it is off.
+	ForwardAgent func(ch ssh.Channel)
 	// Logger receives what the server did and refused; discarded when nil.
 	Logger *slog.Logger
 	// OnSessions, when set, is called with the number of live sessions
@@ -51,8 +56,8 @@ type Server struct {
 //
 // Where it differs from OpenSSH's master: it passes every environment
 // string on (it has no SendEnv of its own; the server's AcceptEnv still
-// decides); it never requests a tty, X11 or agent forwarding (a tty
-// request is answered with MUX_S_TTY_ALLOC_FAIL, so ssh leaves raw mode);
+// decides); it never requests a tty or X11 forwarding (a tty request is
+// answered with MUX_S_TTY_ALLOC_FAIL, so ssh leaves raw mode);
 // and it answers MUX_S_SESSION_OPENED only once the server accepted the
 // exec, subsystem or shell request, so that a refusal reaches the client
 // as MUX_S_FAILURE with the reason (this costs one round trip to the

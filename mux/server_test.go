@@ -33,6 +33,7 @@ type ourMaster struct {
 	l          *mux.Listener
 	log        *sshtest.Buffer
 	opened     atomic.Int32
+	forwarded  atomic.Int32 // sessions ForwardAgent was called for
 	terminated chan struct{}
 	served     chan error
 }
@@ -90,8 +91,9 @@ func startOurMaster(t *testing.T) *ourMaster {
 			m.opened.Add(1)
 			return client.OpenChannel("session", nil)
 		},
-		Logger:    slog.New(slog.NewTextHandler(m.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Terminate: func() { once.Do(func() { close(m.terminated); m.l.Close() }) },
+		ForwardAgent: func(ssh.Channel) { m.forwarded.Add(1) },
+		Logger:       slog.New(slog.NewTextHandler(m.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Terminate:    func() { once.Do(func() { close(m.terminated); m.l.Close() }) },
 	}
 	go func() { m.served <- m.srv.Serve(m.l) }()
 	t.Cleanup(func() {
@@ -289,5 +291,30 @@ func TestServerMasterConnectionDies(t *testing.T) {
 	err = sshtest.Within(t, hangBound, func() error { _, err := s.Wait(); return err })
 	if !errors.Is(err, mux.ErrMasterGone) {
 		t.Fatalf("Wait after the master's connection died: %v, want ErrMasterGone", err)
+	}
+}
+
+// The master is asked to forward its agent for a session exactly when
+// the session's client wants it: ours with Agent, OpenSSH's with -A.
+func TestServerForwardsAgentWhenAsked(t *testing.T) {
+	m := startOurMaster(t)
+	for _, c := range []struct {
+		name  string
+		start func() int // the session's exit status
+		want  int32      // ForwardAgent's calls so far
+	}{
+		{"ours, not asking", func() int { return run(t, dial(t, m.path), mux.SessionRequest{Command: "true"}, nil).status }, 0},
+		{"ours, asking", func() int {
+			return run(t, dial(t, m.path), mux.SessionRequest{Command: "true", Agent: true}, nil).status
+		}, 1},
+		{"ssh -a", func() int { _, _, code := sshThrough(t, m.path, "", "-a", "x", "true"); return code }, 1},
+		{"ssh -A", func() int { _, _, code := sshThrough(t, m.path, "", "-A", "x", "true"); return code }, 2},
+	} {
+		if code := c.start(); code != 0 {
+			t.Fatalf("%s: the session exited %d", c.name, code)
+		}
+		if got := m.forwarded.Load(); got != c.want {
+			t.Fatalf("%s: ForwardAgent called %d times, want %d", c.name, got, c.want)
+		}
 	}
 }

@@ -30,8 +30,9 @@ type exit struct {
 }
 
 // openSession opens the channel and makes the requests MUX_C_NEW_SESSION
-// asks for, as OpenSSH's client_session2_setup does: the environment
-// (no reply asked), then exec, subsystem or shell. Unlike OpenSSH's
+// asks for, as OpenSSH's mux_session_confirm and client_session2_setup
+// do: agent forwarding when both sides want it, the environment (no
+// reply asked), then exec, subsystem or shell. Unlike OpenSSH's
 // master it waits for the answer to the last, so that a refusal reaches
 // the client as the refusal of its request rather than as a closed
 // connection (x/crypto's SendRequest cannot say when a request is sent,
@@ -45,6 +46,9 @@ func openSession(c *serverConn, id uint32, m fromClient, files []*os.File) (*ser
 	}
 	s := &serverSession{c: c, id: id, ch: ch, stdin: files[0], stdout: files[1], stderr: files[2], exited: make(chan exit, 1)}
 	go s.requests(reqs)
+	if m.Agent && c.s.ForwardAgent != nil {
+		c.s.ForwardAgent(ch)
+	}
 	for _, e := range m.Env {
 		name, value, ok := strings.Cut(e, "=")
 		if !ok || name == "" {

@@ -18,6 +18,10 @@ type SessionRequest struct {
 	// SendEnv/SetEnv. An OpenSSH master passes on only the names its own
 	// SendEnv allows; the server's AcceptEnv decides after that.
 	Env []string
+	// Agent asks the master to forward its agent to the program, which
+	// it does when its own configuration says so (ForwardAgent): it is
+	// ssh -A through a master.
+	Agent bool
 	// Term is TERM. A tty is never requested, and a master sends TERM
 	// only with a tty request, so it is informational.
 	Term string

@@ -18,32 +18,53 @@ import (
 // (sshd does not say which variables it refused), and the program starts
 // without.
 func (d *Dialer) prepare(c *ssh.Client, ch ssh.Channel) {
-	t, log := d.Target, d.logger()
-	if sock := d.forwardedAgent(); sock != "" {
-		switch err := agent.ForwardToRemote(c, sock); {
-		case err != nil:
-			log.Warn("ForwardAgent: cannot reach the agent; not forwarding it", "socket", sock, "err", err)
-		default:
-			ok, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil)
-			if err == nil && !ok {
-				log.Warn("the server refused agent forwarding", "target", t.Alias,
-					"hint", "the server's sshd_config needs 'AllowAgentForwarding yes', and the key's authorized_keys line must not say no-agent-forwarding or restrict")
-			} else if err == nil {
-				log.Debug("agent forwarding on", "target", t.Alias)
-			}
-		}
+	if forward := d.AgentForwarder(c); forward != nil {
+		forward(ch)
 	}
+	log := d.logger()
 	// As ssh does, env requests want no reply: waiting for each would
 	// cost a round trip per variable, and a refused one changes nothing.
 	for _, kv := range d.environment() {
 		name, value, _ := strings.Cut(kv, "=")
 		// Values may be secrets: only names are logged.
-		log.Debug("sending an environment variable; sshd's AcceptEnv decides whether the program sees it", "target", t.Alias, "name", name)
+		log.Debug("sending an environment variable; sshd's AcceptEnv decides whether the program sees it", "target", d.Target.Alias, "name", name)
 		if _, err := ch.SendRequest("env", false, ssh.Marshal(struct{ Name, Value string }{name, value})); err != nil {
 			return
 		}
 	}
 }
+
+// AgentForwarder readies c, a connection Dial made, to carry the agent
+// ForwardAgent names to the remote, and returns what asks for it on one
+// of c's session channels; nil when nothing is to be forwarded (it says
+// why at WARN when ForwardAgent asked). Call it once per connection: a
+// master calls the function it returns for each session that wants the
+// agent, as OpenSSH's master does when its own ForwardAgent is on.
+func (d *Dialer) AgentForwarder(c *ssh.Client) func(ch ssh.Channel) {
+	t, log := d.Target, d.logger()
+	sock := d.forwardedAgent()
+	if sock == "" {
+		return nil
+	}
+	if err := agent.ForwardToRemote(c, sock); err != nil {
+		log.Warn("ForwardAgent: cannot reach the agent; not forwarding it", "socket", sock, "err", err)
+		return nil
+	}
+	return func(ch ssh.Channel) {
+		ok, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil)
+		switch {
+		case err == nil && !ok:
+			log.Warn("the server refused agent forwarding", "target", t.Alias,
+				"hint", "the server's sshd_config needs 'AllowAgentForwarding yes', and the key's authorized_keys line must not say no-agent-forwarding or restrict")
+		case err == nil:
+			log.Debug("agent forwarding on", "target", t.Alias)
+		}
+	}
+}
+
+// wantsAgent says whether ForwardAgent asks for the agent: what a session
+// through a master asks it for (the master forwards its own).
+func wantsAgent(t *sshcfg.Target) bool { return t.ForwardAgent || t.ForwardAgentSocket != "" }
 
 // forwardedAgent is the agent socket to forward, "" for none: the one
 // ForwardAgent names, else the agent the identities came from (ssh

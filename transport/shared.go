@@ -185,7 +185,7 @@ func (s *Sharing) Connect(ctx context.Context) (Remote, error) {
 // ride opens the session on the master's control connection.
 func (s *Sharing) ride(ctx context.Context, c *mux.Client) (Remote, error) {
 	p := s.Program
-	req := mux.SessionRequest{Command: p.Command, Subsystem: p.Subsystem, Env: environment(s.Target, s.logger())}
+	req := mux.SessionRequest{Command: p.Command, Subsystem: p.Subsystem, Env: environment(s.Target, s.logger()), Agent: wantsAgent(s.Target)}
 	// The master opens a channel and starts the program: a round trip
 	// to the server, bounded as a direct connection's setup is.
 	timeout := s.Target.ConnectTimeout

@@ -67,6 +67,11 @@ func Open(path string) (*os.File, fs.FileInfo, error) {
 func OpenFile(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|openFlags, perm)
 	if err != nil {
+		// Opening a named pipe with no reader for writing, or a
+		// socket, fails (ENXIO) with a reason that names neither.
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+			return nil, fi, &NotRegularError{Path: path, Mode: fi.Mode()}
+		}
 		return nil, nil, err
 	}
 	fi, err := f.Stat()

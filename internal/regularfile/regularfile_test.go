@@ -3,6 +3,7 @@
 package regularfile
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,30 @@ func TestOpenFIFOWithWriter(t *testing.T) {
 	})
 	if !isNotRegular(err) {
 		t.Fatalf("OpenFile = %v, want not a regular file", err)
+	}
+}
+
+// Opened for writing, a FIFO nobody reads and a socket are refused at
+// once, as what they are: not with the open's "no such device".
+func TestOpenForWritingNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, path := range []string{fifo, sock} {
+		err := sshtest.Within(t, 5*time.Second, func() error {
+			_, _, err := OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			return err
+		})
+		if !isNotRegular(err) {
+			t.Fatalf("OpenFile(%s) = %v, want not a regular file", path, err)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Key is a key pair written by ssh-keygen.
@@ -14,6 +16,17 @@ type Key struct {
 	// Public is the public key line ("ssh-ed25519 AAAA... comment"),
 	// as it goes into authorized_keys or known_hosts.
 	Public string
+}
+
+// Fingerprint is the key's SHA256 fingerprint, as ssh-add -l and
+// ssh-keygen -l print it.
+func (k Key) Fingerprint(t testing.TB) string {
+	t.Helper()
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Public))
+	if err != nil {
+		t.Fatalf("the public key of %s: %v", k.Path, err)
+	}
+	return ssh.FingerprintSHA256(pub)
 }
 
 // KeyOptions are ssh-keygen's choices; the zero value is an unencrypted
