@@ -51,6 +51,8 @@ func TestHostileFileIdentityFIFO(t *testing.T) {
 	if _, err := s.ListTools(ctx, nil); err != nil {
 		t.Fatalf("tools/list: %v", err)
 	}
+	// Closed, m2m-ssh has exited and its stderr is all copied.
+	s.Close()
 	if stderr := fmt.Sprint(cmd.Stderr); !strings.Contains(stderr, key+": not a regular file") {
 		t.Errorf("stderr does not name %s:\n%s", key, stderr)
 	}
@@ -69,9 +71,10 @@ func TestHostileFileAcceptNewDevZero(t *testing.T) {
 	t.Logf("answered after %v", took)
 	// m2m-ssh idles at ~15 MiB; reading /dev/zero took gigabytes.
 	sshtest.CheckPeakRSS(t, h.cmd.Process.Pid, 100<<20)
+	log := h.endLog()
 	for _, want := range []string{"/dev/zero is not a regular file", "could not record the new host key"} {
-		if !strings.Contains(h.stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, h.stderr)
+		if !strings.Contains(log, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log)
 		}
 	}
 }

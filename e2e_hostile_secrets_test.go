@@ -92,6 +92,8 @@ func TestEndToEndSecretsStayHome(t *testing.T) {
 			}
 		}
 	}
+	// Closed, m2m-ssh has exited and its stderr is all copied.
+	s.Close()
 	stderr := cmd.Stderr.(*sshtest.Buffer).String()
 	if !strings.Contains(stderr, "not sending them") || !strings.Contains(stderr, "M2M_SSH_KEY") {
 		t.Errorf("no warning that SendEnv's secrets were withheld:\n%s", stderr)

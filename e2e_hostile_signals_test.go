@@ -266,6 +266,7 @@ func TestHostileSignalsNothingLeftBehind(t *testing.T) {
 // and refuses it, and the program stays. m2m-ssh still ends, and says the
 // program may keep running.
 func TestHostileSignalsShellEnds(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newSignalWorld(t)
 	pidfile := w.pidfile(t, "pid")
 	// "; :" keeps every shell from replacing itself with the program.
@@ -278,9 +279,7 @@ func TestHostileSignalsShellEnds(t *testing.T) {
 	if s := h.stderr.String(); !strings.Contains(s, "refused to signal") || !strings.Contains(s, "signal=KILL") || !strings.Contains(s, "may keep running") {
 		t.Fatalf("the log does not say KILL was refused and the remote may keep running:\n%s", s)
 	}
-	if !strings.Contains(w.sshd.Log(), "no pid for session") {
-		t.Fatalf("sshd did not refuse KILL for want of a pid:\n%s", w.sshd.Log())
-	}
+	w.sshd.WaitLog(t, "no pid for session") // sshd refused KILL for want of a pid
 	if syscall.Kill(pid, 0) == nil {
 		t.Logf("as the log says, the program %d outlived the session", pid)
 	}
@@ -289,6 +288,7 @@ func TestHostileSignalsShellEnds(t *testing.T) {
 // Where the server will not signal the remote (OpenSSH refuses for a
 // subsystem), m2m-ssh still ends, and says the program may keep running.
 func TestHostileSignalsRefused(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newWorld(t)
 	pidfile := filepath.Join(t.TempDir(), "linger.pid")
 	sshd := sshtest.StartSSHD(t, sshtest.SSHDConfig{

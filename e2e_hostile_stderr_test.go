@@ -178,7 +178,7 @@ func TestHostileStderrUnread(t *testing.T) {
 	requests(h.rawHost, 50, 10*time.Second)
 	start := time.Now()
 	h.cmd.Process.Signal(syscall.SIGTERM)
-	h.waitExit(2 * time.Second)
+	h.waitExit(exitBound)
 	t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
 

@@ -106,8 +106,11 @@ func (s *sharing) logPath(t *testing.T) string {
 	return master.LogPath(filepath.Join(s.w.dir, ".local", "state", "m2m-ssh"), s.path)
 }
 
-// authentications counts the logins sshd accepted.
-func (s *sharing) authentications() int {
+// authentications counts the logins sshd accepted, once it has logged the
+// first.
+func (s *sharing) authentications(t *testing.T) int {
+	t.Helper()
+	s.w.sshd.WaitLog(t, "Accepted publickey")
 	return strings.Count(s.w.sshd.Log(), "Accepted publickey")
 }
 
@@ -197,7 +200,7 @@ func TestMasterFiveSessionsOneConnection(t *testing.T) {
 	if got := s.relay.Accepted(); got != 1 {
 		t.Errorf("%d TCP connections reached sshd; want 1", got)
 	}
-	if got := s.authentications(); got != 1 {
+	if got := s.authentications(t); got != 1 {
 		t.Errorf("sshd accepted %d logins; want 1", got)
 	}
 	pid := s.masterPID(t)
@@ -277,6 +280,7 @@ func TestMasterServesOpenSSH(t *testing.T) {
 // ControlPersist 2: the master ends once its last session has been gone
 // for two seconds, and takes its socket with it.
 func TestMasterPersistExpires(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	s := newSharing(t, "2")
 	ctx, cancel := context.WithTimeout(context.Background(), masterBound)
 	defer cancel()
@@ -488,6 +492,8 @@ func TestMasterNotForAsk(t *testing.T) {
 			if _, err := os.Lstat(s.path); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a master was started with ControlMaster %s: %v", mode, err)
 			}
+			// Closed, m2m-ssh has exited and its stderr is all copied.
+			cs.Close()
 			if log := fmt.Sprint(cmd.Stderr); !strings.Contains(log, "which m2m-ssh's own master cannot ask") {
 				t.Errorf("the log does not say why no master was started:\n%s", log)
 			}
@@ -542,6 +548,8 @@ func TestMasterCannotShare(t *testing.T) {
 			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "direct"}}); err != nil {
 				t.Fatal(err)
 			}
+			// Closed, m2m-ssh has exited and its stderr is all copied.
+			cs.Close()
 			log := fmt.Sprint(cmd.Stderr)
 			if !strings.Contains(log, "cannot start a master to share the connection; connecting directly") || !strings.Contains(log, c.want) {
 				t.Errorf("the log does not say why the connection is not shared (%q):\n%s", c.want, log)

@@ -95,6 +95,7 @@ func TestEndToEndMuxLarge(t *testing.T) {
 			if text, _ := content[0].(map[string]any)["text"].(string); text != sshtest.Blob(size) {
 				t.Fatalf("blob result differs: %d bytes, want %d", len(text), size)
 			}
+			h.endLog() // done with: m2m-ssh exited, its stderr whole
 			path.check(t, h.cmd)
 		})
 	}
@@ -129,7 +130,7 @@ func TestEndToEndMuxMasterKilled(t *testing.T) {
 		bound := backBound(t, time.Since(start))
 		inFlightLost(t, h, 10, func() { killMaster(t, m) })
 		h.echo(20, bound)
-		log := h.stderr.String()
+		log := h.endLog()
 		if !strings.Contains(log, "riding the shared connection") || !strings.Contains(log, "no master is listening at "+m.Path+"; connecting directly") {
 			t.Fatalf("the log does not tell of the master, then the direct connection:\n%s", log)
 		}
@@ -148,8 +149,8 @@ func TestEndToEndMuxMasterKilled(t *testing.T) {
 		os.Remove(m.Path)
 		startMasterAt(t, m.Path, w.masterEnv(), "-F", w.config, "buildbox")
 		h.echo(20, muxBound)
-		if n := strings.Count(h.stderr.String(), "riding the shared connection"); n != 2 {
-			t.Fatalf("rode a master %d times, want 2:\n%s", n, h.stderr)
+		if log := h.endLog(); strings.Count(log, "riding the shared connection") != 2 {
+			t.Fatalf("rode a master %d times, want 2:\n%s", strings.Count(log, "riding the shared connection"), log)
 		}
 	})
 
@@ -241,8 +242,8 @@ func TestEndToEndMuxSecondFactor(t *testing.T) {
 	h := startRaw(t, w.bareCommand("-o", "ControlPath="+m.Path, "buildbox", "--", bins.testmcp))
 	h.initialize()
 	h.echo(1, muxBound)
-	if !strings.Contains(h.stderr.String(), "riding the shared connection") {
-		t.Fatalf("the session did not ride the master:\n%s", h.stderr)
+	if log := h.endLog(); !strings.Contains(log, "riding the shared connection") {
+		t.Fatalf("the session did not ride the master:\n%s", log)
 	}
 }
 
@@ -250,6 +251,7 @@ func TestEndToEndMuxSecondFactor(t *testing.T) {
 // what to do; a stale one, or one whose listener does not speak the
 // protocol, is as good as no master: m2m-ssh connects directly.
 func TestEndToEndMuxSockets(t *testing.T) {
+	t.Parallel() // waits out the product's timers; shares nothing with the other tests
 	w := newWorld(t)
 	other, otherErr := user.Lookup(sshtest.TestUser)
 
@@ -378,7 +380,7 @@ func TestEndToEndMuxSockets(t *testing.T) {
 			h := startRaw(t, w.command("-o", "ControlPath="+path, "buildbox", "--", bins.testmcp))
 			h.initialize()
 			h.echo(1, muxBound)
-			if log := h.stderr.String(); !strings.Contains(log, c.wantLog) || strings.Contains(log, "riding the shared connection") {
+			if log := h.endLog(); !strings.Contains(log, c.wantLog) || strings.Contains(log, "riding the shared connection") {
 				t.Fatalf("the log does not say the master was passed over (%q):\n%s", c.wantLog, log)
 			}
 		})

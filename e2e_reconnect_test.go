@@ -100,6 +100,22 @@ func readFrames(stdout io.Reader, out chan<- map[string]any) {
 	}
 }
 
+// endBound bounds m2m-ssh's exit at stdin EOF behind a remote that exits
+// at EOF: its graces, many times over for a loaded machine.
+const endBound = 30 * time.Second
+
+// endLog ends the session as a host does (stdin closed), waits for
+// m2m-ssh to exit, and returns all it wrote to stderr. A test that checks
+// the log reads it here: until Wait returns, the copy of m2m-ssh's stderr
+// may lag behind what it wrote, even behind frames already read from its
+// stdout, which another goroutine copies.
+func (h *rawHost) endLog() string {
+	h.t.Helper()
+	h.in.Close()
+	h.waitExit(endBound)
+	return h.stderr.String()
+}
+
 func (h *rawHost) send(format string, args ...any) {
 	h.t.Helper()
 	if _, err := fmt.Fprintf(h.in, format+"\n", args...); err != nil {
@@ -445,8 +461,13 @@ func TestEndToEndProxyCommandHeals(t *testing.T) {
 	}
 	proxy := fmt.Sprintf("ProxyCommand=sh -c 'echo run >> %s; [ -e %s ] || { echo network is down >&2; exit 1; }; exec nc %%h %%p'", runs, up)
 	pidfile := filepath.Join(w.dir, "testmcp.pid")
+	// nc does not end when the relay closes its connection, only at its
+	// next write, so m2m-ssh sees the cut at its next keepalive: every
+	// second here, not the default 15 s. The count is high so that a slow
+	// answer on a loaded machine is not taken for a dead path.
+	keepalive := []string{"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=30"}
 	start := time.Now()
-	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, "-o", proxy)...))
+	h := startRaw(t, w.command(w.viaRelay(t, relay, pidfile, append([]string{"-o", proxy}, keepalive...)...)...))
 	h.initialize()
 	bound := backBound(t, time.Since(start))
 	h.echo(1, 30*time.Second)

@@ -71,11 +71,14 @@ func (w withBins) Run() int {
 	return w.m.Run()
 }
 
+// buildBins builds the programs sshd runs for the tests, without the race
+// detector even under -race: they are the far side of m2m-ssh, not what is
+// under test.
 func buildBins(dir string) (err error) {
-	if bins.testmcp, err = sshtest.Build(dir, "./internal/testmcp", "testmcp"); err != nil {
+	if bins.testmcp, err = sshtest.BuildPeer(dir, "./internal/testmcp", "testmcp"); err != nil {
 		return err
 	}
-	bins.hostile, err = sshtest.Build(dir, "./internal/hostile", "hostile")
+	bins.hostile, err = sshtest.BuildPeer(dir, "./internal/hostile", "hostile")
 	return err
 }
 
@@ -203,6 +206,9 @@ func TestEndToEnd(t *testing.T) {
 				}
 				defer s.Close()
 				checkMCP(t, ctx, s)
+				// Done with: closed, m2m-ssh has exited and its stderr
+				// is all copied.
+				s.Close()
 				path.check(t, cmd)
 			})
 		}

@@ -24,7 +24,11 @@ import (
 type memRemote struct {
 	endsOn map[string]bool // "EOF", "TERM", "KILL": what ends the program
 	refuse bool            // the server refuses every signal
-	serve  bool            // the program answers every request but "hang" with {}
+	// endsLate: TERM ends the program, and the server says so only
+	// behind its refusal of the next signal, as OpenSSH does for a
+	// program that has just ended (it has no pid for it any more).
+	endsLate bool
+	serve    bool // the program answers every request but "hang" with {}
 
 	stdin  *io.PipeReader // what the bridge writes, for the program
 	stdout *io.PipeWriter // what the program writes, for the bridge
@@ -137,6 +141,15 @@ func (f *memRemote) CloseWrite() error {
 
 func (f *memRemote) Signal(sig string) error {
 	f.record("signal " + sig)
+	if f.endsLate {
+		if sig == "TERM" {
+			return nil
+		}
+		// The channel's close that ends Wait comes behind the
+		// refusal, one trip of the reader later.
+		time.AfterFunc(lateReport, func() { f.end(&transport.ExitError{Status: 128 + 15, Signal: "TERM"}) })
+		return &transport.SignalError{Signal: sig}
+	}
 	if f.refuse {
 		return &transport.SignalError{Signal: sig}
 	}
@@ -145,6 +158,11 @@ func (f *memRemote) Signal(sig string) error {
 	}
 	return nil
 }
+
+// lateReport is how far behind a refusal an endsLate program's exit
+// comes: what the bridge takes of it does not depend on how far, only
+// whether it comes within the kill grace.
+const lateReport = 20 * time.Millisecond
 
 // signalNumbers are the numbers of the signals the remote is sent.
 var signalNumbers = map[string]int{"TERM": 15, "KILL": 9}

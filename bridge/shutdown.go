@@ -76,8 +76,8 @@ type stopper struct {
 func (st stopper) stop(remote transport.Remote, hurry <-chan struct{}) error {
 	exited := make(chan error, 1)
 	go func() { exited <- remote.Wait() }()
-	w := &stopWait{exited: exited, hurry: hurry}
 	s := st.schedules
+	w := &stopWait{exited: exited, hurry: hurry, settle: s.calm.kill, hurriedSettle: s.hurried.kill}
 	if status, ok, _ := w.wait(s.calm.exit, s.hurried.exit, nil); ok {
 		return status
 	}
@@ -118,21 +118,35 @@ const signalHint = "OpenSSH signals only a command m2m-ssh runs itself: not a su
 type stopWait struct {
 	exited <-chan error
 	hurry  <-chan struct{}
+	// settle and hurriedSettle bound the wait for the exit after a
+	// refusal: the kill graces, for OpenSSH refuses to signal a program
+	// that has just ended (it has no pid for it any more), having sent
+	// its exit status already, and the channel's close that ends Wait
+	// follows the refusal as it follows a KILL.
+	settle, hurriedSettle time.Duration
 }
 
 // wait waits calm, or hurried from the moment hurry is closed if that is
 // sooner, for the program to exit. replied, when not nil, delivers the
-// server's answer to a signal; a refusal ends the wait at once.
+// server's answer to a signal; after a refusal the program has at most
+// the settle time left to be found ended, and refused is returned when it
+// is not.
 func (w *stopWait) wait(calm, hurried time.Duration, replied <-chan error) (status error, exited bool, refused error) {
 	deadline := time.Now().Add(calm)
-	hurry := w.hurry
+	hurry, settle := w.hurry, w.settle
 	select {
 	case <-hurry:
-		deadline, hurry = time.Now().Add(min(calm, hurried)), nil
+		deadline, hurry, settle = time.Now().Add(min(calm, hurried)), nil, w.hurriedSettle
 	default:
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
+	shorten := func(d time.Duration) {
+		if at := time.Now().Add(d); at.Before(deadline) {
+			deadline = at
+			timer.Reset(time.Until(deadline))
+		}
+	}
 	for {
 		select {
 		case status := <-w.exited:
@@ -141,17 +155,18 @@ func (w *stopWait) wait(calm, hurried time.Duration, replied <-chan error) (stat
 			replied = nil
 			var se *transport.SignalError
 			if errors.As(err, &se) {
-				return nil, false, err
+				refused = err
+				shorten(settle)
 			}
 			// Accepted, or the channel is gone: the exit follows.
 		case <-hurry:
-			hurry = nil
-			if d := time.Now().Add(hurried); d.Before(deadline) {
-				deadline = d
-				timer.Reset(time.Until(deadline))
+			hurry, settle = nil, w.hurriedSettle
+			shorten(hurried)
+			if refused != nil {
+				shorten(settle)
 			}
 		case <-timer.C:
-			return nil, false, nil
+			return nil, false, refused
 		}
 	}
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -121,6 +122,45 @@ func TestStopRemoteHurried(t *testing.T) {
 			got := f.recorded()
 			if !slices.Contains(got, "signal TERM") || !slices.Contains(got, "signal KILL") || got[len(got)-1] != "close" {
 				t.Fatalf("the bridge did %q; want TERM, KILL and close last", got)
+			}
+		})
+	}
+}
+
+// OpenSSH refuses to signal a program that has just ended, and reports the
+// exit right behind the refusal: the program's own status is how the
+// session ended, not a refusal that says it may keep running. The TERM
+// here ends it; the KILL after it is refused; on either schedule.
+func TestStopRemoteRefusedAfterExit(t *testing.T) {
+	short := schedule{exit: 20 * time.Millisecond, term: 20 * time.Millisecond, kill: time.Minute}
+	long := schedule{exit: time.Hour, term: time.Hour, kill: time.Hour}
+	tests := []struct {
+		name      string
+		schedules schedules
+		hurried   bool
+	}{
+		{"calm", schedules{calm: short, hurried: short}, false},
+		{"hurried", schedules{calm: long, hurried: short}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newMemRemote(&memRemote{endsLate: true})
+			var log sshtest.Buffer
+			st := stopper{schedules: tt.schedules, log: newTestLogger(&log), name: "box"}
+			hurry := make(chan struct{})
+			if tt.hurried {
+				close(hurry)
+			}
+			err := sshtest.Within(t, bound, func() error { return st.stop(f, hurry) })
+			var ee *transport.ExitError
+			if !errors.As(err, &ee) || ee.Status != 128+15 {
+				t.Fatalf("stop = %v; want the program's exit by TERM\n%s", err, log.String())
+			}
+			if got, want := f.recorded(), []string{"signal TERM", "signal KILL"}; !slices.Equal(got, want) {
+				t.Fatalf("the bridge did %q; want %q", got, want)
+			}
+			if strings.Contains(log.String(), "may keep running") {
+				t.Fatalf("the log says a program that ended may keep running:\n%s", log.String())
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // SSHDConfig describes the sshd a test wants.
@@ -66,6 +67,21 @@ func (s *SSHD) KnownHosts() []string {
 
 // Log returns what sshd has logged so far, for failure messages.
 func (s *SSHD) Log() string { return s.log.String() }
+
+// logBound bounds the wait for a line sshd has logged to be copied from
+// its stderr: the copy lags at most a scheduling delay of a loaded machine.
+const logBound = 30 * time.Second
+
+// WaitLog waits for sshd to have logged want, and fails the test if it
+// does not within logBound. A test that checks sshd's log waits here: the
+// test reads a copy of sshd's stderr, which may lag behind the client's
+// view of what sshd did.
+func (s *SSHD) WaitLog(t testing.TB, want string) {
+	t.Helper()
+	if !s.log.WaitFor(want, logBound) {
+		t.Fatalf("sshd did not log %q within %s:\n%s", want, logBound, s.Log())
+	}
+}
 
 // Stop ends sshd. Sessions already open end with their clients.
 func (s *SSHD) Stop() {

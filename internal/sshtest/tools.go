@@ -57,13 +57,22 @@ func Run(t testing.TB, name string, args ...string) string {
 // as "." or "./internal/testmcp") into dir and returns the binary's path.
 // The binary is built with -race when the test binary is. It returns an
 // error rather than taking a testing.TB so that TestMain can use it.
-func Build(dir, pkg, name string) (string, error) {
+func Build(dir, pkg, name string) (string, error) { return build(dir, pkg, name, RaceEnabled) }
+
+// BuildPeer is Build always without the race detector, for a program the
+// tests run as the far side of the code under test (the test MCP server
+// behind sshd): the detector is for the code under test, and in a server
+// that makes and encodes megabytes of JSON it took most of the time of
+// the tests under -race.
+func BuildPeer(dir, pkg, name string) (string, error) { return build(dir, pkg, name, false) }
+
+func build(dir, pkg, name string, race bool) (string, error) {
 	out := filepath.Join(dir, name)
 	if runtime.GOOS == "windows" {
 		out += ".exe"
 	}
 	args := []string{"build", "-o", out}
-	if RaceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	args = append(args, pkg)
