@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
@@ -177,22 +176,7 @@ func (c algorithmCase) run(t *testing.T, sshPath string) (sshErr, m2mErr error) 
 
 	var log sshtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o := sshcfg.Options{ConfigFile: config, Home: dir, Logger: logger}
-	tg, err := sshcfg.Resolve("target", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io := agentauth.IdentityOptions{Logger: logger, Getenv: func(string) string { return "" }}
-	ids, err := agentauth.LoadIdentities(tg, io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ids.Close()
-	hk, err := agentauth.NewHostKeyChecker(tg, agentauth.HostKeyOptions{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, Logger: logger}
+	d := testDialer(t, "target", sshcfg.Options{ConfigFile: config, Home: dir, Logger: logger}, nil)
 	client, m2mErr := d.Dial(ctx)
 	if m2mErr == nil {
 		client.Close()

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 )
@@ -38,22 +37,8 @@ func TestDialWaitsForAPerson(t *testing.T) {
 		"IdentityFile " + key.Path, "IdentityAgent none", "UserKnownHostsFile " + kh,
 		"StrictHostKeyChecking yes", "ConnectTimeout 3",
 	}}
-	tg, err := sshcfg.Resolve("box", o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{"SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force"}
-	io := agentauth.IdentityOptions{Logger: logger, Getenv: func(k string) string { return env[k] }}
-	ids, err := agentauth.LoadIdentities(tg, io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ids.Close()
-	hk, err := agentauth.NewHostKeyChecker(tg, agentauth.HostKeyOptions{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, Logger: logger}
+	d := testDialer(t, "box", o, func(k string) string { return env[k] })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := d.Dial(ctx)

@@ -111,23 +111,34 @@ func port(t *testing.T, addr string) int {
 func (l *lab) dialer(t *testing.T, alias string, opts ...string) *Dialer {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(l.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o := sshcfg.Options{ConfigFile: l.config, Options: opts, Home: l.dir, Logger: logger}
+	return testDialer(t, alias, sshcfg.Options{ConfigFile: l.config, Options: opts, Home: l.dir, Logger: logger}, nil)
+}
+
+// testDialer is the Dialer m2m-ssh builds for alias under o: the target
+// resolved, its identities loaded (with getenv as their environment, an
+// empty one when nil), its host keys checked, all of it logged to
+// o.Logger.
+func testDialer(t *testing.T, alias string, o sshcfg.Options, getenv func(string) string) *Dialer {
+	t.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	tg, err := sshcfg.Resolve(alias, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io := agentauth.IdentityOptions{Logger: logger, Getenv: func(string) string { return "" }}
+	io := agentauth.IdentityOptions{Logger: o.Logger, Getenv: getenv}
 	ids, err := agentauth.LoadIdentities(tg, io)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ids.Close() })
-	ho := agentauth.HostKeyOptions{Logger: logger}
+	ho := agentauth.HostKeyOptions{Logger: o.Logger}
 	hk, err := agentauth.NewHostKeyChecker(tg, ho)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, HostKeyOptions: ho, Logger: logger}
+	return &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, HostKeyOptions: ho, Logger: o.Logger}
 }
 
 // runOn runs command on d's target and returns its stdout and how it ended.

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/machine-to-machine/m2m-ssh/agentauth"
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
@@ -101,23 +100,7 @@ func startHeld(t *testing.T, accept bool) (*heldServer, *Dialer) {
 		"  BatchMode yes",
 	)
 	logger := slog.New(slog.DiscardHandler)
-	o := sshcfg.Options{ConfigFile: cfg, Home: dir, Logger: logger}
-	tg, err := sshcfg.Resolve("held", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io := agentauth.IdentityOptions{Logger: logger, Getenv: func(string) string { return "" }}
-	ids, err := agentauth.LoadIdentities(tg, io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ids.Close() })
-	ho := agentauth.HostKeyOptions{Logger: logger}
-	hk, err := agentauth.NewHostKeyChecker(tg, ho)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, &Dialer{Target: tg, Identities: ids, HostKeys: hk, Config: o, IdentityOptions: io, HostKeyOptions: ho, Logger: logger}
+	return s, testDialer(t, "held", sshcfg.Options{ConfigFile: cfg, Home: dir, Logger: logger}, nil)
 }
 
 // heldWait bounds how long the server waits for the first line before it
