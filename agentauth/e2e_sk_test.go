@@ -192,7 +192,9 @@ func TestE2ESecurityKeyInAgent(t *testing.T) {
 			if err := login(t, tgt, IdentityOptions{}); err != nil {
 				t.Fatalf("login: %v", err)
 			}
-			if !strings.Contains(srv.Log(), "Accepted publickey for "+srv.User) || !strings.Contains(srv.Log(), want) {
+			// sshd's log is copied as it comes: wait for the line.
+			srv.WaitLog(t, "Accepted publickey for "+srv.User)
+			if !strings.Contains(srv.Log(), want) {
 				t.Errorf("sshd did not accept the %s key:\n%s", want, srv.Log())
 			}
 		})
