@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/sshtest"
 	"github.com/machine-to-machine/m2m-ssh/internal/verdict"
@@ -20,9 +19,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
 )
-
-// testBound bounds what must not hang, on a loaded machine.
-const testBound = 20 * time.Second
 
 // testMaster is m2m-ssh's own master (package mux's server) in front of
 // an in-process SSH server whose program echoes its input and exits 3:
