@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 
@@ -113,7 +114,9 @@ func (s *session) masterStarter(controlPath string, persist master.Persist, logL
 	}
 	cmd := exec.Command(self, masterCommand)
 	cmd.Env = secretenv.Environ()
-	cmd.Dir = "/" // a master must not hold a directory the host may want to remove
+	// The master starts in this process's working directory, where the
+	// config, keys, known_hosts and ProxyCommand that relative paths
+	// name (-F ./ssh_config) are; it moves to / once it has dialled.
 	return &master.Starter{Path: controlPath, Command: cmd, Spec: spec, LogPath: logPath, Logger: logger}, nil
 }
 
@@ -196,6 +199,13 @@ func masterAction(c *cli.Context) error {
 	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: level})).
 		With("app", "m2m-ssh", "master", os.Getpid())
 
+	// ControlPath is absolute from here on: the master listens after it
+	// has left the starter's directory, in which a relative one is.
+	path, err := filepath.Abs(spec.ControlPath)
+	if err != nil {
+		master.WriteFailure(ready, master.Unshared(err))
+		return &exitError{code: 1, err: err}
+	}
 	s := &session{alias: spec.Alias, seed: spec.Seed, clientKey: spec.ClientKey, passphrase: spec.Passphrase,
 		opts: sshcfg.Options{ConfigFile: spec.ConfigFile, Options: spec.Options, Logger: logger}}
 	ctx, stop := signal.NotifyContext(c.Context, shutdownSignals...)
@@ -203,7 +213,7 @@ func masterAction(c *cli.Context) error {
 	// The dialer that made the connection, for the agent it forwards:
 	// Run calls ForwardAgent after Dial, in the same goroutine.
 	var dialer *transport.Dialer
-	m := &master.Master{Path: spec.ControlPath, Persist: spec.Persist, Logger: logger,
+	m := &master.Master{Path: path, Persist: spec.Persist, Logger: logger,
 		ForwardAgent: func(c *ssh.Client) func(ssh.Channel) { return dialer.AgentForwarder(c) },
 		Dial: func(ctx context.Context) (*ssh.Client, error) {
 			t, err := sshcfg.Resolve(s.alias, s.opts)
@@ -216,7 +226,15 @@ func masterAction(c *cli.Context) error {
 			}
 			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User)
 			dialer = d
-			return d.Dial(ctx)
+			c, err := d.Dial(ctx)
+			if err == nil {
+				// A master must not hold a directory the host may
+				// want to remove or unmount.
+				if err := os.Chdir("/"); err != nil {
+					logger.Warn("cannot leave the starter's working directory", "err", err)
+				}
+			}
+			return c, err
 		}}
 	err = m.Run(ctx, ready)
 	if errors.Is(err, master.ErrIdle) || errors.Is(err, master.ErrTerminated) || errors.Is(err, context.Canceled) {
