@@ -21,9 +21,18 @@ var installers = map[string][]string{
 	"pipx": {"pipx", "run", "m2m-ssh"},
 }
 
-// pathFlags are flags whose value is a file: made absolute, since the MCP
-// host starts m2m-ssh in a directory of its own choosing.
-var pathFlags = map[string]bool{"F": true, "i": true, "client-key": true, "known-hosts": true, "log-file": true}
+// takesFile reports whether f's value is a file (its TakesFile, which
+// also makes the shells complete a file name): made absolute, since the
+// MCP host starts m2m-ssh in a directory of its own choosing.
+func takesFile(f cli.Flag) bool {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		return f.TakesFile
+	case *cli.StringSliceFlag:
+		return f.TakesFile
+	}
+	return false
+}
 
 // configAction prints what makes an MCP host start m2m-ssh for ALIAS
 // with the flags given here.
@@ -132,7 +141,7 @@ func hostArgs(c *cli.Context) ([]string, error) {
 			values = []string{fmt.Sprint(c.Value(name))}
 		}
 		for _, v := range values {
-			if pathFlags[name] && v != "none" {
+			if takesFile(f) && v != "none" {
 				abs, err := filepath.Abs(expandHome(v))
 				if err != nil {
 					return nil, err
