@@ -27,7 +27,7 @@ func TestForwardAgent(t *testing.T) {
 		logged  string // in m2m-ssh's log
 		skipped bool
 	}{
-		{name: "ForwardAgent yes", opts: []string{"IdentityAgent=" + agent.Sock, "ForwardAgent=yes"}, listed: true, logged: "agent forwarding on"},
+		{name: "ForwardAgent yes", opts: []string{"IdentityAgent=" + agent.Sock, "ForwardAgent=yes"}, listed: true, logged: "asked for agent forwarding"},
 		{name: "ForwardAgent socket", opts: []string{"ForwardAgent=" + agent.Sock}, listed: true},
 		{name: "not asked for", opts: []string{"IdentityAgent=" + agent.Sock}},
 		{name: "no agent to forward", opts: []string{"ForwardAgent=yes"}, logged: "no agent is in use"},
