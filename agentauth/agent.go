@@ -12,11 +12,18 @@ import (
 	"time"
 
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // agentDialTimeout bounds the connect to an agent socket: a stale socket
 // file must not stall start-up.
 const agentDialTimeout = 2 * time.Second
+
+// agentListTimeout bounds the agent's answer to the list of its keys: a
+// local agent answers at once, a forwarded one within a round trip; one
+// that asks a person does so to sign, not to list.
+const agentListTimeout = 10 * time.Second
 
 // windowsAgentPipe is the named pipe of Windows' OpenSSH agent.
 const windowsAgentPipe = `\\.\pipe\openssh-ssh-agent`
@@ -80,6 +87,31 @@ func agentCandidates(getenv func(string) string) []string {
 		}
 	}
 	return c
+}
+
+// errAgentSilent is an agent that did not answer the list of its keys.
+type errAgentSilent struct{ wait time.Duration }
+
+func (e errAgentSilent) Error() string { return fmt.Sprintf("it did not answer within %v", e.wait) }
+
+// listAgent lists the keys of the agent on conn, within agentListTimeout
+// (timeout, when set, in tests): an agent that accepts and never answers
+// (a stuck one, or another program's socket at SSH_AUTH_SOCK) must not
+// hold the connect, which nothing else bounds before the dial. Its
+// failure to answer is an errAgentSilent.
+func listAgent(conn net.Conn, timeout time.Duration) ([]ssh.Signer, error) {
+	if timeout <= 0 {
+		timeout = agentListTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	conn.SetDeadline(deadline)
+	signers, err := agent.NewClient(conn).Signers()
+	if err != nil && !time.Now().Before(deadline) {
+		// The agent client's errors do not wrap the timeout.
+		return nil, errAgentSilent{timeout}
+	}
+	conn.SetDeadline(time.Time{})
+	return signers, err
 }
 
 func dialAgent(sock string) (net.Conn, error) {

@@ -30,6 +30,8 @@ type IdentityOptions struct {
 
 	// askpassTimeout shortens askpassTimeout in tests.
 	askpassTimeout time.Duration
+	// agentTimeout shortens agentListTimeout in tests.
+	agentTimeout time.Duration
 }
 
 func (o IdentityOptions) getenv() func(string) string {
@@ -102,10 +104,19 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 			log.Warn(err.Error())
 		} else {
 			logAgent(log, sock, discovered)
-			ids.agentSock, ids.conn, ids.agent = sock, conn, agent.NewClient(conn)
-			agentSigners, err = ids.agent.Signers()
-			if err != nil {
-				log.Warn("listing the keys of ssh-agent at "+sock, "err", err)
+			agentSigners, err = listAgent(conn, o.agentTimeout)
+			var silent errAgentSilent
+			switch {
+			case errors.As(err, &silent):
+				// Its stream is at an unknown point: it is
+				// neither used to sign nor forwarded.
+				conn.Close()
+				log.Warn("not using the ssh-agent at "+sock+"; only key files are offered", "err", err)
+			default:
+				ids.agentSock, ids.conn, ids.agent = sock, conn, agent.NewClient(conn)
+				if err != nil {
+					log.Warn("listing the keys of ssh-agent at "+sock, "err", err)
+				}
 			}
 		}
 	}
