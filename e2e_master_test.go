@@ -505,31 +505,35 @@ func TestMasterNotForAsk(t *testing.T) {
 // directory others could write to, its lock file is someone else's), the
 // session connects directly, and the log says why.
 func TestMasterCannotShare(t *testing.T) {
-	cases := []struct {
+	type cannotShare = struct {
 		name  string
 		setup func(s *sharing) error
 		want  string
-	}{
-		{"directory writable by others", func(s *sharing) error { return os.Chmod(s.dir, 0o777) }, "is writable by group or others"},
-		{"log directory writable by others", func(s *sharing) error {
+		args  func(s *sharing) []string // m2m-ssh's extra arguments
+	}
+	cases := []cannotShare{
+		{name: "directory writable by others", setup: func(s *sharing) error { return os.Chmod(s.dir, 0o777) }, want: "is writable by group or others"},
+		// Short enough to dial, too long to bind with the temporary
+		// suffix a master's socket is made under.
+		{name: "ControlPath too long for a socket", setup: func(*sharing) error { return nil }, want: "too long for a socket",
+			args: func(s *sharing) []string {
+				return []string{"-o", "ControlPath=" + filepath.Join(s.dir, strings.Repeat("c", 100-len(s.dir)))}
+			}},
+		{name: "log directory writable by others", setup: func(s *sharing) error {
 			state := filepath.Join(s.w.dir, ".local", "state", "m2m-ssh")
 			if err := os.MkdirAll(state, 0o700); err != nil {
 				return err
 			}
 			return os.Chmod(state, 0o777)
-		}, "others can write to it (mode 0777)"},
+		}, want: "others can write to it (mode 0777)"},
 	}
 	if os.Geteuid() == 0 {
-		cases = append(cases, struct {
-			name  string
-			setup func(s *sharing) error
-			want  string
-		}{"another user's lock file", func(s *sharing) error {
+		cases = append(cases, cannotShare{name: "another user's lock file", setup: func(s *sharing) error {
 			if err := os.WriteFile(s.path+".lock", nil, 0o600); err != nil {
 				return err
 			}
 			return os.Chown(s.path+".lock", 4242, 4242)
-		}, "owned by uid 4242"})
+		}, want: "owned by uid 4242"})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -539,7 +543,11 @@ func TestMasterCannotShare(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), masterBound)
 			defer cancel()
-			cmd := s.command(t)
+			var args []string
+			if c.args != nil {
+				args = c.args(s)
+			}
+			cmd := s.command(t, args...)
 			cs, err := connect(t, ctx, cmd)
 			if err != nil {
 				t.Fatal(err)
@@ -547,6 +555,11 @@ func TestMasterCannotShare(t *testing.T) {
 			defer cs.Close()
 			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "direct"}}); err != nil {
 				t.Fatal(err)
+			}
+			// What cannot be shared is found before a master logs in:
+			// the session's own is the only login.
+			if got := s.relay.Accepted(); got != 1 {
+				t.Errorf("%d connections reached sshd; want 1, the session's own", got)
 			}
 			// Closed, m2m-ssh has exited and its stderr is all copied.
 			cs.Close()

@@ -79,6 +79,11 @@ func (s *Starter) Start(ctx context.Context) (started bool, err error) {
 	if err := removeStale(s.Path); err != nil {
 		return false, err
 	}
+	// A socket that cannot be made is found before the master logs in,
+	// not after (the session would log in a second time, directly).
+	if err := mux.CheckListen(s.Path); err != nil {
+		return false, Unshared(err)
+	}
 	err = s.spawn(ctx)
 	if err != nil {
 		// One that no lock of ours holds back (ssh -M in a terminal)

@@ -6,6 +6,12 @@ import (
 	"sync"
 )
 
+// CheckListen reports what would keep Listen from listening at path
+// (its directory not to be trusted, a path too long for a socket), as
+// Listen would, without binding anything: a master checks before it
+// connects, so that nobody logs in for a socket that cannot be.
+func CheckListen(path string) error { return checkListen(path) }
+
 // Listen creates the control socket at path as OpenSSH does: bound under a
 // temporary name in the same directory, made mode 0600 before it listens,
 // then linked into place, so that nobody connects to it with looser

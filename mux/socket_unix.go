@@ -97,18 +97,31 @@ func checkDir(dir string) error {
 	return nil
 }
 
+// tmpSuffix is the length of the random part of the temporary name a
+// socket is bound under (after a dot).
+const tmpSuffix = 16
+
+// checkListen is what listenSocket checks before it binds: the
+// directory, and a path short enough with its temporary suffix.
+func checkListen(path string) error {
+	if err := checkDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	if n, max := len(path)+1+tmpSuffix, len(unix.RawSockaddrUnix{}.Path)-1; n > max {
+		return fmt.Errorf("the control path %s is too long for a socket (with its temporary suffix, %d bytes of at most %d)", path, n, max)
+	}
+	return nil
+}
+
 // listenSocket binds a listening socket at path as muxserver_listen does:
 // under a temporary name, made 0600 before it listens, then linked into
 // place, so that nobody ever connects to it with looser permissions and
 // of two racing masters exactly one gets path (the other fs.ErrExist).
 func listenSocket(path string) (*net.UnixListener, error) {
-	if err := checkDir(filepath.Dir(path)); err != nil {
+	if err := checkListen(path); err != nil {
 		return nil, err
 	}
-	tmp := path + "." + rand.Text()[:16]
-	if len(tmp) >= len(unix.RawSockaddrUnix{}.Path) {
-		return nil, fmt.Errorf("the control path %s is too long for a socket (with its temporary suffix, %d bytes of at most %d)", path, len(tmp), len(unix.RawSockaddrUnix{}.Path)-1)
-	}
+	tmp := path + "." + rand.Text()[:tmpSuffix]
 	syscall.ForkLock.RLock()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err == nil {

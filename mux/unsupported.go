@@ -15,6 +15,8 @@ func dialSocket(context.Context, string) (*net.UnixConn, error) { return nil, Er
 
 func listenSocket(string) (*net.UnixListener, error) { return nil, ErrUnsupported }
 
+func checkListen(string) error { return ErrUnsupported }
+
 func sendFD(*net.UnixConn, *os.File) error { return ErrUnsupported }
 
 func peerUID(*net.UnixConn) (uint32, error) { return 0, ErrUnsupported }
