@@ -22,6 +22,10 @@ import (
 // rather than waited for.
 const readyWait = 2 * time.Minute
 
+// masterTermWait bounds the wait for a master given up on to end at TERM
+// (it stops its connect and its programs) before it is killed.
+const masterTermWait = 5 * time.Second
+
 // liveWait bounds the probe of ControlPath for a live master: a connect
 // and a hello on a local socket.
 const liveWait = 5 * time.Second
@@ -181,7 +185,7 @@ func (s *Starter) spawn(ctx context.Context) error {
 	m, err := readReady(readyR)
 	switch {
 	case ctx.Err() != nil:
-		cmd.Process.Kill()
+		stopMaster(cmd, exited)
 		if context.Cause(ctx) == context.DeadlineExceeded {
 			return &StartError{Log: s.LogPath, Err: fmt.Sprintf("the master was not ready after %s", readyWait),
 				HintText: "it may be waiting for a server that does not answer", Local: true}
@@ -198,6 +202,22 @@ func (s *Starter) spawn(ctx context.Context) error {
 	}
 	s.logger().Info("started the shared connection's master", "path", s.Path, "pid", m.PID, "log", s.LogPath)
 	return nil
+}
+
+// stopMaster ends a master given up on: TERM first, which ends its
+// connect and what that started (an askpass question in a process group
+// of its own, which a KILL of the master would leave on the screen, its
+// answer going nowhere), then KILL if it has not ended within
+// masterTermWait.
+func stopMaster(cmd *exec.Cmd, exited <-chan struct{}) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(masterTermWait)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		cmd.Process.Kill()
+	}
 }
 
 func (s *Starter) logger() *slog.Logger {

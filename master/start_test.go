@@ -51,6 +51,22 @@ func fakeMaster(mode string) int {
 		ready.Write([]byte("hello\n"))
 	case "die":
 		return 3
+	case "asking":
+		// Asks a person, as a master logging in with a password does:
+		// the question runs in a process group of its own (as askpass
+		// does), which only the master can end when it is told to.
+		q := exec.Command("sleep", "300")
+		q.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if q.Start() != nil {
+			return 1
+		}
+		os.WriteFile(string(spec), []byte(fmt.Sprint(q.Process.Pid)), 0o600)
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		<-c
+		syscall.Kill(-q.Process.Pid, syscall.SIGKILL)
+		q.Wait()
+		return 1
 	case "hang":
 		// Blocked for good, and not a deadlock the runtime would end.
 		c := make(chan os.Signal, 1)
@@ -145,5 +161,41 @@ func TestSpawnCanceled(t *testing.T) {
 	cancel(errors.New("signal"))
 	if err := s.spawn(ctx); err == nil || err.Error() != "signal" {
 		t.Fatalf("error %v, want the context's cause", err)
+	}
+}
+
+// A master given up on (the wait's end, here a canceled session) is asked
+// to end before it is killed: it may be asking a person, and only it can
+// take the question away; killed outright, it left its askpass dialog
+// behind, and the session that then connected directly asked again.
+func TestSpawnGivenUpEndsQuestion(t *testing.T) {
+	// The fake master tells the question's pid on a pipe: read, the
+	// question is asked.
+	pidFile := filepath.Join(t.TempDir(), "question")
+	if err := syscall.Mkfifo(pidFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := fakeStarter(t, "asking", pidFile)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	asked := make(chan int, 1)
+	go func() {
+		b, _ := os.ReadFile(pidFile)
+		var pid int
+		fmt.Sscan(string(b), &pid)
+		asked <- pid
+		cancel(errors.New("given up"))
+	}()
+	if err := s.spawn(ctx); err == nil || err.Error() != "given up" {
+		t.Fatalf("error %v, want the context's cause", err)
+	}
+	pid := <-asked
+	if pid <= 0 {
+		t.Fatal("no question's pid")
+	}
+	// The master reaps it before it exits, and spawn returns after that.
+	if err := syscall.Kill(pid, 0); err == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the master's question (pid %d) outlived it", pid)
 	}
 }
