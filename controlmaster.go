@@ -72,7 +72,9 @@ func (s *session) masterStart(t *sshcfg.Target, logger *slog.Logger) func(ctx co
 	return func(ctx context.Context) error {
 		st, err := s.masterStarter(t.ControlPath, persist, s.logLevel, logger)
 		if err != nil {
-			return err
+			// No binary or state directory for a master: sharing's
+			// failure, and the session connects directly.
+			return master.Unshared(err)
 		}
 		_, err = st.Start(ctx)
 		return err

@@ -62,3 +62,36 @@ func TestMasterRelativePaths(t *testing.T) {
 	cs.Close()
 	cs.Wait()
 }
+
+// Without a state directory for the master's log (HOME unset, as under
+// env -i or a bare service), the session does not share the connection
+// but still connects, with a warning saying why: the missing directory
+// is sharing's failure, not the session's.
+func TestMasterNoStateDir(t *testing.T) {
+	s := newSharing(t, "60")
+	ctx, cancel := context.WithTimeout(context.Background(), masterBound)
+	defer cancel()
+	cmd := s.command(t)
+	var env []string
+	for _, kv := range cmd.Env {
+		if !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	stderr := &sshtest.Buffer{}
+	cmd.Stderr = stderr
+	cs, err := connect(t, ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "direct"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "direct" {
+		t.Fatalf("echo: %v %v", res, err)
+	}
+	cs.Close()
+	if log := stderr.String(); !strings.Contains(log, "cannot start a master to share the connection; connecting directly") || !strings.Contains(log, "$HOME is not defined") {
+		t.Errorf("the log does not say why the connection is not shared:\n%s", log)
+	}
+}
