@@ -55,14 +55,14 @@ func fakeMaster(mode string) int {
 		// Asks a person, as a master logging in with a password does:
 		// the question runs in a process group of its own (as askpass
 		// does), which only the master can end when it is told to.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM) // before it says it asks
 		q := exec.Command("sleep", "300")
 		q.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if q.Start() != nil {
 			return 1
 		}
 		os.WriteFile(string(spec), []byte(fmt.Sprint(q.Process.Pid)), 0o600)
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGTERM)
 		<-c
 		syscall.Kill(-q.Process.Pid, syscall.SIGKILL)
 		q.Wait()
