@@ -19,7 +19,6 @@ import (
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/master"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
-	"github.com/machine-to-machine/m2m-ssh/transport"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 )
@@ -212,11 +211,13 @@ func masterAction(c *cli.Context) error {
 		opts: sshcfg.Options{ConfigFile: spec.ConfigFile, Options: spec.Options, Logger: logger}}
 	ctx, stop := signal.NotifyContext(c.Context, shutdownSignals...)
 	defer stop()
-	// The dialer that made the connection, for the agent it forwards:
-	// Run calls ForwardAgent after Dial, in the same goroutine.
-	var dialer *transport.Dialer
+	// What forwards the agent on the connection Dial made, readied
+	// there, before the master leaves the starter's directory (a relative
+	// agent socket is in it): Run calls ForwardAgent after Dial, in the
+	// same goroutine.
+	var forward func(ssh.Channel)
 	m := &master.Master{Path: path, Persist: spec.Persist, Logger: logger,
-		ForwardAgent: func(c *ssh.Client) func(ssh.Channel) { return dialer.AgentForwarder(c) },
+		ForwardAgent: func(*ssh.Client) func(ssh.Channel) { return forward },
 		Dial: func(ctx context.Context) (*ssh.Client, error) {
 			t, err := sshcfg.Resolve(s.alias, s.opts)
 			if err != nil {
@@ -227,9 +228,9 @@ func masterAction(c *cli.Context) error {
 				return nil, err
 			}
 			logger.Info("connecting", "target", s.alias, "addr", d.Target.Addr(), "user", d.Target.User)
-			dialer = d
 			c, err := d.Dial(ctx)
 			if err == nil {
+				forward = d.AgentForwarder(c)
 				// A master must not hold a directory the host may
 				// want to remove or unmount.
 				if err := os.Chdir("/"); err != nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,25 +55,35 @@ func TestAgentThroughMaster(t *testing.T) {
 	})
 
 	// m2m-ssh's master forwards when its own ForwardAgent is on: the
-	// first session starts it, with -A or without.
-	for _, masterA := range []bool{true, false} {
-		name := "m2m-ssh's master, ForwardAgent no"
-		if masterA {
-			name = "m2m-ssh's master, ForwardAgent yes"
-		}
-		t.Run(name, func(t *testing.T) {
+	// first session starts it, with -A or without. A relative agent
+	// socket is the starter's, though the master leaves its directory.
+	for _, c := range []struct {
+		name     string
+		first    []string // the first session's options: the master's
+		relative bool     // the first session names its agent relative to its directory
+		forwards bool
+	}{
+		{"m2m-ssh's master, ForwardAgent yes", []string{"-A"}, false, true},
+		{"m2m-ssh's master, ForwardAgent no", nil, false, false},
+		{"m2m-ssh's master, a relative IdentityAgent", []string{"-A"}, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			s := newSharing(t, "yes")
-			var first []string
-			if masterA {
-				first = []string{"-A"}
+			opts := c.first
+			if c.relative {
+				opts = append(opts, "-o", "IdentityAgent=./"+filepath.Base(s.w.agent.Sock))
 			}
-			cs, err := connect(t, ctx, s.command(t, first...))
+			first := s.command(t, opts...)
+			if c.relative {
+				first.Dir = filepath.Dir(s.w.agent.Sock)
+			}
+			cs, err := connect(t, ctx, first)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cs.Close()
 			cmd := s.command(t, "-A")
-			if got := remoteAgent(t, ctx, cmd); (got != "") != masterA {
+			if got := remoteAgent(t, ctx, cmd); (got != "") != c.forwards {
 				t.Errorf("with -A, the remote has SSH_AUTH_SOCK=%q:\n%s\nthe master's log:\n%s", got, cmd.Stderr, s.masterLog(t))
 			}
 			// The forwarded agent is the one the master holds, and
@@ -80,10 +91,10 @@ func TestAgentThroughMaster(t *testing.T) {
 			// key. ssh-add exits 2 when it finds no agent.
 			fp := s.w.key.Fingerprint(t)
 			out, code := s.ssh(t, ctx, "-A", "buildbox", "ssh-add -l")
-			if masterA && (code != 0 || !strings.Contains(out, fp)) {
-				t.Errorf("ssh -A -S buildbox ssh-add -l: status %d, %q; want %s listed", code, out, fp)
+			if c.forwards && (code != 0 || !strings.Contains(out, fp)) {
+				t.Errorf("ssh -A -S buildbox ssh-add -l: status %d, %q; want %s listed\nthe master's log:\n%s", code, out, fp, s.masterLog(t))
 			}
-			if !masterA && code != 2 {
+			if !c.forwards && code != 2 {
 				t.Errorf("ssh -A -S buildbox ssh-add -l: status %d, %q; want no agent", code, out)
 			}
 			if got := s.relay.Accepted(); got != 1 {

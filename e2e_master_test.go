@@ -130,6 +130,9 @@ func (s *sharing) ssh(t *testing.T, ctx context.Context, args ...string) (string
 	t.Helper()
 	cmd := exec.CommandContext(ctx, sshtest.LookPath(t, "ssh"), append([]string{"-F", s.w.config, "-S", s.path, "-o", "ControlMaster=no"}, args...)...)
 	cmd.Env = []string{"HOME=" + s.w.dir, "PATH=/usr/bin:/bin"}
+	// ssh passes its stdio to the master: once ssh is killed at ctx's
+	// end, the master may still hold the output pipe open.
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {

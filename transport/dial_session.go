@@ -3,12 +3,12 @@ package transport
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/machine-to-machine/m2m-ssh/internal/secretenv"
 	"github.com/machine-to-machine/m2m-ssh/sshcfg"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 // prepare makes the requests ssh makes on a session channel before its
@@ -52,7 +52,12 @@ func (d *Dialer) AgentForwarder(c *ssh.Client) func(ch ssh.Channel) {
 	if sock == "" {
 		return nil
 	}
-	if err := agent.ForwardToRemote(c, sock); err != nil {
+	// The socket is dialled for each agent channel the server opens,
+	// maybe after the process has changed directory (a master does).
+	if abs, err := filepath.Abs(sock); err == nil {
+		sock = abs
+	}
+	if err := forwardAgent(c, sock, log); err != nil {
 		log.Warn("ForwardAgent: cannot reach the agent; not forwarding it", "socket", sock, "err", err)
 		return nil
 	}

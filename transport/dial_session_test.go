@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -78,5 +80,37 @@ func TestEnvRequests(t *testing.T) {
 	}
 	if strings.Contains(log, "secret-value") {
 		t.Error("a variable's value was logged")
+	}
+}
+
+// An agent that goes away after forwarding began (restarted, its socket
+// left behind) fails the remote's use of it at once, as with ssh: the
+// agent channel is refused, not accepted and left open with ssh-add
+// waiting on it for ever.
+func TestForwardAgentGone(t *testing.T) {
+	l := newLab(t)
+	agent := sshtest.StartAgent(t)
+	agent.Add(t, l.key.Path)
+	d := l.dialer(t, "target", "ForwardAgent="+agent.Sock)
+	ctx, cancel := context.WithTimeout(context.Background(), testBound)
+	defer cancel()
+	r, err := SSH(d, Program{Command: `read go; ssh-add -l; echo "status=$?"`})(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	agent.Stop()
+	if _, err := io.WriteString(r, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	out := sshtest.Within(t, testBound, func() string {
+		b, _ := io.ReadAll(r)
+		return string(b)
+	})
+	if !strings.Contains(out, "status=") || strings.Contains(out, "status=0") {
+		t.Errorf("ssh-add -l on the remote, the agent gone: %q; want it to fail", out)
+	}
+	if log := l.log.String(); !strings.Contains(log, "cannot be reached; refused") {
+		t.Errorf("the refusal was not logged:\n%s", log)
 	}
 }

@@ -41,6 +41,13 @@ func StartAgent(t testing.TB) *Agent {
 	return &Agent{Sock: sock, cmd: cmd}
 }
 
+// Stop kills the agent, as a user's agent that is restarted or gone:
+// its socket stays, and nothing listens on it.
+func (a *Agent) Stop() {
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+}
+
 // Add loads a private key into the agent with ssh-add.
 func (a *Agent) Add(t testing.TB, keyPath string) {
 	t.Helper()
