@@ -23,22 +23,10 @@ func silentAgent(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return sock
+	// Each connection is held, unanswered, until the test ends.
+	held := make(chan struct{})
+	t.Cleanup(func() { close(held) })
+	return sshtest.Serve(t, "unix", filepath.Join(dir, "agent.sock"), func(net.Conn) { <-held })
 }
 
 // An agent that never answers the list of its keys cannot hold the

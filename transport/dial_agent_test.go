@@ -32,23 +32,9 @@ func mutedAgentServer(t *testing.T) (addr string, hostKey ssh.PublicKey, agentRe
 	}
 	sc := &ssh.ServerConfig{NoClientAuth: true}
 	sc.AddHostKey(signer)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	reqs := make(chan bool, 16)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go serveMutedAgent(c, sc, reqs)
-		}
-	}()
-	return l.Addr().String(), signer.PublicKey(), reqs
+	addr = sshtest.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { serveMutedAgent(c, sc, reqs) })
+	return addr, signer.PublicKey(), reqs
 }
 
 func serveMutedAgent(c net.Conn, sc *ssh.ServerConfig, agentReqs chan<- bool) {
