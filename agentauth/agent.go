@@ -94,18 +94,20 @@ type errAgentSilent struct{ wait time.Duration }
 
 func (e errAgentSilent) Error() string { return fmt.Sprintf("it did not answer within %v", e.wait) }
 
-// listAgent lists the keys of the agent on conn, within agentListTimeout
-// (timeout, when set, in tests): an agent that accepts and never answers
-// (a stuck one, or another program's socket at SSH_AUTH_SOCK) must not
-// hold the connect, which nothing else bounds before the dial. Its
-// failure to answer is an errAgentSilent.
-func listAgent(conn net.Conn, timeout time.Duration) ([]ssh.Signer, error) {
+// listAgent lists the keys of the agent that client speaks to on conn,
+// within agentListTimeout (timeout, when set, in tests): an agent that
+// accepts and never answers (a stuck one, or another program's socket at
+// SSH_AUTH_SOCK) must not hold the connect, which nothing else bounds
+// before the dial. Its failure to answer is an errAgentSilent. client
+// must be the one client of conn: each reads the connection's answers,
+// and a second one would take answers meant for the first.
+func listAgent(conn net.Conn, client agent.ExtendedAgent, timeout time.Duration) ([]ssh.Signer, error) {
 	if timeout <= 0 {
 		timeout = agentListTimeout
 	}
 	deadline := time.Now().Add(timeout)
 	conn.SetDeadline(deadline)
-	signers, err := agent.NewClient(conn).Signers()
+	signers, err := client.Signers()
 	if err != nil && !time.Now().Before(deadline) {
 		// The agent client's errors do not wrap the timeout.
 		return nil, errAgentSilent{timeout}

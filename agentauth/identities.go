@@ -104,7 +104,8 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 			log.Warn(err.Error())
 		} else {
 			logAgent(log, sock, discovered)
-			agentSigners, err = listAgent(conn, o.agentTimeout)
+			client := agent.NewClient(conn)
+			agentSigners, err = listAgent(conn, client, o.agentTimeout)
 			var silent errAgentSilent
 			switch {
 			case errors.As(err, &silent):
@@ -113,7 +114,7 @@ func LoadIdentities(t *sshcfg.Target, o IdentityOptions) (*Identities, error) {
 				conn.Close()
 				log.Warn("not using the ssh-agent at "+sock+"; only key files are offered", "err", err)
 			default:
-				ids.agentSock, ids.conn, ids.agent = sock, conn, agent.NewClient(conn)
+				ids.agentSock, ids.conn, ids.agent = sock, conn, client
 				if err != nil {
 					log.Warn("listing the keys of ssh-agent at "+sock, "err", err)
 				}
